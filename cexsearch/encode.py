@@ -1,0 +1,305 @@
+"""The network's semantics as Z3 terms.  With :mod:`cexsearch.search`, the only place Z3 is used.
+
+An *activation pattern* says, for every sample and hidden unit, which branch
+of the activation it takes (see :meth:`cexsearch.spec.Network.is_active`).
+With the pattern fixed, the forward pass and backprop are polynomials in the
+weights and data: an active unit passes ``z``, an inactive one ``slope * z``
+(0 for ReLU), and backprop multiplies by the branch's slope.  A pattern bit may
+also be left open (``None``); it then becomes a Z3 Boolean with an ``If`` term,
+which is how the If-encoding lets Z3 split on the ReLUs itself.  Both readings
+come from the same code below, and both are tested against
+:mod:`cexsearch.numeric`.
+
+Terms are kept as exact Python ``Fraction`` constants wherever the fixed
+values make them constant, so that a unit whose sign the fixed values decide
+is recognised without calling the solver, and Z3 sees smaller terms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Sequence, Union
+
+import numpy as np
+import z3
+
+from . import conditions as C
+from .spec import Assignment, Index, Problem, entries
+
+Term = Union[Fraction, z3.ArithRef]
+Bit = Union[bool, None]
+# pattern[m][u]: sample m, hidden unit u (units counted layer by layer, input side first)
+Pattern = Sequence[Sequence[Bit]]
+
+
+def to_z3(t: Any) -> z3.ArithRef:
+    if isinstance(t, Fraction):
+        return z3.Q(t.numerator, t.denominator) if t.denominator != 1 else z3.RealVal(t.numerator)
+    if isinstance(t, int):
+        return z3.RealVal(t)
+    return t
+
+
+def _mul(a: Term, b: Term) -> Term:
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        return a * b
+    if isinstance(a, Fraction):
+        a, b = b, a
+    if isinstance(b, Fraction):
+        if b == 0:
+            return Fraction(0)
+        if b == 1:
+            return a
+    return a * to_z3(b)
+
+
+def _sum(terms: Sequence[Term]) -> Term:
+    const = Fraction(0)
+    symbolic = []
+    for t in terms:
+        if isinstance(t, Fraction):
+            const += t
+        else:
+            symbolic.append(t)
+    if not symbolic:
+        return const
+    if const != 0:
+        symbolic.append(to_z3(const))
+    return symbolic[0] if len(symbolic) == 1 else z3.Sum(*symbolic)
+
+
+def _simplified(t: Term) -> Term:
+    """A Z3 term that simplifies to a numeral becomes a Fraction again."""
+    if isinstance(t, Fraction):
+        return t
+    s = z3.simplify(t)
+    if z3.is_rational_value(s):
+        return Fraction(s.numerator_as_long(), s.denominator_as_long())
+    return s
+
+
+class Z3Backend:
+    """The condition language read as Z3 formulas (see :func:`cexsearch.conditions.evaluate`)."""
+
+    def const(self, value: Fraction) -> z3.ArithRef:
+        return to_z3(value)
+
+    def true(self) -> z3.BoolRef:
+        return z3.BoolVal(True)
+
+    def and_(self, items: Sequence[Any]) -> z3.BoolRef:
+        items = list(items)
+        return z3.BoolVal(True) if not items else items[0] if len(items) == 1 else z3.And(*items)
+
+    def or_(self, items: Sequence[Any]) -> z3.BoolRef:
+        items = list(items)
+        return z3.BoolVal(False) if not items else items[0] if len(items) == 1 else z3.Or(*items)
+
+    def not_(self, item: Any) -> z3.BoolRef:
+        return z3.Not(item)
+
+    def eq(self, a: Any, b: Any) -> z3.BoolRef:
+        return to_z3(a) == to_z3(b)
+
+    def lt(self, a: Any, b: Any) -> z3.BoolRef:
+        return to_z3(a) < to_z3(b)
+
+    def le(self, a: Any, b: Any) -> z3.BoolRef:
+        return to_z3(a) <= to_z3(b)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A hidden unit: layer k (1-based, as in W_k) and index j within it."""
+
+    layer: int
+    index: int
+
+
+class Encoding:
+    """Z3 variables for a problem's free values, and its constraints under a pattern."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        net = problem.network
+        self.network = net
+        self.samples = problem.samples
+        fixed = problem.fixed.as_dict()
+        self.values: dict[str, np.ndarray] = {}
+        self.free: dict[tuple[str, Index], z3.ArithRef] = {}
+        self.domain: list[z3.BoolRef] = []
+        make = z3.Int if problem.domain.integers else z3.Real
+        for name in net.variable_names():
+            shape = net.shape(name, problem.samples)
+            arr = np.empty(shape, dtype=object)
+            for idx in entries(shape):
+                if (name, idx) in fixed:
+                    arr[idx] = fixed[(name, idx)]
+                else:
+                    v = make(name + "".join(f"_{i}" for i in idx))
+                    v = z3.ToReal(v) if problem.domain.integers else v
+                    self.free[(name, idx)] = v
+                    arr[idx] = v
+                    if problem.domain.bound is not None:
+                        bound = to_z3(problem.domain.bound)
+                        self.domain.append(v >= -bound)
+                        self.domain.append(v <= bound)
+            self.values[name] = arr
+        self.units: list[Unit] = [Unit(k, j) for k in range(1, net.depth) for j in range(net.widths[k])]
+        self._layer_start = {}
+        pos = 0
+        for k in range(1, net.depth):
+            self._layer_start[k] = pos
+            pos += net.widths[k]
+        self.slope_on, self.slope_off = net.slopes()
+        self._pre_cache: dict[tuple[int, int, tuple], list[Term]] = {}
+
+    # -- names -------------------------------------------------------------
+    def unit_position(self, layer: int, index: int) -> int:
+        return self._layer_start[layer] + index
+
+    def bit_var(self, m: int, u: int) -> z3.BoolRef:
+        unit = self.units[u]
+        return z3.Bool(f"active_{m}_{unit.layer}_{unit.index}")
+
+    # -- forward pass of one sample ------------------------------------------
+    def pre_activations(self, m: int, layer: int, bits: Sequence[Bit]) -> list[Term]:
+        """z of every unit of ``layer`` (1..L) for sample m, given the bits of layers below it."""
+        net = self.network
+        key = (m, layer, tuple(bits[: self._layer_start.get(layer, len(self.units))]))
+        hit = self._pre_cache.get(key)
+        if hit is not None:
+            return hit
+        if layer == 1:
+            inputs: list[Term] = list(self.values["x"][m])
+        else:
+            below = self.pre_activations(m, layer - 1, bits)
+            start = self._layer_start[layer - 1]
+            inputs = [self.activation(m, start + j, z, bits[start + j]) for j, z in enumerate(below)]
+        W = self.values[f"W{layer}"]
+        out = []
+        for j in range(net.widths[layer]):
+            terms = [_mul(W[j, i], a) for i, a in enumerate(inputs)]
+            if net.bias:
+                terms.append(self.values[f"b{layer}"][j])
+            out.append(_simplified(_sum(terms)))
+        self._pre_cache[key] = out
+        return out
+
+    def activation(self, m: int, u: int, z: Term, bit: Bit) -> Term:
+        if self.network.activation == "linear":
+            return z
+        if bit is None:
+            zz = to_z3(z)
+            return z3.If(self.bit_var(m, u), zz, to_z3(self.slope_off) * zz)
+        return z if bit else _mul(self.slope_off, z)
+
+    def slope(self, m: int, u: int, bit: Bit) -> Term:
+        if self.network.activation == "linear":
+            return Fraction(1)
+        if bit is None:
+            return z3.If(self.bit_var(m, u), to_z3(self.slope_on), to_z3(self.slope_off))
+        return self.slope_on if bit else self.slope_off
+
+    def sign(self, z: Term, active: Bit, m: int = 0, u: int = 0) -> z3.BoolRef | bool:
+        """The constraint that puts pre-activation z on the branch ``active``.
+
+        Returns a Python bool when z is a constant (the fixed values decide it).
+        """
+        if self.network.activation == "linear":
+            return True
+        at_zero_active = self.network.relu_grad_at_zero == 1
+        if isinstance(z, Fraction):
+            if active is None:
+                return True
+            return self.network.is_active(z) == active
+        if active is None:
+            cond = z >= 0 if at_zero_active else z > 0
+            return self.bit_var(m, u) == cond
+        if active:
+            return z >= 0 if at_zero_active else z > 0
+        return z < 0 if at_zero_active else z <= 0
+
+    def unit_sign(self, m: int, u: int, bits: Sequence[Bit], active: bool) -> z3.BoolRef | bool:
+        unit = self.units[u]
+        z = self.pre_activations(m, unit.layer, bits)[unit.index]
+        return self.sign(z, active, m, u)
+
+    # -- the whole batch -------------------------------------------------------
+    def environment(self, pattern: Pattern) -> dict[str, np.ndarray]:
+        """Values, yhat and grad(P) as Z3 terms under a pattern (bits may be None)."""
+        net = self.network
+        L = net.depth
+        M = self.samples
+        acts: list[list[list[Term]]] = [[list(self.values["x"][m]) for m in range(M)]]
+        slopes: list[list[list[Term]]] = []
+        yhat = []
+        for m in range(M):
+            bits = pattern[m] if self.units else ()
+            for k in range(1, L):
+                z = self.pre_activations(m, k, bits)
+                start = self._layer_start[k]
+                if len(acts) <= k:
+                    acts.append([])
+                    slopes.append([])
+                acts[k].append([self.activation(m, start + j, zj, bits[start + j]) for j, zj in enumerate(z)])
+                slopes[k - 1].append([self.slope(m, start + j, bits[start + j]) for j in range(len(z))])
+            yhat.append(self.pre_activations(m, L, bits))
+        c = net.loss_gradient_scale(M)
+        y = self.values["y"]
+        delta = [[_mul(c, _sum([yhat[m][o], _mul(Fraction(-1), y[m, o])])) for o in range(net.widths[L])]
+                 for m in range(M)]
+        grads: dict[str, np.ndarray] = {}
+        for k in range(L, 0, -1):
+            W = self.values[f"W{k}"]
+            gW = np.empty(W.shape, dtype=object)
+            for j in range(W.shape[0]):
+                for i in range(W.shape[1]):
+                    gW[j, i] = _sum([_mul(delta[m][j], acts[k - 1][m][i]) for m in range(M)])
+            grads[f"W{k}"] = gW
+            if net.bias:
+                gb = np.empty((W.shape[0],), dtype=object)
+                for j in range(W.shape[0]):
+                    gb[j] = _sum([delta[m][j] for m in range(M)])
+                grads[f"b{k}"] = gb
+            if k > 1:
+                delta = [[_mul(_sum([_mul(delta[m][j], W[j, i]) for j in range(W.shape[0])]), slopes[k - 2][m][i])
+                          for i in range(W.shape[1])] for m in range(M)]
+        env: dict[str, np.ndarray] = {}
+        for name, arr in self.values.items():
+            env[name] = _as_z3(arr)
+        env["yhat"] = _as_z3(np.array(yhat, dtype=object).reshape(M, net.widths[L]))
+        for p, g in grads.items():
+            env[f"grad({p})"] = _as_z3(g)
+        return env
+
+    def conditions(self, pattern: Pattern) -> z3.BoolRef:
+        env = self.environment(pattern)
+        backend = Z3Backend()
+        return backend.and_([C.holds(c, env, backend) for c in self.problem.conditions])
+
+    def pattern_constraints(self, pattern: Pattern) -> list[z3.BoolRef]:
+        """Sign constraints of every unit under a (possibly partly open) pattern."""
+        out: list[z3.BoolRef] = []
+        for m in range(self.samples):
+            for u in range(len(self.units)):
+                s = self.unit_sign(m, u, pattern[m], pattern[m][u])
+                if s is False:
+                    return [z3.BoolVal(False)]
+                if s is not True:
+                    out.append(s)
+        return out
+
+    def assignment(self, values: dict[tuple[str, Index], Fraction]) -> Assignment:
+        """An exact assignment from model values of the free entries plus the fixed ones."""
+        full = dict(self.problem.fixed.as_dict())
+        full.update(values)
+        return Assignment.from_entries(self.network, self.samples, full)
+
+
+def _as_z3(arr: np.ndarray) -> np.ndarray:
+    out = np.empty(arr.shape, dtype=object)
+    for idx in np.ndindex(arr.shape):
+        out[idx] = to_z3(arr[idx])
+    return out

@@ -1,0 +1,182 @@
+"""The reference semantics: forward pass, backprop and conditions, without Z3.
+
+Everything here is computed twice over: exactly with :class:`fractions.Fraction`
+(object arrays) and in numpy float64, by the same matrix code.  The encoding in
+:mod:`cexsearch.encode` is tested against this module, and no witness is shown
+to a user before :func:`recheck` has confirmed it exactly.
+
+Batch form, with ``A0 = x`` (M x n0) and σ the hidden activation::
+
+    Z_k = A_{k-1} W_k^T + b_k        A_k = σ(Z_k)  (k < L)       yhat = Z_L
+    Δ_L = c (yhat - y)               c = 2/(M n_L) for mse, 2 for sse
+    grad W_k = Δ_k^T A_{k-1}         grad b_k = Σ_m Δ_k[m]
+    Δ_{k-1} = (Δ_k W_k) ⊙ σ'(Z_{k-1})
+
+σ' at a pre-activation of exactly 0 follows ``relu_grad_at_zero``
+(:meth:`cexsearch.spec.Network.is_active`).
+
+>>> from fractions import Fraction as F
+>>> from cexsearch.spec import Network, Assignment
+>>> net = Network.parse("1-1-1")
+>>> a = Assignment(net, 3, (("W1", (F(1),)), ("b1", (F(-1),)), ("W2", (F(1),)), ("b2", (F(-1),)),
+...                         ("x", (F(0), F(2), F(3))), ("y", (F(-2), F(2), F(0)))))
+>>> g = exact_gradients(a)
+>>> [str(g[p].reshape(-1)[0]) for p in ("W1", "b1", "W2", "b2")]
+['-2/3', '-2/3', '0', '0']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from . import conditions as C
+from .spec import Assignment, Network, Problem
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every intermediate value of one forward and backward pass.
+
+    Arrays are object arrays of Fractions for the exact pass and float64 arrays
+    for the float pass.  ``pattern[k]`` (M x width of hidden layer k+1) says
+    which units took the active branch.
+    """
+
+    pre_activations: tuple[np.ndarray, ...]
+    activations: tuple[np.ndarray, ...]
+    pattern: tuple[np.ndarray, ...]
+    yhat: np.ndarray
+    residual: np.ndarray
+    loss: Any
+    gradients: dict[str, np.ndarray]
+
+
+def _array(a: Assignment, name: str, exact: bool) -> np.ndarray:
+    shape = a.network.shape(name, a.samples)
+    flat = a.flat(name)
+    if exact:
+        arr = np.empty(len(flat), dtype=object)
+        arr[:] = list(flat)
+        return arr.reshape(shape)
+    return np.array([float(v) for v in flat], dtype=np.float64).reshape(shape)
+
+
+def evaluate(a: Assignment, exact: bool = True) -> Evaluation:
+    """Forward pass and backprop of the batch loss for one assignment."""
+    net: Network = a.network
+    L = net.depth
+    one, zero = (Fraction(1), Fraction(0)) if exact else (1.0, 0.0)
+    active_slope, inactive_slope = net.slopes()
+    s_on = active_slope if exact else float(active_slope)
+    s_off = inactive_slope if exact else float(inactive_slope)
+    W = [_array(a, f"W{k}", exact) for k in range(1, L + 1)]
+    b = [_array(a, f"b{k}", exact) if net.bias else None for k in range(1, L + 1)]
+    x, y = _array(a, "x", exact), _array(a, "y", exact)
+
+    acts = [x]
+    pres: list[np.ndarray] = []
+    pattern: list[np.ndarray] = []
+    slopes: list[np.ndarray] = []
+    for k in range(L):
+        z = acts[-1].dot(W[k].T)
+        if b[k] is not None:
+            z = z + b[k]
+        pres.append(z)
+        if k == L - 1:
+            break
+        if net.activation == "linear":
+            on = np.ones(z.shape, dtype=bool)
+        else:
+            on = np.vectorize(lambda v: net.is_active(Fraction(v)), otypes=[bool])(z) if z.size else np.zeros(z.shape, bool)
+        slope = np.where(on, s_on, s_off).astype(object if exact else np.float64)
+        pattern.append(on)
+        slopes.append(slope)
+        acts.append(z * slope)
+    yhat = pres[-1]
+    residual = yhat - y
+    c = net.loss_gradient_scale(a.samples)
+    loss = net.loss_scale(a.samples) * (residual * residual).sum() if exact else float(net.loss_scale(a.samples)) * float((residual * residual).sum())
+    delta = residual * (c if exact else float(c))
+    grads: dict[str, np.ndarray] = {}
+    for k in range(L - 1, -1, -1):
+        grads[f"W{k + 1}"] = delta.T.dot(acts[k])
+        if net.bias:
+            grads[f"b{k + 1}"] = delta.sum(axis=0) if delta.shape[0] else np.zeros(delta.shape[1:], dtype=object if exact else np.float64)
+        if k > 0:
+            delta = delta.dot(W[k]) * slopes[k - 1]
+    _ = one, zero
+    return Evaluation(tuple(pres), tuple(acts), tuple(pattern), yhat, residual, loss, grads)
+
+
+def exact_gradients(a: Assignment) -> dict[str, np.ndarray]:
+    """The gradient of the batch loss for every parameter, exactly."""
+    return evaluate(a, exact=True).gradients
+
+
+def environment(a: Assignment, ev: Evaluation) -> dict[str, np.ndarray]:
+    """Name -> array for condition evaluation: values, yhat and grad(P)."""
+    env = {name: _array(a, name, True) for name in a.network.variable_names()}
+    env["yhat"] = ev.yhat
+    for p, g in ev.gradients.items():
+        env[f"grad({p})"] = g
+    return env
+
+
+@dataclass(frozen=True)
+class ConditionResult:
+    text: str
+    holds: bool
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """The independent verdict on an assignment."""
+
+    conditions: tuple[ConditionResult, ...]
+    float_deviation: float
+    evaluation: Evaluation
+
+    @property
+    def confirmed(self) -> bool:
+        return all(c.holds for c in self.conditions)
+
+    def failures(self) -> list[str]:
+        return [c.text for c in self.conditions if not c.holds]
+
+
+def float_deviation(exact: Evaluation, approx: Evaluation) -> float:
+    """Largest absolute difference between the float64 and the exact pass (yhat and gradients)."""
+    worst = 0.0
+    pairs = [(exact.yhat, approx.yhat)] + [(exact.gradients[p], approx.gradients[p]) for p in exact.gradients]
+    for e, f in pairs:
+        for ev, fv in zip(np.asarray(e, dtype=object).reshape(-1), np.asarray(f).reshape(-1)):
+            worst = max(worst, abs(float(Fraction(ev) - Fraction(float(fv)))))
+    return worst
+
+
+def recheck(problem: Problem, a: Assignment) -> Recheck:
+    """Recompute everything from the values alone and decide every condition exactly.
+
+    Also checks the values the person fixed and the domain (integers, bound),
+    since a witness outside them answers another question.
+    """
+    ev = evaluate(a, exact=True)
+    fv = evaluate(a, exact=False)
+    env = environment(a, ev)
+    backend = C.ExactBackend()
+    results = [ConditionResult(c.text, bool(C.holds(c, env, backend))) for c in problem.conditions]
+    for name, index, value in problem.fixed.items:
+        actual = a.entry(name, index)
+        if actual != value:
+            results.append(ConditionResult(f"{name}{list(index)} == {value} (fixed)", False))
+    dom = problem.domain
+    for name, index, value in a.items():
+        if dom.integers and value.denominator != 1:
+            results.append(ConditionResult(f"{name}{list(index)} is an integer (--integers)", False))
+        if dom.bound is not None and abs(value) > dom.bound:
+            results.append(ConditionResult(f"|{name}{list(index)}| <= {dom.bound} (--bound)", False))
+    return Recheck(tuple(results), float_deviation(ev, fv), ev)
