@@ -1,0 +1,148 @@
+"""Rich renderables for outcomes.  Built apart from printing, so tests can render them to text."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from . import conditions as C
+from .search import Outcome
+from .spec import entries
+
+STYLE = {"found": "bold green", "none": "bold red", "unknown": "bold yellow"}
+WORD = {"found": "FOUND", "none": "NONE", "unknown": "UNKNOWN"}
+
+
+def fmt_exact(v: Any) -> str:
+    f = Fraction(v)
+    return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+
+
+def fmt_float(v: Any) -> str:
+    return f"{float(Fraction(v)):.6g}"
+
+
+def index_text(index: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(i) for i in index) + "]" if index else ""
+
+
+def problem_line(outcome: Outcome) -> str:
+    p = outcome.problem
+    return f"{p.network.describe()}, {p.samples} sample{'s' if p.samples != 1 else ''}"
+
+
+def verdict_line(outcome: Outcome) -> Text:
+    """One line that says the answer, first in every report."""
+    s = outcome.stats
+    p = outcome.problem
+    t = Text()
+    t.append(WORD[outcome.verdict], style=STYLE[outcome.verdict])
+    t.append("  ")
+    size = f"{p.network.text} with {p.samples} sample{'s' if p.samples != 1 else ''}"
+    if outcome.verdict == "found":
+        t.append(f"a witness for {size}, confirmed by the exact re-check")
+    elif outcome.verdict == "none":
+        what = "the one pattern" if s.total_patterns == 1 else f"all {s.total_patterns} activation patterns"
+        t.append(f"no witness exists for {size}: {what} decided unsatisfiable")
+        if s.pruned:
+            t.append(f" ({s.pruned} pruned)")
+    else:
+        t.append(f"inconclusive for {size}: {outcome.reason or 'not every pattern was decided'}")
+    return t
+
+
+def stats_line(outcome: Outcome) -> Text:
+    s = outcome.stats
+    return Text(
+        f"patterns: {s.total_patterns} in all, {s.tried} decided by the solver, {s.pruned} pruned, "
+        f"{s.undecided} undecided, {s.remaining} not reached; {s.solver_checks} solver checks; "
+        f"{s.elapsed:.3f} s ({s.strategy})",
+        style="dim",
+    )
+
+
+def _table(title: str, *columns: str) -> Table:
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for c in columns:
+        t.add_column(c, justify="right" if c not in ("name", "conditions", "pattern") else "left")
+    return t
+
+
+def parameter_table(outcome: Outcome) -> Table:
+    w = outcome.witness
+    assert w is not None
+    t = _table("parameters", "name", "exact", "float")
+    for name in w.network.parameter_names():
+        shape = w.network.shape(name, w.samples)
+        for idx, v in zip(entries(shape), w.flat(name)):
+            t.add_row(f"{name}{index_text(idx)}", fmt_exact(v), fmt_float(v))
+    return t
+
+
+def _row_text(row: Any) -> str:
+    vals = list(np.asarray(row, dtype=object).reshape(-1))
+    inner = ", ".join(fmt_exact(v) for v in vals)
+    return inner if len(vals) == 1 else f"({inner})"
+
+
+def dataset_table(outcome: Outcome) -> Table:
+    w, chk = outcome.witness, outcome.recheck
+    assert w is not None and chk is not None
+    ev = chk.evaluation
+    cols = ["m", "x", "y", "yhat", "residual"]
+    if ev.pattern:
+        cols.append("pattern")
+    t = _table("dataset", *cols)
+    t.caption = "residual = yhat - y; pattern: 1 = active unit, one group per hidden layer"
+    t.caption_justify = "left"
+    x = np.array(w.flat("x"), dtype=object).reshape(w.network.shape("x", w.samples))
+    y = np.array(w.flat("y"), dtype=object).reshape(w.network.shape("y", w.samples))
+    for m in range(w.samples):
+        row = [str(m), _row_text(x[m]), _row_text(y[m]), _row_text(ev.yhat[m]), _row_text(ev.residual[m])]
+        if ev.pattern:
+            row.append(" ".join("".join("1" if b else "0" for b in layer[m]) for layer in ev.pattern))
+        t.add_row(*row)
+    return t
+
+
+def gradient_table(outcome: Outcome) -> Table:
+    chk = outcome.recheck
+    assert chk is not None
+    t = _table("gradients of the batch loss", "name", "exact", "float", "conditions")
+    conds = outcome.problem.conditions
+    for name in outcome.problem.network.parameter_names():
+        g = chk.evaluation.gradients[name]
+        met = ", ".join(c.text for c in conds if f"grad({name})" in C.names_used(c.root))
+        first = True
+        for idx in entries(g.shape):
+            t.add_row(f"grad({name}){index_text(idx)}", fmt_exact(g[idx]), fmt_float(g[idx]), met if first else "")
+            first = False
+    return t
+
+
+def check_line(outcome: Outcome) -> Text:
+    chk = outcome.recheck
+    assert chk is not None
+    n = len(chk.conditions)
+    return Text(
+        f"exact re-check: all {n} condition{'s' if n != 1 else ''} hold; float64 re-check: largest deviation "
+        f"{chk.float_deviation:.3g}",
+        style="green",
+    )
+
+
+def outcome_renderable(outcome: Outcome) -> RenderableType:
+    """The whole report of a ``find``: verdict first, then the witness, then counts."""
+    parts: list[RenderableType] = [verdict_line(outcome), Text(problem_line(outcome), style="dim")]
+    if outcome.problem.conditions:
+        parts.append(Text("conditions: " + "; ".join(c.text for c in outcome.problem.conditions), style="dim"))
+    if outcome.verdict == "found":
+        parts += [Text(""), parameter_table(outcome), dataset_table(outcome), gradient_table(outcome), check_line(outcome)]
+    parts.append(stats_line(outcome))
+    return Group(*parts)

@@ -1,0 +1,252 @@
+"""Witness documents: an outcome as JSON with every value exact, and back.
+
+A document is self-contained: network, conditions as written, fixed values,
+domain and every value, so :func:`load_document` plus
+:func:`cexsearch.numeric.recheck` can re-decide it without Z3.  Exact values
+are strings (``"-2/3"``) with their float beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from . import conditions as C
+from .errors import CexsearchError, WitnessFileError
+from .numeric import Evaluation, Recheck
+from .search import Outcome
+from .spec import Assignment, Domain, FixedValues, Network, Problem
+
+SCHEMA = "cexsearch.witness/1"
+
+
+def exact_text(v: Any) -> str:
+    f = Fraction(v)
+    return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+
+
+def _nested(arr: np.ndarray, conv: Any) -> Any:
+    a = np.asarray(arr, dtype=object)
+    if a.ndim == 0:
+        return conv(a.item())
+    return [_nested(sub, conv) for sub in a]
+
+
+def tensor_doc(arr: np.ndarray) -> dict[str, Any]:
+    return {
+        "shape": list(np.asarray(arr, dtype=object).shape),
+        "exact": _nested(arr, exact_text),
+        "float": _nested(arr, lambda v: float(Fraction(v))),
+    }
+
+
+def network_doc(net: Network) -> dict[str, Any]:
+    return {
+        "widths": list(net.widths),
+        "activation": net.activation,
+        "leaky_slope": exact_text(net.leaky_slope),
+        "bias": net.bias,
+        "loss": net.loss,
+        "relu_grad_at_zero": net.relu_grad_at_zero,
+    }
+
+
+def problem_doc(problem: Problem) -> dict[str, Any]:
+    return {
+        "network": network_doc(problem.network),
+        "samples": problem.samples,
+        "conditions": [c.text for c in problem.conditions],
+        "fixed": [{"name": n, "index": list(i), "value": exact_text(v)} for n, i, v in problem.fixed.items],
+        "domain": {
+            "integers": problem.domain.integers,
+            "bound": exact_text(problem.domain.bound) if problem.domain.bound is not None else None,
+        },
+    }
+
+
+def tool_doc() -> dict[str, str]:
+    from .solver import z3_version
+
+    return {"name": "cexsearch", "version": __version__, "z3": z3_version()}
+
+
+def evaluation_doc(a: Assignment, ev: Evaluation) -> dict[str, Any]:
+    values = {}
+    for name in a.network.variable_names():
+        arr = np.empty(len(a.flat(name)), dtype=object)
+        arr[:] = list(a.flat(name))
+        values[name] = tensor_doc(arr.reshape(a.network.shape(name, a.samples)))
+    return {
+        "values": values,
+        "yhat": tensor_doc(ev.yhat),
+        "residual": tensor_doc(ev.residual),
+        "loss": {"exact": exact_text(ev.loss), "float": float(ev.loss)},
+        "gradients": {p: tensor_doc(g) for p, g in sorted(ev.gradients.items(), key=lambda kv: _param_key(kv[0]))},
+        "pre_activations": [tensor_doc(z) for z in ev.pre_activations[:-1]],
+        "activation_pattern": [[[bool(v) for v in layer[m]] for layer in ev.pattern] for m in range(a.samples)],
+    }
+
+
+def _param_key(p: str) -> tuple[int, str]:
+    return (int(p[1:]), p[0] == "b" and "b" or "A")
+
+
+def recheck_doc(check: Recheck) -> dict[str, Any]:
+    return {
+        "exact": all(c.holds for c in check.conditions),
+        "conditions": [{"text": c.text, "holds": c.holds} for c in check.conditions],
+        "float_max_deviation": check.float_deviation,
+    }
+
+
+def outcome_document(outcome: Outcome) -> dict[str, Any]:
+    """The witness document of a search outcome (found, none or unknown)."""
+    s = outcome.stats
+    doc: dict[str, Any] = {"schema": SCHEMA, "tool": tool_doc()}
+    doc.update(problem_doc(outcome.problem))
+    doc["verdict"] = outcome.verdict
+    doc["reason"] = outcome.reason
+    if outcome.witness is not None and outcome.recheck is not None:
+        doc.update(evaluation_doc(outcome.witness, outcome.recheck.evaluation))
+        doc["check"] = recheck_doc(outcome.recheck)
+    if outcome.algebraic:
+        doc["algebraic"] = [
+            {"name": v.name, "polynomial": list(v.coefficients), "root_index": v.root_index, "decimal": v.decimal}
+            for v in outcome.algebraic
+        ]
+    doc["search"] = {
+        "strategy": s.strategy,
+        "total_patterns": s.total_patterns,
+        "decided_unsat": s.tried - (1 if outcome.verdict == "found" else 0),
+        "pruned": s.pruned,
+        "undecided": s.undecided,
+        "remaining": s.remaining,
+        "solver_checks": s.solver_checks,
+        "elapsed_seconds": round(s.elapsed, 6),
+    }
+    return doc
+
+
+def dumps(doc: Any) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write via a temporary file and a rename, so no half-written file is ever left."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------
+# Reading documents back
+
+
+def _need(doc: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in doc:
+        raise WitnessFileError(f"missing field {key!r}", where=where, hint="was this file written by cexsearch find or check?")
+    value = doc[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise WitnessFileError(f"field {key!r} should be {names}, got {value!r}", where=where)
+    return value
+
+
+def _number(v: Any, where: str) -> Fraction:
+    if isinstance(v, bool) or not isinstance(v, (str, int)):
+        raise WitnessFileError(f"{v!r} is not an exact number", where=where, hint='exact values are strings such as "-2/3"')
+    try:
+        return C.parse_number(str(v))
+    except CexsearchError:
+        raise WitnessFileError(f"{v!r} is not an exact number", where=where) from None
+
+
+def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignment | None, dict[str, Any]]:
+    """Parse a witness document into the problem it answers and its values."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise WitnessFileError(f"not JSON: {e.msg} at line {e.lineno} column {e.colno}", where=where) from None
+    if not isinstance(doc, dict):
+        raise WitnessFileError("a witness document is a JSON object", where=where)
+    schema = _need(doc, "schema", str, where)
+    if schema != SCHEMA:
+        raise WitnessFileError(f"unknown schema version {schema!r}", where=where, hint=f"this cexsearch reads {SCHEMA!r}")
+    nd = _need(doc, "network", dict, where)
+    try:
+        widths = _need(nd, "widths", list, f"{where}: network")
+        if not all(isinstance(w, int) and not isinstance(w, bool) for w in widths):
+            raise WitnessFileError(f"network widths must be integers, got {widths!r}", where=where)
+        net = Network(
+            tuple(widths),
+            activation=_need(nd, "activation", str, f"{where}: network"),  # type: ignore[arg-type]
+            leaky_slope=_number(nd.get("leaky_slope", "1/100"), f"{where}: network.leaky_slope"),
+            bias=_need(nd, "bias", bool, f"{where}: network"),
+            loss=_need(nd, "loss", str, f"{where}: network"),  # type: ignore[arg-type]
+            relu_grad_at_zero=_need(nd, "relu_grad_at_zero", int, f"{where}: network"),
+        )
+        samples = _need(doc, "samples", int, where)
+        if samples < 1:
+            raise WitnessFileError(f"samples must be at least 1, got {samples}", where=where)
+        texts = _need(doc, "conditions", list, where)
+        conds = []
+        for t in texts:
+            if not isinstance(t, str):
+                raise WitnessFileError(f"condition {t!r} is not a string", where=where)
+            c = C.parse(t)
+            C.check(c, net, samples)
+            conds.append(c)
+        fixed_items = []
+        for item in doc.get("fixed", []) or []:
+            if not isinstance(item, dict):
+                raise WitnessFileError(f"fixed entry {item!r} is not an object", where=where)
+            name = _need(item, "name", str, f"{where}: fixed")
+            index = tuple(_need(item, "index", list, f"{where}: fixed"))
+            shape = net.shape(name, samples)
+            if len(index) != len(shape) or not all(isinstance(i, int) and 0 <= i < s for i, s in zip(index, shape)):
+                raise WitnessFileError(f"fixed index {list(index)} does not fit {name} of shape {shape}", where=where)
+            fixed_items.append((name, index, _number(item.get("value"), f"{where}: fixed {name}")))
+        dom = doc.get("domain", {}) or {}
+        if not isinstance(dom, dict):
+            raise WitnessFileError("field 'domain' should be an object", where=where)
+        bound = dom.get("bound")
+        problem = Problem(net, samples, tuple(conds), FixedValues(tuple(sorted(fixed_items))),
+                          Domain(bool(dom.get("integers", False)), _number(bound, where) if bound is not None else None))
+        values = doc.get("values")
+        if values is None:
+            return problem, None, doc
+        if not isinstance(values, dict):
+            raise WitnessFileError("field 'values' should be an object", where=where)
+        entries_ = []
+        for name in net.variable_names():
+            if name not in values:
+                raise WitnessFileError(f"values has no {name!r}", where=where)
+            td = values[name]
+            exact = _need(td, "exact", list, f"{where}: values.{name}") if isinstance(td, dict) else None
+            if exact is None:
+                raise WitnessFileError(f"values.{name} should be an object with 'exact'", where=where)
+            arr = np.array(exact, dtype=object)
+            shape = net.shape(name, samples)
+            if arr.shape != shape:
+                raise WitnessFileError(f"values.{name} has shape {list(arr.shape)}, the network needs {list(shape)}",
+                                       where=where)
+            entries_.append((name, tuple(_number(v, f"{where}: values.{name}") for v in arr.reshape(-1))))
+        return problem, Assignment(net, samples, tuple(entries_)), doc
+    except WitnessFileError:
+        raise
+    except CexsearchError as e:
+        raise WitnessFileError(str(e).split("\n")[0], where=where) from None
