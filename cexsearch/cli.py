@@ -217,6 +217,65 @@ def verify(
 
 
 @app.command()
+def check(
+    files: Annotated[list[str], typer.Argument(help="Claim files (TOML).")],
+    junit: Annotated[Optional[str], typer.Option("--junit", help="Write JUnit XML here.")] = None,
+    json_path: Annotated[Optional[str], typer.Option("--json", help="Write every outcome with its witness ('-' for stdout).")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds per claim.")] = None,
+    store: Annotated[str, typer.Option(help="Where refuting witnesses are kept and replayed from.")] = ".cexsearch/witnesses",
+    no_store: Annotated[bool, typer.Option("--no-store", help="Neither replay nor save witnesses.")] = False,
+    seed: Annotated[int, typer.Option(help="Solver seed.")] = 0,
+) -> None:
+    """Decide every claim in the files: exit 0 when all are as expected, 1 when one is not, 3 when some are unknown."""
+
+    def body() -> int:
+        from .claims import check_claim, load_claims
+        from .export import github_annotation, junit_xml, report_document
+        from .report import claims_table
+        from .witness import dumps, write_atomic
+
+        if timeout is not None and timeout <= 0:
+            raise InputError(f"--timeout {timeout} must be positive")
+        claims = [c for f in files for c in load_claims(f)]  # every file validated before any search
+        json_to_stdout = json_path == "-"
+        console = out_console(to_stderr=json_to_stdout)
+        results = []
+        interrupted = False
+        with progress_reporter(True, "claims") as progress:
+            for i, claim in enumerate(claims):
+                if progress is not None:
+                    progress(SearchStats("claims", len(claims), tried=i))
+                result = check_claim(claim, timeout=timeout, store=None if no_store else store,
+                                     options=SearchOptions(seed=seed))
+                results.append(result)
+                if result.interrupted:
+                    interrupted = True
+                    break
+        console.print(claims_table(results))
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            for r in results:
+                if not r.as_expected:
+                    print(github_annotation(r), file=sys.stderr if json_to_stdout else sys.stdout)
+        if junit:
+            write_atomic(junit, junit_xml(results))
+        if json_path:
+            text = dumps(report_document(results))
+            if json_to_stdout:
+                sys.stdout.write(text)
+            else:
+                write_atomic(json_path, text)
+        if interrupted:
+            return EXIT_INTERRUPTED
+        if any(r.verdict != "unknown" and not r.as_expected for r in results):
+            return EXIT_NEGATIVE
+        if any(r.verdict == "unknown" for r in results):
+            return EXIT_INCONCLUSIVE
+        return EXIT_OK
+
+    run_command(body)
+
+
+@app.command()
 def version() -> None:
     """Print the versions of cexsearch and Z3."""
     from .solver import z3_version

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from rich import box
@@ -14,6 +14,9 @@ from rich.text import Text
 from . import conditions as C
 from .search import Outcome
 from .spec import entries
+
+if TYPE_CHECKING:
+    from .claims import ClaimOutcome
 
 STYLE = {"found": "bold green", "none": "bold red", "unknown": "bold yellow"}
 WORD = {"found": "FOUND", "none": "NONE", "unknown": "UNKNOWN"}
@@ -146,3 +149,37 @@ def outcome_renderable(outcome: Outcome) -> RenderableType:
         parts += [Text(""), parameter_table(outcome), dataset_table(outcome), gradient_table(outcome), check_line(outcome)]
     parts.append(stats_line(outcome))
     return Group(*parts)
+
+
+def claims_table(results: "Sequence[ClaimOutcome]") -> RenderableType:
+    """The table of ``cexsearch check``: one row per claim, witnesses of refuted claims below."""
+    from .export import witness_summary
+
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for c, j in (("", "left"), ("claim", "left"), ("verdict", "left"), ("expected", "left"), ("size", "left"),
+                 ("time", "right")):
+        t.add_column(c, justify=j)  # type: ignore[arg-type]
+    notes: list[RenderableType] = []
+    for r in results:
+        mark = Text("ok", style="green") if r.as_expected else Text(
+            "??" if r.verdict == "unknown" else "FAIL", style="yellow" if r.verdict == "unknown" else "bold red")
+        verdict = Text(r.verdict, style=CLAIM_STYLE[r.verdict])
+        size = r.size_text
+        if r.verdict == "refuted" and r.witness is not None:
+            size += " (smallest)" if r.smallest and (len(r.claim.samples) > 1 or len(r.claim.net) > 1) else ""
+            if any(c.replayed for c in r.cases):
+                size += " (replayed)"
+        t.add_row(mark, r.claim.name, verdict, r.expected, size, f"{r.elapsed:.2f} s")
+        if r.verdict == "refuted":
+            notes.append(Text(f"  {r.claim.name}: {witness_summary(r)}", style="dim"))
+        elif r.verdict == "unknown" and r.reason:
+            notes.append(Text(f"  {r.claim.name}: {r.reason}", style="yellow"))
+    n_ok = sum(r.as_expected for r in results)
+    n_unknown = sum(r.verdict == "unknown" for r in results)
+    n_bad = len(results) - n_ok - n_unknown
+    summary = Text(f"{n_ok} of {len(results)} claims as expected, {n_bad} not as expected, {n_unknown} inconclusive",
+                   style="bold green" if n_ok == len(results) else "bold red" if n_bad else "bold yellow")
+    return Group(t, *notes, summary)
+
+
+CLAIM_STYLE = {"holds": "green", "refuted": "red", "unknown": "yellow"}

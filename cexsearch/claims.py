@@ -1,0 +1,487 @@
+"""Claims: "for every weight and dataset allowed, if every `given` holds then every `then` holds".
+
+A claim is decided by searching for a witness of ``given`` and ``not then``
+with the same engine as ``find``: *refuted* when a witness is found (and
+confirmed by the exact re-check), *holds* when every case at every listed size
+is decided unsatisfiable, *unknown* otherwise.  Claim files are TOML; numbers
+in them are exact (TOML decimals are read as :class:`decimal.Decimal`, never
+through a binary float).
+
+>>> c = Claim(name="one sample", net="1-1-1", samples=1, given=["grad(b2) == 0"],
+...           then=["grad(W1) == 0"], expect="holds")
+>>> check_claim(c).verdict
+'holds'
+"""
+
+from __future__ import annotations
+
+import decimal
+import hashlib
+import json
+import re
+import time
+import tomllib
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
+
+from . import conditions as C
+from .api import NetworkSettings, build_problem, parse_conditions
+from .errors import CexsearchError, ClaimFileError, InputError, WitnessFileError
+from .numeric import recheck
+from .search import Outcome, SearchStats, search
+from .spec import Network, Problem, SearchOptions, nearest
+
+ClaimVerdict = Literal["holds", "refuted", "unknown"]
+EXPECTS = ("holds", "refuted")
+CLAIM_KEYS = ("name", "net", "samples", "given", "then", "fix", "integers", "bound", "expect", "note",
+              "activation", "loss", "bias", "relu_grad_at_zero", "leaky_slope", "timeout")
+DEFAULT_KEYS = tuple(k for k in CLAIM_KEYS if k != "name")
+
+
+def parse_sizes(raw: Any, where: str) -> tuple[int, ...]:
+    """``3``, ``"1..4"``, ``[1, 2, 5]`` -> sizes in increasing order."""
+    if isinstance(raw, bool):
+        raise ClaimFileError(f"samples must be an integer or a range such as \"1..4\", got {raw!r}", where=where)
+    if isinstance(raw, int):
+        sizes = [raw]
+    elif isinstance(raw, str):
+        m = re.fullmatch(r"\s*([0-9]+)\s*\.\.\s*([0-9]+)\s*", raw)
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if lo > hi:
+                raise ClaimFileError(f"samples range {raw!r} is empty", where=where, hint=f"write \"{hi}..{lo}\"")
+            sizes = list(range(lo, hi + 1))
+        elif re.fullmatch(r"\s*[0-9]+\s*", raw):
+            sizes = [int(raw)]
+        else:
+            raise ClaimFileError(f"samples {raw!r} is not a size or a range", where=where, hint='e.g. 3 or "1..4"')
+    elif isinstance(raw, (list, tuple)) and raw and all(isinstance(s, int) and not isinstance(s, bool) for s in raw):
+        sizes = list(raw)
+    else:
+        raise ClaimFileError(f"samples must be an integer, a range such as \"1..4\" or a list, got {raw!r}", where=where)
+    for s in sizes:
+        if s < 1:
+            raise ClaimFileError(f"samples must be at least 1, got {s}", where=where)
+    return tuple(sorted(set(sizes)))
+
+
+def _strings(raw: Any, key: str, where: str, allow_empty: bool = True) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(r, str) for r in raw):
+        raise ClaimFileError(f"{key} must be a list of condition strings, got {raw!r}", where=where,
+                             hint=f'e.g. {key} = ["grad(W1) == 0"]')
+    if not raw and not allow_empty:
+        raise ClaimFileError(f"{key} is empty: a claim needs at least one condition to conclude", where=where,
+                             hint=f'e.g. {key} = ["grad(W1) == 0"]')
+    return tuple(raw)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim.  ``net`` and ``samples`` accept what a claim file does (a list, a range)."""
+
+    name: str
+    net: Any
+    samples: Any
+    then: Any
+    expect: str
+    given: Any = ()
+    fix: Any = field(default_factory=dict)
+    integers: bool = False
+    bound: Any = None
+    note: str = ""
+    activation: str = "relu"
+    loss: str = "mse"
+    bias: bool = True
+    relu_grad_at_zero: int = 0
+    leaky_slope: Any = "1/100"
+    timeout: float | None = None
+    file: str | None = None
+    line: int | None = None
+
+    def __post_init__(self) -> None:
+        where = self.where
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ClaimFileError(f"name must be a non-empty string, got {self.name!r}", where=where)
+        nets = [self.net] if isinstance(self.net, str) else self.net
+        if not isinstance(nets, (list, tuple)) or not nets or not all(isinstance(n, str) for n in nets):
+            raise ClaimFileError(f"net must be a string such as \"1-1-1\" or a list of them, got {self.net!r}", where=where)
+        object.__setattr__(self, "net", tuple(nets))
+        object.__setattr__(self, "samples", parse_sizes(self.samples, where))
+        object.__setattr__(self, "given", _strings(self.given, "given", where))
+        object.__setattr__(self, "then", _strings(self.then, "then", where, allow_empty=False))
+        if self.expect not in EXPECTS:
+            guess = nearest(str(self.expect), EXPECTS)
+            raise ClaimFileError(f"expect must be \"holds\" or \"refuted\", got {self.expect!r}", where=where,
+                                 hint=f"did you mean {guess!r}?" if guess else None)
+        if not isinstance(self.fix, dict):
+            raise ClaimFileError(f"fix must be a table such as {{ W1 = \"1\" }}, got {self.fix!r}", where=where)
+        object.__setattr__(self, "fix", dict(self.fix))
+        for key, kind in (("integers", bool), ("bias", bool), ("note", str), ("activation", str), ("loss", str)):
+            if not isinstance(getattr(self, key), kind):
+                raise ClaimFileError(f"{key} must be a {kind.__name__}, got {getattr(self, key)!r}", where=where)
+        if self.relu_grad_at_zero not in (0, 1) or isinstance(self.relu_grad_at_zero, bool):
+            raise ClaimFileError(f"relu_grad_at_zero must be 0 or 1, got {self.relu_grad_at_zero!r}", where=where)
+        if self.timeout is not None and (isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float, decimal.Decimal))
+                                         or self.timeout <= 0):
+            raise ClaimFileError(f"timeout must be a positive number of seconds, got {self.timeout!r}", where=where)
+        try:
+            if self.bound is not None:
+                object.__setattr__(self, "bound", C.value_tree(self.bound, "bound"))
+                if isinstance(self.bound, list):
+                    raise ClaimFileError(f"bound must be a number, got {self.bound!r}", where=where)
+            object.__setattr__(self, "leaky_slope", C.value_tree(self.leaky_slope, "leaky_slope"))
+            self.settings().network("1-1")  # validates activation, loss
+            self.given_conditions()
+            self.then_conditions()
+        except ClaimFileError:
+            raise
+        except InputError as e:
+            raise ClaimFileError(e.message, source=e.source, column=e.column, where=where, hint=e.hint) from None
+
+    @property
+    def where(self) -> str:
+        place = f"{self.file}:{self.line}" if self.file and self.line else (self.file or "")
+        label = f"claim {self.name!r}" if isinstance(self.name, str) else "claim"
+        return f"{place}: {label}" if place else label
+
+    def settings(self) -> NetworkSettings:
+        return NetworkSettings(self.activation, Fraction(self.leaky_slope), self.bias, self.loss, self.relu_grad_at_zero)
+
+    def networks(self) -> list[Network]:
+        try:
+            return [self.settings().network(n) for n in self.net]
+        except InputError as e:
+            raise ClaimFileError(e.message, where=self.where, hint=e.hint) from None
+
+    def given_conditions(self) -> tuple[C.Condition, ...]:
+        return parse_conditions(self.given, "given")
+
+    def then_conditions(self) -> tuple[C.Condition, ...]:
+        return parse_conditions(self.then, "then")
+
+    def negation_text(self) -> str:
+        """The condition a refuting witness meets: not (then_1 and then_2 and ...)."""
+        return "not (" + " and ".join(f"({t})" for t in self.then) + ")"
+
+    def problem(self, network: Network, samples: int) -> Problem:
+        """The search problem at one size: given and not-then, with this claim's fixed values and domain."""
+        conds = list(self.given) + [self.negation_text()]
+        try:
+            from .spec import FixedValues
+
+            parts = [C.fixed_values(name, (), raw, network, samples, f"fix.{name}") for name, raw in self.fix.items()]
+            fixed = C.combine_fixed(parts) if parts else FixedValues()
+            return build_problem(network, samples, conds, fixed=fixed, integers=self.integers,
+                                 bound=Fraction(self.bound) if self.bound is not None else None)
+        except InputError as e:
+            msg = e.message
+            where = f"{self.where} at {network.text} x {samples}"
+            raise ClaimFileError(msg, source=e.source, column=e.column, where=where, hint=e.hint) from None
+
+    def validate(self) -> None:
+        """Build every case's problem once, so a bad claim fails before any search runs."""
+        for network in self.networks():
+            for s in self.samples:
+                self.problem(network, s)
+
+    def fingerprint(self) -> str:
+        """What decides the claim's verdict (not its name, note or expectation)."""
+        body = {
+            "net": list(self.net), "samples": list(self.samples), "given": list(self.given), "then": list(self.then),
+            "fix": {k: _jsonable(v) for k, v in sorted(self.fix.items())}, "integers": self.integers,
+            "bound": str(self.bound) if self.bound is not None else None, "settings": repr(self.settings()),
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return str(v)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One network and batch size of a claim."""
+
+    net: str
+    samples: int
+    verdict: Literal["holds", "refuted", "unknown", "skipped"]
+    outcome: Outcome | None
+    elapsed: float
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class ClaimOutcome:
+    """A claim's verdict, its cases, and the refuting witness (when refuted)."""
+
+    claim: Claim
+    verdict: ClaimVerdict
+    cases: tuple[Case, ...]
+    elapsed: float
+    witness: Outcome | None = None
+    smallest: bool = True
+    reason: str | None = None
+    interrupted: bool = False
+
+    @property
+    def expected(self) -> str:
+        return self.claim.expect
+
+    @property
+    def as_expected(self) -> bool:
+        return self.verdict == self.claim.expect
+
+    @property
+    def size_text(self) -> str:
+        if self.witness is not None:
+            p = self.witness.problem
+            return f"{p.network.text} x {p.samples}"
+        nets = ", ".join(self.claim.net)
+        sizes = self.claim.samples
+        span = str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}..{sizes[-1]}" if list(sizes) == list(
+            range(sizes[0], sizes[-1] + 1)) else ",".join(map(str, sizes))
+        return f"{nets} x {span}"
+
+
+def slug(name: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip("-.")
+    return (s or "claim")[:100]
+
+
+def _replay(claim: Claim, store: Path | None) -> Case | None:
+    """A stored witness that still refutes this (unchanged) claim, checked exactly, without Z3."""
+    if store is None:
+        return None
+    path = store / f"{slug(claim.name)}.json"
+    if not path.is_file():
+        return None
+    from .witness import load_document
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        _, assignment, doc = load_document(text, where=str(path))
+    except (OSError, WitnessFileError):
+        return None
+    meta = doc.get("claim") or {}
+    if assignment is None or meta.get("fingerprint") != claim.fingerprint():
+        return None
+    net_text = assignment.network.text
+    if net_text not in claim.net or assignment.samples not in claim.samples:
+        return None
+    try:
+        problem = claim.problem(claim.settings().network(net_text), assignment.samples)
+    except CexsearchError:
+        return None
+    started = time.monotonic()
+    check = recheck(problem, assignment)
+    if not check.confirmed:
+        return None
+    stats = SearchStats("replay", 0, elapsed=time.monotonic() - started)
+    outcome = Outcome("found", problem, stats, witness=assignment, recheck=check,
+                      reason=f"replayed from {path}")
+    return Case(net_text, assignment.samples, "refuted", outcome, stats.elapsed, replayed=True)
+
+
+def check_claim(
+    claim: Claim,
+    timeout: float | None = None,
+    store: str | Path | None = None,
+    options: SearchOptions = SearchOptions(),
+    progress: Callable[[str], None] | None = None,
+) -> ClaimOutcome:
+    """Decide a claim at every listed network and size (the API behind ``cexsearch check``).
+
+    ``timeout`` bounds the whole claim (the claim's own ``timeout`` key wins).
+    With ``store``, a stored witness is replayed first and a new one is saved.
+    """
+    started = time.monotonic()
+    limit = claim.timeout if claim.timeout is not None else timeout
+    deadline = started + float(limit) if limit is not None else None
+    claim.validate()
+    store_dir = Path(store) if store is not None else None
+    replayed = _replay(claim, store_dir)
+    if replayed is not None:
+        assert replayed.outcome is not None
+        doc_smallest = True
+        return ClaimOutcome(claim, "refuted", (replayed,), time.monotonic() - started, replayed.outcome, doc_smallest)
+    cases: list[Case] = []
+    witness: Outcome | None = None
+    smallest = True
+    reasons: list[str] = []
+    interrupted = False
+    for network in claim.networks():
+        undecided_below = False
+        for samples in claim.samples:
+            if witness is not None and witness.problem.network == network:
+                cases.append(Case(network.text, samples, "skipped", None, 0.0))
+                continue
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                cases.append(Case(network.text, samples, "unknown", None, 0.0))
+                reasons.append(f"{network.text} x {samples}: not reached before the timeout")
+                undecided_below = True
+                continue
+            if progress:
+                progress(f"{claim.name}: {network.text} x {samples}")
+            t0 = time.monotonic()
+            outcome = search(claim.problem(network, samples), replace(options, timeout=left))
+            elapsed = time.monotonic() - t0
+            verdict = {"found": "refuted", "none": "holds", "unknown": "unknown"}[outcome.verdict]
+            cases.append(Case(network.text, samples, verdict, outcome, elapsed))  # type: ignore[arg-type]
+            if outcome.interrupted:
+                interrupted = True
+                break
+            if verdict == "unknown":
+                undecided_below = True
+                reasons.append(f"{network.text} x {samples}: {outcome.reason}")
+            elif verdict == "refuted" and witness is None:
+                witness = outcome
+                smallest = not undecided_below
+        if interrupted:
+            break
+    if witness is not None:
+        verdict: ClaimVerdict = "refuted"
+    elif all(c.verdict == "holds" for c in cases):
+        verdict = "holds"
+    else:
+        verdict = "unknown"
+    result = ClaimOutcome(claim, verdict, tuple(cases), time.monotonic() - started, witness, smallest,
+                          "; ".join(reasons) or None, interrupted)
+    if witness is not None and store_dir is not None:
+        save_witness(result, store_dir)
+    return result
+
+
+def claim_document(result: ClaimOutcome) -> dict[str, Any]:
+    from .witness import outcome_document
+
+    doc = outcome_document(result.witness) if result.witness is not None else {}
+    doc["claim"] = {
+        "name": result.claim.name,
+        "fingerprint": result.claim.fingerprint(),
+        "given": list(result.claim.given),
+        "then": list(result.claim.then),
+        "expect": result.claim.expect,
+        "verdict": result.verdict,
+        "smallest_size": result.smallest,
+    }
+    return doc
+
+
+def save_witness(result: ClaimOutcome, store: Path) -> Path:
+    from .witness import dumps, write_atomic
+
+    path = store / f"{slug(result.claim.name)}.json"
+    write_atomic(path, dumps(claim_document(result)))
+    return path
+
+
+# --------------------------------------------------------------------------
+# Claim files
+
+
+def _lines_of_claims(text: str) -> list[int]:
+    return [i + 1 for i, line in enumerate(text.splitlines()) if re.match(r"^\s*\[\[\s*claim\s*\]\]", line)]
+
+
+def _key_line(text: str, header_line: int, key: str) -> int:
+    """The line of ``key = ...`` in the table whose header is on ``header_line`` (1-based)."""
+    lines = text.splitlines()
+    for i in range(header_line, len(lines)):
+        if re.match(r"^\s*\[", lines[i]):
+            break
+        if re.match(rf"^\s*{re.escape(key)}\s*=", lines[i]):
+            return i + 1
+    return header_line
+
+
+def load_claims(path: str | Path) -> list[Claim]:
+    """Read and validate a claim file; raise :class:`ClaimFileError` naming file, line and claim."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ClaimFileError(f"no such claim file: {str(p)!r}", hint="check the path") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ClaimFileError(f"cannot read claim file {str(p)!r}: {getattr(e, 'strerror', None) or e}") from None
+    return parse_claims(text, str(p))
+
+
+def parse_claims(text: str, file: str = "<claims>") -> list[Claim]:
+    try:
+        data = tomllib.loads(text, parse_float=decimal.Decimal)
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+        where = f"{file}:{m.group(1)}:{m.group(2)}" if m else file
+        raise ClaimFileError(f"TOML syntax error: {msg}", where=where) from None
+    unknown_top = [k for k in data if k not in ("defaults", "claim")]
+    if unknown_top:
+        k = unknown_top[0]
+        guess = nearest(k, ["defaults", "claim"])
+        raise ClaimFileError(f"unknown top-level key {k!r}", where=file,
+                             hint=f"did you mean {guess!r}? (claims are [[claim]] tables)" if guess else
+                             "a claim file has [defaults] and [[claim]] tables")
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ClaimFileError("[defaults] must be a table", where=file)
+    for k in defaults:
+        if k not in DEFAULT_KEYS:
+            guess = nearest(k, DEFAULT_KEYS)
+            header = next((i + 1 for i, t in enumerate(text.splitlines()) if re.match(r"^\s*\[\s*defaults\s*\]", t)), 1)
+            line = _key_line(text, header, k)
+            raise ClaimFileError(f"unknown key {k!r} in [defaults]", where=f"{file}:{line}",
+                                 hint=f"did you mean {guess!r}?" if guess else f"keys: {', '.join(DEFAULT_KEYS)}")
+    raw_claims = data.get("claim", [])
+    if not isinstance(raw_claims, list) or not raw_claims:
+        raise ClaimFileError("no [[claim]] tables in the file", where=file, hint="add one: [[claim]] name = ...")
+    headers = _lines_of_claims(text)
+    claims: list[Claim] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_claims):
+        line = headers[i] if i < len(headers) else None
+        name = raw.get("name") if isinstance(raw.get("name"), str) else f"#{i + 1}"
+        where = f"{file}:{line}: claim {name!r}" if line else f"{file}: claim {name!r}"
+        for k in raw:
+            if k not in CLAIM_KEYS:
+                guess = nearest(k, CLAIM_KEYS)
+                kline = _key_line(text, line or 1, k)
+                raise ClaimFileError(f"unknown key {k!r}", where=f"{file}:{kline}: claim {name!r}",
+                                     hint=f"did you mean {guess!r}?" if guess else f"keys: {', '.join(CLAIM_KEYS)}")
+        merged = dict(defaults)
+        merged.update(raw)
+        for required in ("name", "net", "samples", "then", "expect"):
+            if required not in merged:
+                raise ClaimFileError(f"missing key {required!r}", where=where,
+                                     hint={"expect": 'add expect = "holds" or "refuted"', "then": 'add then = ["..."]',
+                                           "net": 'add net = "1-1-1"', "samples": "add samples = 1 or \"1..4\"",
+                                           "name": "add name = \"...\""}[required])
+        if merged["name"] in seen:
+            raise ClaimFileError(f"two claims are named {merged['name']!r}", where=where, hint="names must differ")
+        seen.add(merged["name"])
+        try:
+            claim = Claim(file=file, line=line, **merged)
+            claim.validate()
+        except ClaimFileError as e:
+            key_line = None
+            if e.message.split(" ")[0] in CLAIM_KEYS and line:
+                key_line = _key_line(text, line, e.message.split(" ")[0])
+            if key_line and key_line != line:
+                raise ClaimFileError(e.message, source=e.source, column=e.column,
+                                     where=(e.where or where).replace(f"{file}:{line}", f"{file}:{key_line}", 1),
+                                     hint=e.hint) from None
+            raise
+        except TypeError as e:
+            raise ClaimFileError(f"bad claim: {e}", where=where) from None
+        claims.append(claim)
+    return claims
+
+
+def check_claims(claims: Sequence[Claim], **kwargs: Any) -> list[ClaimOutcome]:
+    return [check_claim(c, **kwargs) for c in claims]
