@@ -667,7 +667,7 @@ def _literal_list(text: str, where: str) -> Any:
     return conv(tree)
 
 
-def _index_text(index: Index) -> str:
+def _index_text(index: Index | tuple) -> str:
     return "[" + ", ".join(str(i) for i in index) + "]" if index else ""
 
 
@@ -680,20 +680,23 @@ def fixed_values(name: str, index_items: tuple, raw: Any, network: Network, samp
         raise SpecError(f"{where}: cannot fix unknown name {name!r}{extra}",
                         hint=f"did you mean {guess!r}?" if guess else f"names: {', '.join(valid)}")
     shape = network.shape(name, samples)
-    grid = np.empty(shape, dtype=object)
-    for idx in entries(shape):
-        grid[idx] = idx
+    grid = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)  # flat positions
     try:
         if len(index_items) > len(shape):
             raise IndexError("too many indices")
-        selected = np.asarray(grid[_np_index(index_items)], dtype=object) if index_items else grid
+        selected = np.asarray(grid[_np_index(index_items)])
     except IndexError:
-        raise SpecError(f"{where}: index {list(index_items)} is out of range for {name} of shape {shape_text(shape)}") from None
-    sel_shape = selected.shape if not (selected.shape == () and isinstance(selected.item(), tuple)) else ()
+        raise SpecError(f"{where}: index {list(index_items)} is out of range for {name} of shape {shape_text(shape)}",
+                        hint=f"{name} has shape {shape_text(shape)}") from None
+    sel_shape = selected.shape
     tree = value_tree(raw, where)
     if isinstance(tree, list):
-        values = np.array(tree, dtype=object)
-        if values.shape != sel_shape and not (values.size == 1 and values.ndim <= 1):
+        values = np.empty(np.shape(np.array(tree, dtype=object)), dtype=object)
+        try:
+            values[...] = tree
+        except ValueError:
+            raise SpecError(f"{where}: the value is not a regular nested list") from None
+        if values.shape != sel_shape and values.size != 1:
             raise SpecError(f"{where}: {name}{_index_text(index_items) if index_items else ''} has shape "
                             f"{shape_text(sel_shape)} but the value has shape {shape_text(values.shape)}",
                             hint="give a nested list of that shape, or one number to fill it")
@@ -702,12 +705,9 @@ def fixed_values(name: str, index_items: tuple, raw: Any, network: Network, samp
     else:
         values = np.full(sel_shape, tree, dtype=object)
     items = []
-    if sel_shape == ():
-        target = selected.item() if isinstance(selected, np.ndarray) else selected
-        items.append((name, tuple(target), values.item()))
-    else:
-        for idx in np.ndindex(sel_shape):
-            items.append((name, tuple(selected[idx]), values[idx]))
+    for idx in np.ndindex(sel_shape):
+        target = tuple(int(i) for i in np.unravel_index(int(selected[idx]), shape))
+        items.append((name, target, values[idx]))
     return FixedValues(tuple(items))
 
 

@@ -17,15 +17,18 @@ def witness_summary(result: ClaimOutcome) -> str:
     from .report import fmt_exact
 
     a = w.witness
-    parts = []
-    for name in a.network.variable_names():
-        vals = [fmt_exact(v) for v in a.flat(name)]
-        parts.append(f"{name}={vals[0]}" if len(vals) == 1 else f"{name}=[{', '.join(vals)}]")
-    grads = []
-    for p in a.network.parameter_names():
-        g = [fmt_exact(v) for v in w.recheck.evaluation.gradients[p].reshape(-1)]
-        grads.append(f"grad({p})={g[0]}" if len(g) == 1 else f"grad({p})=[{', '.join(g)}]")
+    parts = [_compact(name, [fmt_exact(v) for v in a.flat(name)]) for name in a.network.variable_names()]
+    grads = [_compact(f"grad({p})", [fmt_exact(v) for v in w.recheck.evaluation.gradients[p].reshape(-1)])
+             for p in a.network.parameter_names()]
     return f"witness at {a.network.text} x {a.samples}: " + "; ".join(parts) + " | " + "; ".join(grads)
+
+
+def _compact(name: str, values: list[str]) -> str:
+    if len(values) == 1:
+        return f"{name}={values[0]}"
+    if len(set(values)) == 1:
+        return f"{name}={values[0]} (all {len(values)})"
+    return f"{name}=[{', '.join(values)}]"
 
 
 def verdict_message(result: ClaimOutcome) -> str:
