@@ -1,0 +1,182 @@
+"""A picture of a witness for a network with one input and one output.
+
+:func:`plot` draws, in an upper panel, the network's function over an x range
+that covers the data, the data points (x, y) with each residual as a vertical
+segment to (x, yhat), and the kink of every first-hidden-layer unit
+(x = -b1[j] / W1[j,0]) as a dotted vertical line; in a lower panel, a bar chart
+of every gradient entry.  The curve is evaluated by
+:func:`cexsearch.numeric.evaluate` (float64 on a dense grid that contains the
+data and the first layer's kinks exactly), so the picture shows the same
+function the exact re-check decided on.
+
+matplotlib is an optional extra (``pip install 'cexsearch[plot]'``), imported
+only when a plot is drawn, and only through its object-oriented API with the
+Agg canvas: no pyplot, no global backend switch.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .numeric import evaluate
+from .spec import Assignment, Problem, entries
+
+SUFFIXES: tuple[str, ...] = (".png", ".svg")
+GRID_POINTS = 801  # points of the dense grid the curve is drawn through
+
+
+def first_layer_kinks(assignment: Assignment) -> list[Fraction]:
+    """x where a first-hidden-layer unit's pre-activation crosses 0, exactly, sorted, without repeats.
+
+    Only networks with a hidden layer whose activation bends have kinks; a unit
+    with W1[j,0] = 0 is constant in x and has none.
+    """
+    net = assignment.network
+    if net.depth < 2 or net.activation == "linear" or net.widths[0] != 1:
+        return []
+    kinks = set()
+    for j in range(net.widths[1]):
+        w = assignment.entry("W1", (j, 0))
+        if w != 0:
+            b = assignment.entry("b1", (j,)) if net.bias else Fraction(0)
+            kinks.add(-b / w)
+    return sorted(kinks)
+
+
+def x_range(xs: list[Fraction]) -> tuple[Fraction, Fraction]:
+    """The data's x range with a margin of a tenth of its span on each side (at least 1/2)."""
+    lo, hi = min(xs), max(xs)
+    margin = max((hi - lo) / 10, Fraction(1, 2))
+    return lo - margin, hi + margin
+
+
+def _curve(assignment: Assignment, grid: list[Fraction]) -> list[float]:
+    """yhat over the grid through numeric's float64 pass, with the witness's parameters."""
+    net = assignment.network
+    values = [(n, assignment.flat(n)) for n in net.parameter_names()]
+    values += [("x", tuple(grid)), ("y", tuple(Fraction(0) for _ in grid))]
+    probe = Assignment(net, len(grid), tuple(values))
+    return [float(v) for v in evaluate(probe, exact=False).yhat[:, 0]]
+
+
+def _exact_text(v: Fraction) -> str:
+    return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+
+
+def _gradient_bars(assignment: Assignment) -> tuple[list[str], list[Fraction]]:
+    """Labels like grad(W1)[0,0] and the exact gradient entries, in parameter order."""
+    grads = evaluate(assignment, exact=True).gradients
+    labels, values = [], []
+    for name in assignment.network.parameter_names():
+        g = grads[name]
+        for index in entries(g.shape):
+            labels.append(f"grad({name})[{','.join(str(i) for i in index)}]")
+            values.append(Fraction(g[index]))
+    return labels, values
+
+
+def _figure(problem: Problem, assignment: Assignment) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    net = assignment.network
+    xs = list(assignment.flat("x"))
+    ys = list(assignment.flat("y"))
+    ev = evaluate(assignment, exact=True)
+    yhat = [Fraction(v) for v in ev.yhat[:, 0]]
+    kinks = first_layer_kinks(assignment)
+    lo, hi = x_range(xs)
+    step = (hi - lo) / (GRID_POINTS - 1)
+    grid = sorted({lo + step * i for i in range(GRID_POINTS)} | set(xs) | {k for k in kinks if lo <= k <= hi})
+    curve = _curve(assignment, grid)
+
+    fig = Figure(figsize=(7.5, 6.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, height_ratios=[3, 1.4])
+
+    top.plot([float(g) for g in grid], curve, color="tab:blue", linewidth=1.6, label="network yhat(x)")
+    for i, (x, y, p) in enumerate(zip(xs, ys, yhat, strict=True)):
+        top.plot([float(x), float(x)], [float(y), float(p)], color="tab:red", linewidth=1.2,
+                 label="residual yhat - y" if i == 0 else None)
+    top.scatter([float(x) for x in xs], [float(p) for p in yhat], s=28, facecolors="white", edgecolors="tab:blue",
+                zorder=3, label="prediction (x, yhat)")
+    top.scatter([float(x) for x in xs], [float(y) for y in ys], s=30, color="black", zorder=4, label="data (x, y)")
+    shown = [k for k in kinks if lo <= k <= hi]
+    for i, k in enumerate(shown):
+        top.axvline(float(k), color="gray", linestyle=":", linewidth=1.2,
+                    label="first-layer kink x = -b1[j]/W1[j,0]" if i == 0 else None)
+    top.set_xlim(float(lo), float(hi))
+    top.set_xlabel("x")
+    top.set_ylabel("y")
+    samples = assignment.samples
+    title = f"{net.describe()}, M = {samples} sample{'s' if samples != 1 else ''}"
+    if problem.conditions:
+        title += "\n" + "; ".join(c.text for c in problem.conditions)
+    top.set_title(title, fontsize=9)
+    top.legend(fontsize=7, loc="best")
+    top.grid(True, alpha=0.3)
+
+    labels, exact = _gradient_bars(assignment)
+    heights = [float(v) for v in exact]
+    positions = list(range(len(labels)))
+    colors = ["tab:gray" if v == 0 else ("tab:green" if v > 0 else "tab:orange") for v in exact]
+    bars = bottom.bar(positions, heights, color=colors)
+    # The exact value on each bar, so a zero gradient is visible too.
+    bottom.bar_label(bars, labels=[_exact_text(v) for v in exact], fontsize=6, padding=2,
+                     rotation=90 if len(exact) > 8 else 0)
+    reach = max((abs(h) for h in heights), default=0.0) or 1.0
+    bottom.set_ylim(min(min(heights, default=0.0), 0.0) - 0.25 * reach, max(max(heights, default=0.0), 0.0) + 0.25 * reach)
+    bottom.axhline(0, color="black", linewidth=0.8)
+    bottom.set_xticks(positions)
+    bottom.set_xticklabels(labels, rotation=45 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center",
+                           fontsize=7)
+    bottom.set_ylabel("gradient", fontsize=8)
+    bottom.set_title("gradients of the batch loss", fontsize=9)
+    bottom.grid(True, axis="y", alpha=0.3)
+    return fig
+
+
+def plot(problem: Problem, assignment: Assignment, path: str) -> None:
+    """Draw the witness to ``path`` (.png or .svg), written atomically.
+
+    Raises :class:`~cexsearch.errors.InputError` for a network without exactly
+    one input and one output, another file suffix, or a missing matplotlib.
+    """
+    net = assignment.network
+    if net.widths[0] != 1 or net.widths[-1] != 1:
+        raise InputError(f"plots need width_0 = width_L = 1, the network is {net.text}",
+                         hint="plot a network with one input and one output, e.g. 1-2-1")
+    if assignment.network != problem.network or assignment.samples != problem.samples:
+        raise InputError(
+            f"the witness is for {net.text} with {assignment.samples} samples, "
+            f"the problem for {problem.network.text} with {problem.samples}",
+            hint="plot a witness of the same network and batch size",
+        )
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InputError(f"cannot tell the image format of {str(path)!r}", where="--plot",
+                         hint=f"end the file name in {' or '.join(SUFFIXES)}")
+    try:
+        import matplotlib
+    except ImportError:
+        raise InputError("--plot needs matplotlib", hint="pip install 'cexsearch[plot]'") from None
+
+    fig = _figure(problem, assignment)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
+    os.close(fd)
+    try:
+        # Fixed metadata keeps repeated renders of one witness byte-identical.
+        metadata = {"Date": None} if suffix == ".svg" else {"Software": None}
+        with matplotlib.rc_context({"svg.hashsalt": "cexsearch"}):
+            fig.savefig(tmp, format=suffix[1:], dpi=120, metadata=metadata)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
