@@ -30,14 +30,15 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Mapping, Protocol, Sequence, TypeVar, Union
+from typing import Any, Protocol, TypeVar, Union
 
 import numpy as np
 
 from .errors import ConditionError, SpecError
-from .spec import FixedValues, Index, Network, entries, nearest
+from .spec import FixedValues, Index, Network, nearest
 
 # --------------------------------------------------------------------------
 # AST
@@ -75,50 +76,50 @@ class Grad:
 class Subscript:
     """``base[i, j:k]``: each item an int or a (start, stop, step) slice."""
 
-    base: "Expr"
+    base: Expr
     items: tuple[Union[int, tuple[int | None, int | None, int | None]], ...]
     col: int
 
 
 @dataclass(frozen=True)
 class Neg:
-    operand: "Expr"
+    operand: Expr
     col: int
 
 
 @dataclass(frozen=True)
 class Arith:
     op: str  # + - * /
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     col: int
 
 
 @dataclass(frozen=True)
 class Compare:
     op: str  # == != < <= > >=
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     col: int
 
 
 @dataclass(frozen=True)
 class Logic:
     op: str  # and | or
-    operands: tuple["Expr", ...]
+    operands: tuple[Expr, ...]
     col: int
 
 
 @dataclass(frozen=True)
 class Not:
-    operand: "Expr"
+    operand: Expr
     col: int
 
 
 @dataclass(frozen=True)
 class Reduce:
     op: str  # all | any
-    operand: "Expr"
+    operand: Expr
     col: int
 
 
@@ -166,8 +167,14 @@ class _Parser:
         return ConditionError(message, source=self.text, column=col, hint=hint)
 
     def number(self, node: ast.Constant) -> Num:
+        if isinstance(node.value, int):  # also 0x10, 0o7, 0b1, 1_000
+            return Num(Fraction(node.value), node.col_offset)
         segment = ast.get_source_segment(self.text, node) or repr(node.value)
-        return Num(Fraction(segment.replace("_", "")), node.col_offset)
+        try:
+            return Num(Fraction(segment.replace("_", "")), node.col_offset)
+        except ValueError:
+            raise self.fail(f"{segment!r} is not a number cexsearch reads", node.col_offset,
+                            hint="write an integer, a decimal such as 0.1, or a fraction such as 2/3") from None
 
     def expr(self, node: ast.AST) -> Expr:  # noqa: C901 - one case per syntax form
         col = getattr(node, "col_offset", 0)
@@ -369,6 +376,9 @@ class _Checker:
             if len(node.items) > len(base.shape):
                 raise self.fail(
                     f"too many indices: {len(node.items)} for a tensor of shape {shape_text(base.shape)}", node.col)
+            for item in node.items:
+                if isinstance(item, tuple) and item[2] == 0:
+                    raise self.fail("slice step cannot be zero", node.col, hint="use a step of 1 or more, e.g. x[::2]")
             for axis, (item, size) in enumerate(zip(node.items, base.shape)):
                 if isinstance(item, int) and not -size <= item < size:
                     raise self.fail(f"index {item} is out of range for axis {axis} of size {size} "

@@ -17,9 +17,10 @@ is recognised without calling the solver, and Z3 sees smaller terms.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Sequence, Union
+from typing import Any, Union
 
 import numpy as np
 import z3
@@ -212,7 +213,9 @@ class Encoding:
         at_zero_active = self.network.relu_grad_at_zero == 1
         if isinstance(z, Fraction):
             if active is None:
-                return True
+                # The value decides the branch; the open bit must follow it, since the
+                # activation and slope terms are If(bit, ...).
+                return self.bit_var(m, u) == z3.BoolVal(self.network.is_active(z))
             return self.network.is_active(z) == active
         if active is None:
             cond = z >= 0 if at_zero_active else z > 0

@@ -62,14 +62,21 @@ def _array(a: Assignment, name: str, exact: bool) -> np.ndarray:
         arr = np.empty(len(flat), dtype=object)
         arr[:] = list(flat)
         return arr.reshape(shape)
-    return np.array([float(v) for v in flat], dtype=np.float64).reshape(shape)
+    return np.array([to_float(v) for v in flat], dtype=np.float64).reshape(shape)
+
+
+def to_float(v: Fraction) -> float:
+    """The nearest float64, or ±inf for a value beyond its range."""
+    try:
+        return float(v)
+    except OverflowError:
+        return float("inf") if v > 0 else float("-inf")
 
 
 def evaluate(a: Assignment, exact: bool = True) -> Evaluation:
     """Forward pass and backprop of the batch loss for one assignment."""
     net: Network = a.network
     L = net.depth
-    one, zero = (Fraction(1), Fraction(0)) if exact else (1.0, 0.0)
     active_slope, inactive_slope = net.slopes()
     s_on = active_slope if exact else float(active_slope)
     s_off = inactive_slope if exact else float(inactive_slope)
@@ -99,7 +106,9 @@ def evaluate(a: Assignment, exact: bool = True) -> Evaluation:
     yhat = pres[-1]
     residual = yhat - y
     c = net.loss_gradient_scale(a.samples)
-    loss = net.loss_scale(a.samples) * (residual * residual).sum() if exact else float(net.loss_scale(a.samples)) * float((residual * residual).sum())
+    with np.errstate(all="ignore"):  # the float pass may overflow on huge exact values; it only reports
+        loss = net.loss_scale(a.samples) * (residual * residual).sum() if exact else float(
+            net.loss_scale(a.samples)) * float((residual * residual).sum())
     delta = residual * (c if exact else float(c))
     grads: dict[str, np.ndarray] = {}
     for k in range(L - 1, -1, -1):
@@ -108,7 +117,6 @@ def evaluate(a: Assignment, exact: bool = True) -> Evaluation:
             grads[f"b{k + 1}"] = delta.sum(axis=0) if delta.shape[0] else np.zeros(delta.shape[1:], dtype=object if exact else np.float64)
         if k > 0:
             delta = delta.dot(W[k]) * slopes[k - 1]
-    _ = one, zero
     return Evaluation(tuple(pres), tuple(acts), tuple(pattern), yhat, residual, loss, grads)
 
 
@@ -154,7 +162,9 @@ def float_deviation(exact: Evaluation, approx: Evaluation) -> float:
     pairs = [(exact.yhat, approx.yhat)] + [(exact.gradients[p], approx.gradients[p]) for p in exact.gradients]
     for e, f in pairs:
         for ev, fv in zip(np.asarray(e, dtype=object).reshape(-1), np.asarray(f).reshape(-1)):
-            worst = max(worst, abs(float(Fraction(ev) - Fraction(float(fv)))))
+            if not np.isfinite(fv):
+                return float("inf")
+            worst = max(worst, abs(to_float(Fraction(ev) - Fraction(float(fv)))))
     return worst
 
 

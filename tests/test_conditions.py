@@ -462,8 +462,6 @@ def test_empty_condition():
         C.parse("   ")
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="bug: a hex/octal/binary literal reaches Fraction(segment) in "
-                   "_Parser.number and raises ValueError instead of ConditionError")
 def test_non_decimal_integer_literal_is_a_condition_error_or_its_value():
     try:
         root = C.parse("x == 0x10").root
@@ -472,8 +470,6 @@ def test_non_decimal_integer_literal_is_a_condition_error_or_its_value():
     assert root.right == C.Num(F(16), 5)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="bug: a slice step of 0 reaches numpy in _Checker.check (Subscript) "
-                   "and raises ValueError instead of ConditionError")
 def test_slice_step_zero_is_a_condition_error():
     e = error("x[::0] == 1")
     assert e.column == 0

@@ -20,7 +20,7 @@ from fractions import Fraction as F
 import numpy as np
 import pytest
 import z3
-from hypothesis import Phase, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cexsearch import numeric
@@ -200,19 +200,12 @@ def test_if_encoding_values_pinned_by_equalities(a):
     check_if_encoding(a, enc, pins)
 
 
-IF_BUG = ("bug: Encoding.sign returns True for a constant pre-activation when the bit is open (None), "
-          "so the bit variable used by the If-terms is left unconstrained and the solver may pick the "
-          "wrong branch; it should return bit_var(m, u) == network.is_active(z)")
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=IF_BUG)
+# Regression: a constant pre-activation with an open bit once left the bit free.
 def test_if_encoding_fixed_values_seed_001():
     a = seed_001()
     check_if_encoding(a, Encoding(all_fixed(a)), [])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=IF_BUG)
-@settings(phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking while the bug stands
 @given(cases())
 @example(seed_001())
 def test_if_encoding_fixed_values(a):
