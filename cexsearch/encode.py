@@ -17,7 +17,7 @@ is recognised without calling the solver, and Z3 sees smaller terms.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Union
@@ -28,55 +28,103 @@ import z3
 from . import conditions as C
 from .spec import Assignment, Index, Problem, entries
 
-Term = Union[Fraction, z3.ArithRef]
-Bit = Union[bool, None]
-# pattern[m][u]: sample m, hidden unit u (units counted layer by layer, input side first)
-Pattern = Sequence[Sequence[Bit]]
+Const = (int, Fraction)
+
+
+class Lin:
+    """An exact linear form ``sum(coef * var) + const`` over free values, kept in Python.
+
+    Most terms of a problem with fixed weights are linear in the free values
+    (the linear strategy fixes everything but ``y``), and building them as Z3
+    terms one product at a time dominated the run time; a Lin becomes a single
+    Z3 sum only when it reaches the solver.  ``terms`` maps a Z3 variable's id
+    to (variable, coefficient).
+    """
+
+    __slots__ = ("terms", "const")
+
+    def __init__(self, terms: dict[int, tuple[Any, Any]], const: Any = 0) -> None:
+        self.terms = terms
+        self.const = const
+
+    def scaled(self, k: Any) -> "Lin":
+        return Lin({i: (v, c * k) for i, (v, c) in self.terms.items()}, self.const * k)
+
+
+Term = Union[int, Fraction, Lin, z3.ArithRef]
+
+
+def _norm(v: Any) -> Any:
+    return v.numerator if isinstance(v, Fraction) and v.denominator == 1 else v
+
+
+def is_const(t: Any) -> bool:
+    return isinstance(t, Const)
 
 
 def to_z3(t: Any) -> z3.ArithRef:
-    if isinstance(t, Fraction):
-        return z3.Q(t.numerator, t.denominator) if t.denominator != 1 else z3.RealVal(t.numerator)
+    if isinstance(t, Fraction):  # (z3.Q calls simplify on every numeral: slow)
+        return z3.RealVal(f"{t.numerator}/{t.denominator}") if t.denominator != 1 else z3.RealVal(t.numerator)
     if isinstance(t, int):
         return z3.RealVal(t)
+    if isinstance(t, Lin):
+        parts = [v if c == 1 else to_z3(Fraction(c)) * v for v, c in t.terms.values() if c != 0]
+        if t.const != 0 or not parts:
+            parts.append(to_z3(Fraction(t.const)))
+        return parts[0] if len(parts) == 1 else z3.Sum(*parts)
     return t
 
 
 def _mul(a: Term, b: Term) -> Term:
-    if isinstance(a, Fraction) and isinstance(b, Fraction):
-        return a * b
-    if isinstance(a, Fraction):
+    if is_const(a) and is_const(b):
+        return _norm(a * b)  # type: ignore[operator]
+    if is_const(a):
         a, b = b, a
-    if isinstance(b, Fraction):
+    if is_const(b):
         if b == 0:
-            return Fraction(0)
+            return 0
         if b == 1:
             return a
-    return a * to_z3(b)
+        if isinstance(a, Lin):
+            return a.scaled(b)
+        return a * to_z3(b)  # type: ignore[operator]
+    return to_z3(a) * to_z3(b)
 
 
 def _sum(terms: Sequence[Term]) -> Term:
-    const = Fraction(0)
+    const: Any = 0
+    linear: dict[int, tuple[Any, Any]] = {}
     symbolic = []
     for t in terms:
-        if isinstance(t, Fraction):
+        if is_const(t):
             const += t
+        elif isinstance(t, Lin):
+            const += t.const
+            for i, (v, c) in t.terms.items():
+                old = linear.get(i)
+                linear[i] = (v, c if old is None else old[1] + c)
         else:
             symbolic.append(t)
+    const = _norm(const)
+    linear = {i: vc for i, vc in linear.items() if vc[1] != 0}
     if not symbolic:
-        return const
+        return Lin(linear, const) if linear else const
+    if linear:
+        symbolic.append(to_z3(Lin(linear, 0)))
     if const != 0:
         symbolic.append(to_z3(const))
     return symbolic[0] if len(symbolic) == 1 else z3.Sum(*symbolic)
 
 
 def _simplified(t: Term) -> Term:
-    """A Z3 term that simplifies to a numeral becomes a Fraction again."""
-    if isinstance(t, Fraction):
-        return t
+    """A term that is a constant becomes a Python number again (so its sign is known without Z3)."""
+    if is_const(t):
+        return _norm(t)
+    if isinstance(t, Lin):
+        return t if t.terms else _norm(t.const)
     s = z3.simplify(t)
     if z3.is_rational_value(s):
-        return Fraction(s.numerator_as_long(), s.denominator_as_long())
+        return _norm(Fraction(s.numerator_as_long(), s.denominator_as_long()))
     return s
 
 
@@ -136,12 +184,12 @@ class Encoding:
             arr = np.empty(shape, dtype=object)
             for idx in entries(shape):
                 if (name, idx) in fixed:
-                    arr[idx] = fixed[(name, idx)]
+                    arr[idx] = _norm(fixed[(name, idx)])
                 else:
                     v = make(name + "".join(f"_{i}" for i in idx))
                     v = z3.ToReal(v) if problem.domain.integers else v
                     self.free[(name, idx)] = v
-                    arr[idx] = v
+                    arr[idx] = Lin({v.get_id(): (v, 1)})
                     if problem.domain.bound is not None:
                         bound = to_z3(problem.domain.bound)
                         self.domain.append(v >= -bound)
@@ -153,7 +201,7 @@ class Encoding:
         for k in range(1, net.depth):
             self._layer_start[k] = pos
             pos += net.widths[k]
-        self.slope_on, self.slope_off = net.slopes()
+        self.slope_on, self.slope_off = (_norm(s) for s in net.slopes())
         self._pre_cache: dict[tuple[int, int, tuple], list[Term]] = {}
 
     # -- names -------------------------------------------------------------
@@ -198,7 +246,7 @@ class Encoding:
 
     def slope(self, m: int, u: int, bit: Bit) -> Term:
         if self.network.activation == "linear":
-            return Fraction(1)
+            return 1
         if bit is None:
             return z3.If(self.bit_var(m, u), to_z3(self.slope_on), to_z3(self.slope_off))
         return self.slope_on if bit else self.slope_off
@@ -211,18 +259,19 @@ class Encoding:
         if self.network.activation == "linear":
             return True
         at_zero_active = self.network.relu_grad_at_zero == 1
-        if isinstance(z, Fraction):
+        if is_const(z):
             if active is None:
                 # The value decides the branch; the open bit must follow it, since the
                 # activation and slope terms are If(bit, ...).
                 return self.bit_var(m, u) == z3.BoolVal(self.network.is_active(z))
             return self.network.is_active(z) == active
+        zz = to_z3(z)
         if active is None:
-            cond = z >= 0 if at_zero_active else z > 0
+            cond = zz >= 0 if at_zero_active else zz > 0
             return self.bit_var(m, u) == cond
         if active:
-            return z >= 0 if at_zero_active else z > 0
-        return z < 0 if at_zero_active else z <= 0
+            return zz >= 0 if at_zero_active else zz > 0
+        return zz < 0 if at_zero_active else zz <= 0
 
     def unit_sign(self, m: int, u: int, bits: Sequence[Bit], active: bool) -> z3.BoolRef | bool:
         unit = self.units[u]
@@ -230,7 +279,7 @@ class Encoding:
         return self.sign(z, active, m, u)
 
     # -- the whole batch -------------------------------------------------------
-    def environment(self, pattern: Pattern) -> dict[str, np.ndarray]:
+    def environment(self, pattern: Pattern) -> Mapping[str, np.ndarray]:
         """Values, yhat and grad(P) as Z3 terms under a pattern (bits may be None)."""
         net = self.network
         L = net.depth
@@ -251,7 +300,8 @@ class Encoding:
             yhat.append(self.pre_activations(m, L, bits))
         c = net.loss_gradient_scale(M)
         y = self.values["y"]
-        delta = [[_mul(c, _sum([yhat[m][o], _mul(Fraction(-1), y[m, o])])) for o in range(net.widths[L])]
+        # delta_L = c * residual; backprop is linear in it, so c is applied to each gradient at the end.
+        delta = [[_sum([yhat[m][o], _mul(-1, y[m, o])]) for o in range(net.widths[L])]
                  for m in range(M)]
         grads: dict[str, np.ndarray] = {}
         for k in range(L, 0, -1):
@@ -259,23 +309,21 @@ class Encoding:
             gW = np.empty(W.shape, dtype=object)
             for j in range(W.shape[0]):
                 for i in range(W.shape[1]):
-                    gW[j, i] = _sum([_mul(delta[m][j], acts[k - 1][m][i]) for m in range(M)])
+                    gW[j, i] = _mul(c, _sum([_mul(delta[m][j], acts[k - 1][m][i]) for m in range(M)]))
             grads[f"W{k}"] = gW
             if net.bias:
                 gb = np.empty((W.shape[0],), dtype=object)
                 for j in range(W.shape[0]):
-                    gb[j] = _sum([delta[m][j] for m in range(M)])
+                    gb[j] = _mul(c, _sum([delta[m][j] for m in range(M)]))
                 grads[f"b{k}"] = gb
             if k > 1:
                 delta = [[_mul(_sum([_mul(delta[m][j], W[j, i]) for j in range(W.shape[0])]), slopes[k - 2][m][i])
                           for i in range(W.shape[1])] for m in range(M)]
-        env: dict[str, np.ndarray] = {}
-        for name, arr in self.values.items():
-            env[name] = _as_z3(arr)
-        env["yhat"] = _as_z3(np.array(yhat, dtype=object).reshape(M, net.widths[L]))
+        raw: dict[str, np.ndarray] = dict(self.values)
+        raw["yhat"] = np.array(yhat, dtype=object).reshape(M, net.widths[L])
         for p, g in grads.items():
-            env[f"grad({p})"] = _as_z3(g)
-        return env
+            raw[f"grad({p})"] = g
+        return _LazyZ3(raw)
 
     def conditions(self, pattern: Pattern) -> z3.BoolRef:
         env = self.environment(pattern)
@@ -299,6 +347,25 @@ class Encoding:
         full = dict(self.problem.fixed.as_dict())
         full.update(values)
         return Assignment.from_entries(self.network, self.samples, full)
+
+
+class _LazyZ3(Mapping):
+    """Name -> array of Z3 terms, converted only when a condition reads the name."""
+
+    def __init__(self, raw: dict[str, np.ndarray]) -> None:
+        self.raw = raw
+        self.done: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self.done:
+            self.done[key] = _as_z3(self.raw[key])
+        return self.done[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
 
 
 def _as_z3(arr: np.ndarray) -> np.ndarray:

@@ -9,9 +9,10 @@ algebraic values are pushed to nearby rationals by re-solving when possible
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Iterable
+from typing import Any
 
 import z3
 
@@ -79,17 +80,22 @@ def value_of(v: Any) -> Fraction | None:
 class PatternSolver:
     """One incremental Z3 solver over an encoding: push/pop around patterns and conditions."""
 
-    def __init__(self, encoding: Encoding, seed: int = 0, rlimit: int | None = None) -> None:
+    def __init__(self, encoding: Encoding, seed: int = 0, rlimit: int | None = None, kind: str = "nlsat") -> None:
         self.encoding = encoding
         integers = encoding.problem.domain.integers
-        # Each pattern is a conjunction of polynomial constraints: nlsat (a complete
-        # decision procedure for nonlinear real arithmetic) run as a tactic on the
-        # current assertions beats the incremental SMT core by orders of magnitude
-        # here (10 s against 3 ms on one seed-001 pattern).  Integers go to qfnia.
-        tactic = z3.Then("simplify", "qfnia") if integers else z3.Then("simplify", "qfnra-nlsat")
-        self.solver = tactic.solver()
-        # nlsat's own seed; shuffling off so the same question gets the same model every run.
-        self.solver.set("seed", seed)
+        if kind == "smt":
+            # The If-encoding: Boolean structure over the ReLU branches, so the SMT core
+            # (CDCL over the branch literals with nonlinear arithmetic underneath).
+            self.solver = z3.Solver()
+            self.solver.set("random_seed", seed)
+        else:
+            # Each pattern is a conjunction of polynomial constraints: nlsat (a complete
+            # decision procedure for nonlinear real arithmetic) run as a tactic on the
+            # current assertions beats the incremental SMT core by orders of magnitude
+            # here (10 s against 3 ms on one seed-001 pattern).  Integers go to qfnia.
+            tactic = z3.Then("simplify", "qfnia") if integers else z3.Then("simplify", "qfnra-nlsat")
+            self.solver = tactic.solver()
+            self.solver.set("seed", seed)
         if rlimit is not None:
             self.solver.set("rlimit", rlimit)
         self.solver.add(*encoding.domain)
