@@ -21,10 +21,11 @@ import json
 import re
 import time
 import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 from . import conditions as C
 from .api import NetworkSettings, build_problem, parse_conditions

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
-from typing import Annotated, Iterator, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -117,18 +118,18 @@ Activation = Annotated[str, typer.Option(help="Hidden activation: relu, leaky_re
 def find(
     net: Annotated[str, typer.Option("--net", help="Widths, input first: 1-1-1, 10-10-1, 2-3-3-2.")],
     samples: Annotated[int, typer.Option("--samples", "-M", help="Batch size M.")] = 1,
-    require: Annotated[Optional[list[str]], typer.Option("--require", "-r", help="A condition that must hold (repeatable).")] = None,
-    fix: Annotated[Optional[list[str]], typer.Option("--fix", help="NAME=VALUE or NAME[i,j]=VALUE (repeatable).")] = None,
+    require: Annotated[list[str] | None, typer.Option("--require", "-r", help="A condition that must hold (repeatable).")] = None,
+    fix: Annotated[list[str] | None, typer.Option("--fix", help="NAME=VALUE or NAME[i,j]=VALUE (repeatable).")] = None,
     activation: Activation = "relu",
     leaky_slope: Annotated[str, typer.Option(help="Slope of leaky_relu below 0.")] = "1/100",
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Biases in every layer.")] = True,
     loss: Annotated[str, typer.Option(help="mse (mean over all M x width_L errors, as PyTorch) or sse (sum).")] = "mse",
     relu_grad_at_zero: Annotated[int, typer.Option(help="Derivative used at a pre-activation of exactly 0: 0 or 1.")] = 0,
     integers: Annotated[bool, typer.Option("--integers", help="Every free value is an integer.")] = False,
-    bound: Annotated[Optional[str], typer.Option(help="Every free value lies in [-B, B].")] = None,
-    timeout: Annotated[Optional[float], typer.Option(help="Seconds for the whole search.")] = None,
+    bound: Annotated[str | None, typer.Option(help="Every free value lies in [-B, B].")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds for the whole search.")] = None,
     seed: Annotated[int, typer.Option(help="Solver seed, for reproducible runs.")] = 0,
-    json_path: Annotated[Optional[str], typer.Option("--json", help="Write the witness document here ('-' for stdout).")] = None,
+    json_path: Annotated[str | None, typer.Option("--json", help="Write the witness document here ('-' for stdout).")] = None,
 ) -> None:
     """Search for weights and a dataset meeting every --require condition, or prove none exists at this size."""
 
@@ -219,9 +220,9 @@ def verify(
 @app.command()
 def check(
     files: Annotated[list[str], typer.Argument(help="Claim files (TOML).")],
-    junit: Annotated[Optional[str], typer.Option("--junit", help="Write JUnit XML here.")] = None,
-    json_path: Annotated[Optional[str], typer.Option("--json", help="Write every outcome with its witness ('-' for stdout).")] = None,
-    timeout: Annotated[Optional[float], typer.Option(help="Seconds per claim.")] = None,
+    junit: Annotated[str | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
+    json_path: Annotated[str | None, typer.Option("--json", help="Write every outcome with its witness ('-' for stdout).")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds per claim.")] = None,
     store: Annotated[str, typer.Option(help="Where refuting witnesses are kept and replayed from.")] = ".cexsearch/witnesses",
     no_store: Annotated[bool, typer.Option("--no-store", help="Neither replay nor save witnesses.")] = False,
     seed: Annotated[int, typer.Option(help="Solver seed.")] = 0,

@@ -51,7 +51,7 @@ class InputError(CexsearchError):
             text += f"\n    {self.source}"
         return text
 
-    def located(self, where: str) -> "InputError":
+    def located(self, where: str) -> InputError:
         """The same error with a place label put in front (keeps the first label)."""
         if self.where:
             where = f"{where}: {self.where}"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .claims import ClaimOutcome, claim_document
 from .witness import SCHEMA, tool_doc
@@ -64,7 +65,7 @@ def junit_xml(results: Sequence[ClaimOutcome], suite_name: str = "cexsearch") ->
                 ET.SubElement(tc, "error", message=f"inconclusive: {reason}", type="inconclusive")
             elif case.verdict == "refuted" and r.expected == "holds":
                 failures += 1
-                f = ET.SubElement(tc, "failure", message=f"refuted, expected holds", type="refuted")
+                f = ET.SubElement(tc, "failure", message="refuted, expected holds", type="refuted")
                 f.text = witness_summary(r)
             elif case.verdict == "holds" and r.expected == "refuted" and r.verdict != "refuted":
                 failures += 1

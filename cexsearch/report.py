@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich import box
@@ -12,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import conditions as C
-from .search import Outcome
+from .search import Outcome, pattern_count_text
 from .spec import entries
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def verdict_line(outcome: Outcome) -> Text:
     if outcome.verdict == "found":
         t.append(f"a witness for {size}, confirmed by the exact re-check")
     elif outcome.verdict == "none":
-        what = "the one pattern" if s.total_patterns == 1 else f"all {s.total_patterns} activation patterns"
+        what = "the one pattern" if s.total_patterns == 1 else f"all {pattern_count_text(s.total_patterns)} activation patterns"
         t.append(f"no witness exists for {size}: {what} decided unsatisfiable")
         if s.pruned:
             t.append(f" ({s.pruned} pruned)")
@@ -62,12 +63,12 @@ def verdict_line(outcome: Outcome) -> Text:
 
 def stats_line(outcome: Outcome) -> Text:
     s = outcome.stats
-    return Text(
-        f"patterns: {s.total_patterns} in all, {s.tried} decided by the solver, {s.pruned} pruned, "
-        f"{s.undecided} undecided, {s.remaining} not reached; {s.solver_checks} solver checks; "
-        f"{s.elapsed:.3f} s ({s.strategy})",
-        style="dim",
-    )
+    n = pattern_count_text
+    parts = [f"patterns: {n(s.total_patterns)} in all", f"{n(s.tried)} decided by the solver", f"{n(s.pruned)} pruned"]
+    if s.by_symmetry:
+        parts.append(f"{n(s.by_symmetry)} covered by symmetry")
+    parts += [f"{n(s.undecided)} undecided", f"{n(s.remaining)} not reached"]
+    return Text(", ".join(parts) + f"; {s.solver_checks} solver checks; {s.elapsed:.3f} s ({s.strategy})", style="dim")
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -151,7 +152,7 @@ def outcome_renderable(outcome: Outcome) -> RenderableType:
     return Group(*parts)
 
 
-def claims_table(results: "Sequence[ClaimOutcome]") -> RenderableType:
+def claims_table(results: Sequence[ClaimOutcome]) -> RenderableType:
     """The table of ``cexsearch check``: one row per claim, witnesses of refuted claims below."""
     from .export import witness_summary
 

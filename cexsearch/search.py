@@ -92,6 +92,11 @@ class Outcome:
 Progress = Callable[[SearchStats], None]
 
 
+def pattern_count_text(n: int) -> str:
+    """A pattern count a person can read: exact when short, else as a power of two."""
+    return str(n) if n < 10**9 else f"2^{n.bit_length() - 1}"
+
+
 def raw_pattern_count(problem: Problem) -> int:
     net = problem.network
     return 2 ** (problem.samples * net.hidden_units) if net.has_patterns else 1
@@ -208,7 +213,7 @@ class Enumeration:
         if self.undecided or self.reasons:
             why = "; ".join(sorted(set(self.reasons))) or "timeout"
             left = stats.undecided + stats.remaining
-            reason = f"{left} of {self.total} patterns undecided ({why})"
+            reason = f"{pattern_count_text(left)} of {pattern_count_text(self.total)} patterns undecided ({why})"
             if self.algebraic:
                 reason += "; only irrational witnesses were found: " + "; ".join(a.describe() for a in self.algebraic)
             return Outcome("unknown", self.problem, stats, reason=reason, algebraic=tuple(self.algebraic),
@@ -397,7 +402,7 @@ def parallel_enumeration(problem: Problem, options: SearchOptions, progress: Pro
     if reasons or stats.undecided or stats.remaining:
         why = "; ".join(sorted(set(reasons))) or "timeout"
         return Outcome("unknown", problem, stats, symmetry=root.symmetry,
-                       reason=f"{stats.undecided + stats.remaining} of {stats.total_patterns} patterns undecided ({why})")
+                       reason=f"{pattern_count_text(stats.undecided + stats.remaining)} of {pattern_count_text(stats.total_patterns)} patterns undecided ({why})")
     return Outcome("none", problem, stats, symmetry=root.symmetry)
 
 
@@ -506,17 +511,37 @@ class LinearStrategy:
             if self.problem.domain.integers is False or all(v.denominator == 1 for v in vals.values()):
                 yield vals
 
+    def _yhat(self, vals: dict[tuple[str, Index], Fraction]) -> "numeric.np.ndarray":
+        """The network's outputs for fixed weights and inputs (they do not depend on y)."""
+        full = {**self.problem.fixed.as_dict(), **vals}
+        for idx in entries(self.problem.shape("y")):
+            full.setdefault(("y", idx), Fraction(0))
+        return numeric.evaluate(Assignment.from_entries(self.problem.network, self.problem.samples, full)).yhat
+
     def run(self) -> Outcome:
         started = time.monotonic()
         total = raw_pattern_count(self.problem)
         rng = random.Random(self.options.seed)
         tries = checks = 0
         per_try = replace(self.options, timeout=None)
+        user_fixed = self.problem.fixed.as_dict()
+        M = self.problem.samples
         for vals in self.candidates(rng):
             left = None if self.deadline is None else self.deadline - time.monotonic()
             if left is not None and left <= 0:
                 break
             tries += 1
+            # Every other try leaves only the first few samples' targets free and gives the rest a
+            # zero residual (y = yhat), which drops them from every gradient: the solver then sees
+            # a handful of unknowns instead of M (a 64-sample system took Z3 seconds).
+            free_samples = M if tries % 2 == 0 else min(M, 8)
+            if free_samples < M:
+                vals = dict(vals)
+                yhat = self._yhat(vals)
+                for m in range(free_samples, M):
+                    for o in range(self.problem.network.widths[-1]):
+                        if ("y", (m, o)) not in user_fixed:
+                            vals[("y", (m, o))] = yhat[m, o]
             fixed = FixedValues(tuple(sorted((n, i, v) for (n, i), v in vals.items())))
             trial = replace(self.problem, fixed=self.problem.fixed.merged(fixed))
             # Linear in the free values: the SMT core's simplex, not nlsat.
@@ -560,19 +585,22 @@ def _portfolio(problem: Problem, options: SearchOptions, progress: Progress | No
         return replace(out, stats=replace(out.stats, elapsed=time.monotonic() - started,
                                           strategy=f"auto: {out.stats.strategy}"))
 
+    hopeless = total > REACHABLE_PATTERNS and not options.force  # enumeration cannot finish
     if total > 1:
         out = IfEncoding(problem, options, until(1.0)).run()
         if out.verdict != "unknown" or out.interrupted:
             return finish(out)
         notes.append(out.reason or "")
-        if any(free[0] in ("y",) for free in _free_names(problem)):
-            out = LinearStrategy(problem, options, until(2.0)).run()
+        if any(name == "y" for name, _ in _free_names(problem)) or hopeless:
+            # With enumeration out of reach the linear strategy gets the whole budget.
+            out = LinearStrategy(problem, options, deadline if hopeless else until(2.0)).run()
             if out.verdict == "found" or out.interrupted:
                 return finish(out)
-    if total > REACHABLE_PATTERNS and not options.force:
+    if hopeless:
         return finish(Outcome("unknown", problem, SearchStats("enumerate", total, elapsed=time.monotonic() - started),
-                              reason=f"{total} activation patterns are beyond exhaustive search and the quick "
-                                     "strategies found no witness; use fewer samples, fix values, or --force"))
+                              reason=f"{pattern_count_text(total)} activation patterns are beyond exhaustive search "
+                                     "and the quick strategies found no witness; use fewer samples, fix values, "
+                                     "or --force"))
     out = _enumerate(problem, options, progress, deadline)
     return finish(out)
 
@@ -591,8 +619,8 @@ def search(problem: Problem, options: SearchOptions = SearchOptions(), progress:
     total = raw_pattern_count(problem)
     if strategy in ("enumerate", "enumerate-plain") and total > REACHABLE_PATTERNS and not options.force:
         raise TooLarge(
-            f"{problem.network.text} with {problem.samples} samples has {total} activation patterns "
-            f"(2^{total.bit_length() - 1}), far beyond exhaustive enumeration",
+            f"{problem.network.text} with {problem.samples} samples has {pattern_count_text(total)} activation "
+            "patterns, far beyond exhaustive enumeration",
             hint="use fewer samples, fix some values with --fix, --strategy auto, or --force to try anyway")
     if strategy == "auto":
         return _portfolio(problem, options, progress, deadline)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Iterator, Literal
+from typing import Literal
 
 from .errors import SpecError
 
@@ -33,7 +34,7 @@ DATA_NAMES: tuple[str, ...] = ("x", "y")
 Index = tuple[int, ...]
 
 
-def nearest(name: str, choices: "tuple[str, ...] | list[str]") -> str | None:
+def nearest(name: str, choices: tuple[str, ...] | list[str]) -> str | None:
     """The closest valid name to a misspelt one, for 'did you mean' hints."""
     found = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.4)
     if not found:
@@ -72,7 +73,7 @@ class Network:
             object.__setattr__(self, "leaky_slope", Fraction(self.leaky_slope))
 
     @classmethod
-    def parse(cls, text: str, **settings: object) -> "Network":
+    def parse(cls, text: str, **settings: object) -> Network:
         """Read ``1-10-1`` style widths; settings are passed to the constructor."""
         raw = text.strip()
         if not raw:
@@ -223,7 +224,7 @@ class FixedValues:
     def get(self, name: str, index: Index) -> Fraction | None:
         return self.as_dict().get((name, index))
 
-    def merged(self, other: "FixedValues") -> "FixedValues":
+    def merged(self, other: FixedValues) -> FixedValues:
         d = self.as_dict()
         d.update(other.as_dict())
         return FixedValues(tuple(sorted((n, i, v) for (n, i), v in d.items())))
@@ -325,7 +326,7 @@ class Assignment:
                 yield name, index, value
 
     @classmethod
-    def from_entries(cls, network: Network, samples: int, get: "dict[tuple[str, Index], Fraction]") -> "Assignment":
+    def from_entries(cls, network: Network, samples: int, get: dict[tuple[str, Index], Fraction]) -> Assignment:
         values = []
         for name in network.variable_names():
             shape = network.shape(name, samples)

@@ -66,8 +66,12 @@ def _kind(name: str, group: Any) -> str:
     return INVARIANT
 
 
-def _walk(node: C.Expr, group: Any, single: Any) -> str:
-    """The kind of a subexpression; raise _Unsafe when the condition is not invariant."""
+def _walk(node: C.Expr, group: Any, single: Any, entrywise: bool = False) -> str:
+    """The kind of a subexpression; raise _Unsafe when the condition is not invariant.
+
+    Outside all()/any() a comparison reduces over every entry, so its result is invariant
+    once its two sides move alike; inside, it keeps the kind of its operands.
+    """
     if isinstance(node, (C.Num, C.BoolConst)):
         return INVARIANT
     if isinstance(node, C.Var):
@@ -75,24 +79,26 @@ def _walk(node: C.Expr, group: Any, single: Any) -> str:
     if isinstance(node, C.Grad):
         return _kind(f"grad({node.param})", group)
     if isinstance(node, C.Subscript):
-        if _walk(node.base, group, single) != INVARIANT:
+        if _walk(node.base, group, single, entrywise) != INVARIANT:
             raise _Unsafe
         return INVARIANT
     if isinstance(node, (C.Neg, C.Not)):
-        return _walk(node.operand, group, single)
+        return _walk(node.operand, group, single, entrywise)
     if isinstance(node, C.Reduce):
-        _walk(node.operand, group, single)
+        _walk(node.operand, group, single, True)
         return INVARIANT
     if isinstance(node, (C.Arith, C.Compare)):
-        a = _walk(node.left, group, single)
-        b = _walk(node.right, group, single)
+        a = _walk(node.left, group, single, entrywise)
+        b = _walk(node.right, group, single, entrywise)
         kinds = {k for k, n in ((a, node.left), (b, node.right)) if not single(n)}
         if len(kinds - {INVARIANT}) and len(kinds) > 1:
             raise _Unsafe
         result = (kinds - {INVARIANT}).pop() if kinds - {INVARIANT} else INVARIANT
+        if isinstance(node, C.Compare) and not entrywise:
+            return INVARIANT
         return result
     if isinstance(node, C.Logic):
-        kinds = {_walk(o, group, single) for o in node.operands}
+        kinds = {_walk(o, group, single, entrywise) for o in node.operands}
         moved = kinds - {INVARIANT}
         if len(moved) > 1 or (moved and INVARIANT in kinds):
             raise _Unsafe
@@ -115,8 +121,7 @@ def _condition_invariant(problem: Problem, group: Any) -> bool:
             kind = _walk(cond.root, group, single)
         except _Unsafe:
             return False
-        # Outside all()/any() a comparison reduces; a bare moved Boolean tensor cannot remain.
-        if kind != INVARIANT and not isinstance(cond.root, C.Compare):
+        if kind != INVARIANT:  # cannot happen for a checked condition (it is a scalar Boolean)
             return False
     return True
 
