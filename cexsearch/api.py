@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from . import conditions as C
-from .errors import ConditionError, SpecError
+from .errors import ConditionError
 from .spec import Domain, FixedValues, Network, Problem
 
 
@@ -57,8 +57,7 @@ def build_problem(
     bound: Fraction | None = None,
 ) -> Problem:
     """Parse and check conditions and fixed values against a network and batch size."""
-    if samples < 1:
-        raise SpecError(f"--samples must be at least 1, got {samples}", hint="a batch has one sample or more")
+    network.check_samples(samples)  # before any shape is built from it
     conds = tuple(c if isinstance(c, C.Condition) else None for c in requires)
     if any(c is None for c in conds):
         conds = parse_conditions([str(r) for r in requires])

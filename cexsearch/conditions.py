@@ -29,6 +29,8 @@ Num(value=Fraction(13, 30), col=0)
 from __future__ import annotations
 
 import ast
+import itertools
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,7 +39,7 @@ from typing import Any, Protocol, TypeVar, Union
 
 import numpy as np
 
-from .errors import ConditionError, SpecError
+from .errors import ConditionError, InputError, SpecError, TooLarge
 from .spec import FixedValues, Index, Network, nearest
 
 # --------------------------------------------------------------------------
@@ -145,9 +147,40 @@ _OP_NAMES = {ast.Pow: "**", ast.MatMult: "@", ast.Mod: "%", ast.FloorDiv: "//", 
 _KNOWN_WORDS = ("W1", "b1", "W2", "b2", "W3", "b3", "x", "y", "yhat", "grad", "all", "any")
 
 
+# Fraction("1e999999999") computes 10**999999999, and Python refuses to print an integer of more
+# than 4300 digits: numbers beyond these sizes are refused before they are read.
+MAX_DIGITS = 1000
+MAX_EXPONENT = 1000
+NUMBER_HINT = "write an integer, a decimal such as 0.1, or a fraction such as -2/3"
+SIZE_HINT = (f"{NUMBER_HINT}, with at most {MAX_DIGITS} digits and an exponent within ±{MAX_EXPONENT}: "
+             "rescale the problem to smaller numbers")
+MAX_DEPTH = 200  # levels of nesting in a condition or a value list; each later stage recurses once a level
+
+
+def brief(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut short when long."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def number_size_problem(text: str) -> str | None:
+    """Why a number as written is too large to read, or None when it is fine."""
+    digits = sum(c.isalnum() for c in text)
+    if digits > MAX_DIGITS:
+        return f"{brief(text)} has {digits} digits, more than the {MAX_DIGITS} cexsearch reads"
+    hexadecimal = text.lstrip("+-").lower().startswith("0x")  # its e is a digit
+    for m in [] if hexadecimal else re.finditer(r"[eE]\s*([+-]?[0-9_]+)", text):
+        if abs(int(m.group(1).replace("_", "") or 0)) > MAX_EXPONENT:
+            return f"{brief(text)} has the exponent {m.group(1)}, beyond ±{MAX_EXPONENT}"
+    return None
+
+
 def parse_number(text: str) -> Fraction:
     """An exact rational from ``"3"``, ``"-2/3"``, ``"0.1"``, ``"1e-3"``; never through a float."""
     t = str(text).strip()
+    problem = number_size_problem(t)
+    if problem:
+        raise TooLarge(problem, hint=SIZE_HINT)
     try:
         if "/" in t:
             num, den = t.split("/", 1)
@@ -155,8 +188,38 @@ def parse_number(text: str) -> Fraction:
         else:
             value = Fraction(t)
     except (ValueError, ZeroDivisionError):
-        raise SpecError(f"{text!r} is not a number", hint="write an integer, a decimal such as 0.1, or a fraction such as -2/3") from None
+        raise SpecError(f"{brief(text)} is not a number", hint=NUMBER_HINT) from None
     return value
+
+
+def _too_large(value: Fraction) -> bool:
+    """A value too long to print: Python prints integers of at most 4300 digits (about 14000 bits)."""
+    return max(abs(value.numerator).bit_length(), value.denominator.bit_length()) > 13000
+
+
+def syntax_tree(source: str, error: type[InputError], what: str) -> ast.expr:
+    """``ast.parse`` of an expression, with every way it can fail as ``error``.
+
+    A non-UTF-8 byte on the command line arrives as a lone surrogate, which
+    ``ast.parse`` cannot encode; deep nesting overflows its stack (or, a little
+    less deep, every later stage that walks the tree).
+    """
+    try:
+        tree = ast.parse(source, mode="eval").body
+    except UnicodeEncodeError as e:
+        bad = e.object[e.start]
+        raise error(f"{what} contains the character {bad!r}, which is not text", source=source, column=e.start,
+                    hint="was a byte not in UTF-8 passed? write the text in UTF-8") from None
+    except (RecursionError, MemoryError):
+        raise error(f"{what} is nested too deeply", hint=f"simplify it: at most {MAX_DEPTH} levels of nesting") from None
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise error(f"{what} is nested too deeply (more than {MAX_DEPTH} levels)", source=source,
+                        column=getattr(node, "col_offset", 0), hint="simplify it, or split it into several")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return tree
 
 
 class _Parser:
@@ -167,14 +230,16 @@ class _Parser:
         return ConditionError(message, source=self.text, column=col, hint=hint)
 
     def number(self, node: ast.Constant) -> Num:
+        segment = ast.get_source_segment(self.text, node) or repr(node.value)
+        problem = number_size_problem(segment)
+        if problem:
+            raise self.fail(problem, node.col_offset, hint=SIZE_HINT)
         if isinstance(node.value, int):  # also 0x10, 0o7, 0b1, 1_000
             return Num(Fraction(node.value), node.col_offset)
-        segment = ast.get_source_segment(self.text, node) or repr(node.value)
         try:
             return Num(Fraction(segment.replace("_", "")), node.col_offset)
         except ValueError:
-            raise self.fail(f"{segment!r} is not a number cexsearch reads", node.col_offset,
-                            hint="write an integer, a decimal such as 0.1, or a fraction such as 2/3") from None
+            raise self.fail(f"{segment!r} is not a number cexsearch reads", node.col_offset, hint=NUMBER_HINT) from None
 
     def expr(self, node: ast.AST) -> Expr:  # noqa: C901 - one case per syntax form
         col = getattr(node, "col_offset", 0)
@@ -183,7 +248,7 @@ class _Parser:
                 return BoolConst(node.value, col)
             if isinstance(node.value, (int, float)):
                 return self.number(node)
-            raise self.fail(f"{node.value!r} is not a number", col)
+            raise self.fail(f"{brief(node.value)} is not a number", col, hint="write a number such as 0, -2/3 or 0.1")
         if isinstance(node, ast.Name):
             if _NAME_RE.match(node.id):
                 return Var(node.id, col)
@@ -242,9 +307,11 @@ class _Parser:
             left, right = self.expr(node.left), self.expr(node.right)
             if isinstance(left, Num) and isinstance(right, Num):  # fold constants: 1/3 is one number
                 if op == "/" and right.value == 0:
-                    raise self.fail("division by zero", right.col)
+                    raise self.fail("division by zero", right.col, hint="divide by a non-zero number")
                 folded = {"+": lambda: left.value + right.value, "-": lambda: left.value - right.value,
                           "*": lambda: left.value * right.value, "/": lambda: left.value / right.value}[op]()
+                if _too_large(folded):
+                    raise self.fail("this constant has too many digits to print", col, hint=SIZE_HINT)
                 return Num(folded, col)
             return Arith(op, left, right, col)
         if isinstance(node, ast.BoolOp):
@@ -271,7 +338,11 @@ class _Parser:
         items: list = []
         for e in elts:
             if isinstance(e, ast.Slice):
-                items.append(tuple(self.int_of(p) if p is not None else None for p in (e.lower, e.upper, e.step)))
+                item = tuple(self.int_of(p) if p is not None else None for p in (e.lower, e.upper, e.step))
+                if item[2] == 0:
+                    raise self.fail("slice step cannot be zero", getattr(e.step, "col_offset", 0),
+                                    hint="use a step of 1 or more (or -1 to reverse), e.g. x[::2]")
+                items.append(item)
             else:
                 items.append(self.int_of(e))
         return tuple(items)
@@ -294,20 +365,24 @@ def parse(text: str) -> Condition:
     if not source:
         raise ConditionError("empty condition", source=text, hint='write e.g. "grad(W1) != 0"')
     try:
-        tree = ast.parse(source, mode="eval")
+        tree = syntax_tree(source, ConditionError, "the condition")
     except SyntaxError as e:
         col = max((e.offset or 1) - 1, 0)
         msg = e.msg
         if msg.startswith("invalid syntax"):
             msg = "invalid syntax"
-        if "'='" in msg or re.search(r"(?<![=!<>])=(?!=)", source):
+        if "digits" in msg:  # an integer literal beyond Python's 4300 digits
+            msg, hint = f"a number has more than {MAX_DIGITS} digits", SIZE_HINT
+        elif "'='" in msg or re.search(r"(?<![=!<>])=(?!=)", source):
             hint = "compare with ==, not ="
         elif "never closed" in msg or "does not match" in msg or "unmatched" in msg:
             hint = "balance the brackets"
+        elif "nested" in msg:
+            hint = "simplify it: fewer brackets"
         else:
             hint = None
         raise ConditionError(msg, source=source, column=min(col, len(source)), hint=hint) from None
-    return Condition(source, _Parser(source).expr(tree.body))
+    return Condition(source, _Parser(source).expr(tree))
 
 
 # --------------------------------------------------------------------------
@@ -322,7 +397,7 @@ class Type:
 
 
 def _single(shape: tuple[int, ...]) -> bool:
-    return int(np.prod(shape, dtype=np.int64)) == 1 if shape else True
+    return math.prod(shape) == 1
 
 
 def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -348,6 +423,14 @@ class _Checker:
     def fail(self, message: str, col: int, hint: str | None = None) -> ConditionError:
         return ConditionError(message, source=self.cond.text, column=col, hint=hint)
 
+    def unknown(self, name: str, valid: tuple[str, ...]) -> tuple[str, str]:
+        """Why a name is not known here, and what to write instead."""
+        if re.fullmatch(r"b[0-9]+", name) and not self.network.bias:
+            return "this network has no biases", "drop the condition on them, or give the network biases (--bias)"
+        guess = nearest(name, valid)
+        return (f"this {self.network.text} network has {', '.join(valid)}",
+                f"did you mean {guess!r}?" if guess else f"names: {', '.join(valid)}")
+
     def check(self, node: Expr, entrywise: bool) -> Type:  # noqa: C901
         if isinstance(node, Num):
             return Type("num", (), node.value)
@@ -356,18 +439,14 @@ class _Checker:
         if isinstance(node, Var):
             valid = self.network.value_names()
             if node.name not in valid:
-                guess = nearest(node.name, valid)
-                why = "this network has no biases" if node.name.startswith("b") and not self.network.bias else \
-                    f"this {self.network.text} network has {', '.join(valid)}"
-                raise self.fail(f"unknown name {node.name!r}: {why}", node.col,
-                                hint=f"did you mean {guess!r}?" if guess else None)
+                why, hint = self.unknown(node.name, valid)
+                raise self.fail(f"unknown name {node.name!r}: {why}", node.col, hint=hint)
             return Type("num", self.network.shape(node.name, self.samples))
         if isinstance(node, Grad):
             valid = self.network.parameter_names()
             if node.param not in valid:
-                guess = nearest(node.param, valid)
-                raise self.fail(f"grad({node.param}): {node.param!r} is not a parameter of this {self.network.text} network",
-                                node.col + 5, hint=f"did you mean {guess!r}?" if guess else f"parameters: {', '.join(valid)}")
+                why, hint = self.unknown(node.param, valid)
+                raise self.fail(f"grad({node.param}): {node.param!r} is not a parameter: {why}", node.col + 5, hint=hint)
             return Type("num", self.network.shape(node.param, self.samples))
         if isinstance(node, Subscript):
             base = self.check(node.base, entrywise)
@@ -376,16 +455,12 @@ class _Checker:
             if len(node.items) > len(base.shape):
                 raise self.fail(
                     f"too many indices: {len(node.items)} for a tensor of shape {shape_text(base.shape)}", node.col)
-            for item in node.items:
-                if isinstance(item, tuple) and item[2] == 0:
-                    raise self.fail("slice step cannot be zero", node.col, hint="use a step of 1 or more, e.g. x[::2]")
             for axis, (item, size) in enumerate(zip(node.items, base.shape)):
                 if isinstance(item, int) and not -size <= item < size:
                     raise self.fail(f"index {item} is out of range for axis {axis} of size {size} "
                                     f"(shape {shape_text(base.shape)})", node.col,
                                     hint=f"use 0..{size - 1}, or -1 for the last")
-            shape = np.empty(base.shape, dtype=np.int8)[_np_index(node.items)].shape
-            return Type("num", tuple(shape))
+            return Type("num", tuple(len(r) for r in _selection(node.items, base.shape) if isinstance(r, range)))
         if isinstance(node, Neg):
             t = self.num(node.operand, entrywise, "-")
             return Type("num", t.shape, -t.const if t.const is not None else None)
@@ -401,7 +476,8 @@ class _Checker:
                     raise self.fail("division is only by a number", node.col,
                                     hint="multiply out instead, e.g. a == 2 * b rather than a / b == 2")
                 if right.const == 0:
-                    raise self.fail("division by zero", node.col)
+                    raise self.fail("division by zero", getattr(node.right, "col", node.col),
+                                    hint="divide by a non-zero number")
             const = None
             if left.const is not None and right.const is not None:
                 const = {"+": left.const + right.const, "-": left.const - right.const,
@@ -425,7 +501,8 @@ class _Checker:
                                     getattr(o, "col", node.col), hint="compare it, e.g. grad(W1) != 0")
                 s = _broadcast(shape, t.shape)
                 if s is None:
-                    raise self.fail(f"cannot combine shapes {shape_text(shape)} and {shape_text(t.shape)}", node.col)
+                    raise self.fail(f"cannot combine shapes {shape_text(shape)} and {shape_text(t.shape)}", node.col,
+                                    hint="index one side so both have the same shape, or compare with a number")
                 shape = s
             return Type("bool", shape)
         if isinstance(node, Reduce):
@@ -446,6 +523,26 @@ class _Checker:
 
 def _np_index(items: tuple) -> tuple:
     return tuple(slice(*i) if isinstance(i, tuple) else i for i in items)
+
+
+def _selection(items: tuple, shape: tuple[int, ...]) -> list[int | range]:
+    """What ``tensor[items]`` selects on each axis: an index (the axis goes) or a range (it stays).
+
+    Computed from the shape alone, so no array is ever allocated for it.  Raises
+    IndexError for an index out of range, as numpy would.
+    """
+    if len(items) > len(shape):
+        raise IndexError("too many indices")
+    out: list[int | range] = []
+    for axis, size in enumerate(shape):
+        item = items[axis] if axis < len(items) else (None, None, None)
+        if isinstance(item, tuple):
+            out.append(range(size)[slice(*item)])
+        elif -size <= item < size:
+            out.append(item % size)
+        else:
+            raise IndexError(f"index {item} is out of range")
+    return out
 
 
 def check(cond: Condition, network: Network, samples: int) -> None:
@@ -634,36 +731,47 @@ def names_used(node: Expr) -> set[str]:
 _TARGET_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(\[[^\]]*\])?\s*=(?!=)\s*(.*)$", re.S)
 
 
-def value_tree(raw: Any, where: str) -> Any:
-    """A number or nested list (from text or from TOML) as nested lists of Fractions."""
+def value_tree(raw: Any, where: str, depth: int = 0) -> Any:
+    """A number or nested list (from text, TOML or JSON) as nested lists of Fractions."""
+    if depth > MAX_DEPTH:
+        raise SpecError(f"{where}: the value is nested too deeply", hint="give a number or a nested list of the shape")
     if isinstance(raw, bool):
         raise SpecError(f"{where}: {raw!r} is not a number", hint="write a number such as 0, 1/3 or 0.5")
     if isinstance(raw, (list, tuple)):
-        return [value_tree(r, where) for r in raw]
+        return [value_tree(r, where, depth + 1) for r in raw]
     if isinstance(raw, int):
+        digits = int(abs(raw).bit_length() * math.log10(2)) + 1
+        if digits > MAX_DIGITS:
+            raise TooLarge(f"{where}: an integer of about {digits} digits is more than the {MAX_DIGITS} cexsearch "
+                           "reads", hint=SIZE_HINT)
         return Fraction(raw)
     if isinstance(raw, float):
         # A float can only arrive from a TOML float; its shortest repr is what the person typed.
-        return Fraction(repr(raw))
-    if hasattr(raw, "as_tuple"):  # decimal.Decimal from an exact TOML reader
-        return Fraction(raw)
+        raw = repr(raw)
+    elif hasattr(raw, "as_tuple"):  # decimal.Decimal from an exact TOML reader
+        if not raw.is_finite():
+            shown = "nan" if raw.is_nan() else "-inf" if raw < 0 else "inf"
+            raise SpecError(f"{where}: {shown} is not a finite number", hint="write a number such as 0, -2/3 or 0.1")
+        raw = str(raw)
     if isinstance(raw, str):
         text = raw.strip()
         if text.startswith("["):
-            return value_tree(_literal_list(text, where), where)
+            return value_tree(_literal_list(text, where), where, depth + 1)
         try:
             return parse_number(text)
+        except TooLarge as e:
+            raise e.located(where) from None
         except SpecError:
-            raise SpecError(f"{where}: {raw!r} is not a number",
+            raise SpecError(f"{where}: {brief(raw)} is not a number",
                             hint="write a number such as 0, -2/3 or 0.1, or a nested list such as [[0],[2],[3]]") from None
-    raise SpecError(f"{where}: {raw!r} is not a number or a list of numbers")
+    raise SpecError(f"{where}: {brief(raw)} is not a number or a list of numbers")
 
 
 def _literal_list(text: str, where: str) -> Any:
     try:
-        tree = ast.parse(text, mode="eval").body
+        tree = syntax_tree(text, SpecError, f"{where}: the list")
     except SyntaxError as e:
-        raise SpecError(f"{where}: {text!r} is not a list of numbers ({e.msg})", source=text,
+        raise SpecError(f"{where}: {brief(text)} is not a list of numbers ({e.msg})", source=text,
                         column=max((e.offset or 1) - 1, 0), hint="e.g. [[0],[2],[3]]") from None
 
     def conv(n: ast.AST) -> Any:
@@ -671,14 +779,38 @@ def _literal_list(text: str, where: str) -> Any:
             return [conv(e) for e in n.elts]
         seg = ast.get_source_segment(text, n)
         if seg is None:
-            raise SpecError(f"{where}: bad value in {text!r}")
+            raise SpecError(f"{where}: bad value in {brief(text)}")
         return seg
 
     return conv(tree)
 
 
+def regular(tree: Any, max_depth: int) -> tuple[tuple[int, ...], list] | None:
+    """The shape and row-major entries of a nested list (a non-list is a scalar, shape ()).
+
+    None when the list is ragged or nested more than ``max_depth`` levels.
+    """
+    if not isinstance(tree, list):
+        return (), [tree]
+    if max_depth <= 0:
+        return None
+    parts = [regular(t, max_depth - 1) for t in tree]
+    shapes = {p[0] if p is not None else None for p in parts}
+    if None in shapes or len(shapes) > 1:
+        return None
+    inner = shapes.pop() if shapes else ()
+    return (len(tree), *inner), [v for p in parts for v in p[1]]  # type: ignore[index]
+
+
+def _item_text(item: int | tuple) -> str:
+    if not isinstance(item, tuple):
+        return str(item)
+    start, stop, step = ("" if i is None else str(i) for i in item)
+    return f"{start}:{stop}" + (f":{step}" if step else "")
+
+
 def _index_text(index: Index | tuple) -> str:
-    return "[" + ", ".join(str(i) for i in index) + "]" if index else ""
+    return "[" + ", ".join(_item_text(i) for i in index) + "]" if index else ""
 
 
 def fixed_values(name: str, index_items: tuple, raw: Any, network: Network, samples: int, where: str) -> FixedValues:
@@ -690,57 +822,49 @@ def fixed_values(name: str, index_items: tuple, raw: Any, network: Network, samp
         raise SpecError(f"{where}: cannot fix unknown name {name!r}{extra}",
                         hint=f"did you mean {guess!r}?" if guess else f"names: {', '.join(valid)}")
     shape = network.shape(name, samples)
-    grid = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)  # flat positions
+    target = f"{name}{_index_text(index_items)}"
     try:
-        if len(index_items) > len(shape):
-            raise IndexError("too many indices")
-        selected = np.asarray(grid[_np_index(index_items)])
+        axes = _selection(index_items, shape)
     except IndexError:
-        raise SpecError(f"{where}: index {list(index_items)} is out of range for {name} of shape {shape_text(shape)}",
-                        hint=f"{name} has shape {shape_text(shape)}") from None
-    sel_shape = selected.shape
+        raise SpecError(f"{where}: index {_index_text(index_items)} is out of range for {name} of shape "
+                        f"{shape_text(shape)}", hint=f"{name} has shape {shape_text(shape)}") from None
+    sel_shape = tuple(len(a) for a in axes if isinstance(a, range))
     tree = value_tree(raw, where)
-    if isinstance(tree, list):
-        values = np.empty(np.shape(np.array(tree, dtype=object)), dtype=object)
-        try:
-            values[...] = tree
-        except ValueError:
-            raise SpecError(f"{where}: the value is not a regular nested list") from None
-        if values.shape != sel_shape and values.size != 1:
-            raise SpecError(f"{where}: {name}{_index_text(index_items) if index_items else ''} has shape "
-                            f"{shape_text(sel_shape)} but the value has shape {shape_text(values.shape)}",
-                            hint="give a nested list of that shape, or one number to fill it")
-        if values.shape != sel_shape:
-            values = np.full(sel_shape, values.reshape(-1)[0], dtype=object)
-    else:
-        values = np.full(sel_shape, tree, dtype=object)
-    items = []
-    for idx in np.ndindex(sel_shape):
-        target = tuple(int(i) for i in np.unravel_index(int(selected[idx]), shape))
-        items.append((name, target, values[idx]))
-    return FixedValues(tuple(items))
+    found = regular(tree, len(sel_shape))
+    if found is None:
+        raise SpecError(f"{where}: {brief(raw)} is not a nested list of {target}'s shape {shape_text(sel_shape)}",
+                        hint="give a nested list of that shape, or one number to fill it")
+    value_shape, flat = found
+    if value_shape != sel_shape and len(flat) != 1:
+        raise SpecError(f"{where}: {target} has shape {shape_text(sel_shape)} but the value has shape "
+                        f"{shape_text(value_shape)}", hint="give a nested list of that shape, or one number to fill it")
+    targets = list(itertools.product(*(a if isinstance(a, range) else (a,) for a in axes)))
+    values = flat if len(flat) == len(targets) else flat[:1] * len(targets)
+    return FixedValues(tuple((name, index, value) for index, value in zip(targets, values)))
 
 
 def parse_fix(text: str, network: Network, samples: int) -> FixedValues:
     """Read one ``--fix NAME=VALUE`` or ``--fix NAME[i,j]=VALUE``."""
     m = _TARGET_RE.match(text)
     if not m:
-        raise SpecError(f"--fix {text!r}: expected NAME=VALUE", hint='e.g. --fix W1=1 or --fix "x=[[0],[2],[3]]"')
+        raise SpecError(f"--fix {brief(text)}: expected NAME=VALUE", hint='e.g. --fix W1=1 or --fix "x=[[0],[2],[3]]"')
     name, index_text, value_text = m.group(1), m.group(2), m.group(3).strip()
+    where = f"--fix {brief(text)}"
     if not value_text:
-        raise SpecError(f"--fix {text!r}: the value is missing", hint="e.g. --fix W1=1")
+        raise SpecError(f"{where}: the value is missing", hint="e.g. --fix W1=1")
     items: tuple = ()
     if index_text:
+        subscript = f"_{index_text}"  # an index alone is no expression: parse it as the subscript of a name
         try:
-            node = ast.parse(f"_{index_text}", mode="eval").body
+            node = syntax_tree(subscript, SpecError, f"{where}: the index")
         except SyntaxError:
-            raise SpecError(f"--fix {text!r}: bad index {index_text}", hint="e.g. W1[0, 1]=2") from None
+            raise SpecError(f"{where}: bad index {index_text}", hint="e.g. W1[0, 1]=2") from None
         assert isinstance(node, ast.Subscript)
         try:
-            items = _Parser(index_text).index_items(node.slice)
+            items = _Parser(subscript).index_items(node.slice)
         except ConditionError as e:
-            raise SpecError(f"--fix {text!r}: {e.message}", hint=e.hint) from None
-    return fixed_values(name, items, value_text, network, samples, f"--fix {text!r}")
+            raise SpecError(f"{where}: {e.message}", hint=e.hint) from None
+    return fixed_values(name, items, value_text, network, samples, where)
 
 
 def combine_fixed(parts: Sequence[FixedValues]) -> FixedValues:

@@ -55,7 +55,7 @@ class InputError(CexsearchError):
         """The same error with a place label put in front (keeps the first label)."""
         if self.where:
             where = f"{where}: {self.where}"
-        return InputError(self.message, source=self.source, column=self.column, where=where, hint=self.hint)
+        return type(self)(self.message, source=self.source, column=self.column, where=where, hint=self.hint)
 
 
 class ConditionError(InputError):
@@ -82,4 +82,5 @@ class SolverDisagreement(CexsearchError):
 
 
 class TooLarge(InputError):
-    """A search whose pattern count is far beyond reach, refused up front."""
+    """A size far beyond reach, refused up front: a search's pattern count, a network's width or
+    parameter count, a batch, a number with too many digits or too large an exponent."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal
 
-from .errors import SpecError
+from .errors import SpecError, TooLarge
 
 Activation = Literal["relu", "leaky_relu", "linear"]
 Loss = Literal["mse", "sse"]
@@ -32,6 +32,12 @@ LOSSES: tuple[str, ...] = ("mse", "sse")
 DATA_NAMES: tuple[str, ...] = ("x", "y")
 
 Index = tuple[int, ...]
+
+# Sizes far beyond what the search can decide (or memory hold), refused up front with a message
+# rather than met later as a hang, an overflow or an allocation error.
+MAX_WIDTH = 4096
+MAX_VALUES = 10**6  # parameters, plus the data entries x and y
+MAX_SAMPLES = 10**5
 
 
 def nearest(name: str, choices: tuple[str, ...] | list[str]) -> str | None:
@@ -63,6 +69,12 @@ class Network:
         for w in self.widths:
             if w < 1:
                 raise SpecError(f"every width must be at least 1, got {w} in {self.text!r}")
+            if w > MAX_WIDTH:
+                raise TooLarge(f"width {w} in {self.text!r} is above the limit of {MAX_WIDTH}",
+                               hint=f"use a smaller network: at most {MAX_WIDTH} units a layer")
+        if self.parameter_count() > MAX_VALUES:
+            raise TooLarge(f"{self.text!r} has {self.parameter_count()} parameters, above the limit of {MAX_VALUES}",
+                           hint="use a smaller network: fewer or narrower layers")
         if self.activation not in ACTIVATIONS:
             raise SpecError(f"unknown activation {self.activation!r}", hint=f"use one of {', '.join(ACTIVATIONS)}")
         if self.loss not in LOSSES:
@@ -91,6 +103,9 @@ class Network:
                     column=column,
                     hint="widths are positive integers joined by '-', e.g. 2-3-1",
                 )
+            if len(p.lstrip("0")) > len(str(MAX_WIDTH)):
+                raise TooLarge(f"bad --net {raw!r}: width {p} is above the limit of {MAX_WIDTH}", source=raw,
+                               column=column, hint=f"use a smaller network: at most {MAX_WIDTH} units a layer")
             if int(p) < 1:
                 raise SpecError(
                     f"bad --net {raw!r}: width {p} must be at least 1",
@@ -129,6 +144,20 @@ class Network:
     def has_patterns(self) -> bool:
         """Whether hidden units have two regimes (linear has one)."""
         return self.activation != "linear" and self.hidden_units > 0
+
+    def parameter_count(self) -> int:
+        return sum(w * v + (w if self.bias else 0) for v, w in zip(self.widths, self.widths[1:]))
+
+    def check_samples(self, samples: int, label: str = "--samples") -> None:
+        """Refuse a batch size below 1, or one whose data make the problem too large."""
+        if samples < 1:
+            raise SpecError(f"{label} must be at least 1, got {samples}", hint="a batch has one sample or more")
+        if samples > MAX_SAMPLES:
+            raise TooLarge(f"{label} {samples} is above the limit of {MAX_SAMPLES}", hint="use a smaller batch")
+        values = self.parameter_count() + samples * (self.widths[0] + self.widths[-1])
+        if values > MAX_VALUES:
+            raise TooLarge(f"{self.text} with {label} {samples} has {values} parameters and data entries, above the "
+                           f"limit of {MAX_VALUES}", hint="use a smaller batch or a smaller network")
 
     def parameter_names(self) -> tuple[str, ...]:
         names: list[str] = []
@@ -265,8 +294,7 @@ class Problem:
     domain: Domain = field(default_factory=Domain)
 
     def __post_init__(self) -> None:
-        if self.samples < 1:
-            raise SpecError(f"--samples must be at least 1, got {self.samples}")
+        self.network.check_samples(self.samples)
         if self.domain.bound is not None and self.domain.bound < 0:
             raise SpecError(f"--bound must be at least 0, got {self.domain.bound}")
         for name, index, value in self.fixed.items:
