@@ -29,10 +29,10 @@ from typing import Any, Literal
 
 from . import conditions as C
 from .api import NetworkSettings, build_problem, parse_conditions
-from .errors import CexsearchError, ClaimFileError, InputError, WitnessFileError
+from .errors import CexsearchError, ClaimFileError, InputError, TooLarge
 from .numeric import recheck
 from .search import Outcome, SearchStats, search
-from .spec import Network, Problem, SearchOptions, nearest
+from .spec import MAX_SAMPLES, MAX_TIMEOUT, Network, Problem, SearchOptions, nearest, valid_timeout
 
 ClaimVerdict = Literal["holds", "refuted", "unknown"]
 EXPECTS = ("holds", "refuted")
@@ -46,26 +46,32 @@ def parse_sizes(raw: Any, where: str) -> tuple[int, ...]:
     if isinstance(raw, bool):
         raise ClaimFileError(f"samples must be an integer or a range such as \"1..4\", got {raw!r}", where=where)
     if isinstance(raw, int):
-        sizes = [raw]
+        bounds = [raw]
     elif isinstance(raw, str):
-        m = re.fullmatch(r"\s*([0-9]+)\s*\.\.\s*([0-9]+)\s*", raw)
-        if m:
-            lo, hi = int(m.group(1)), int(m.group(2))
-            if lo > hi:
-                raise ClaimFileError(f"samples range {raw!r} is empty", where=where, hint=f"write \"{hi}..{lo}\"")
-            sizes = list(range(lo, hi + 1))
-        elif re.fullmatch(r"\s*[0-9]+\s*", raw):
-            sizes = [int(raw)]
-        else:
-            raise ClaimFileError(f"samples {raw!r} is not a size or a range", where=where, hint='e.g. 3 or "1..4"')
+        m = re.fullmatch(r"\s*([0-9]+)\s*(?:\.\.\s*([0-9]+)\s*)?", raw)
+        if not m:
+            raise ClaimFileError(f"samples {C.brief(raw)} is not a size or a range", where=where,
+                                 hint='e.g. 3 or "1..4"')
+        # more digits than the limit has is beyond it (and int() of thousands of digits fails)
+        bounds = [int(g) if len(g.lstrip("0")) <= len(str(MAX_SAMPLES)) else MAX_SAMPLES + 1
+                  for g in m.groups() if g is not None]
+        if len(bounds) == 2 and bounds[0] > bounds[1]:
+            raise ClaimFileError(f"samples range {raw!r} is empty", where=where,
+                                 hint=f"write \"{bounds[1]}..{bounds[0]}\"")
     elif isinstance(raw, (list, tuple)) and raw and all(isinstance(s, int) and not isinstance(s, bool) for s in raw):
-        sizes = list(raw)
+        bounds = list(raw)
     else:
-        raise ClaimFileError(f"samples must be an integer, a range such as \"1..4\" or a list, got {raw!r}", where=where)
-    for s in sizes:
+        raise ClaimFileError(f"samples must be an integer, a range such as \"1..4\" or a list, got {C.brief(raw)}",
+                             where=where)
+    for s in bounds:
         if s < 1:
             raise ClaimFileError(f"samples must be at least 1, got {s}", where=where)
-    return tuple(sorted(set(sizes)))
+        if s > MAX_SAMPLES:  # before a range is expanded
+            raise ClaimFileError(f"samples {C.brief(raw)} goes above the limit of {MAX_SAMPLES}", where=where,
+                                 hint="use smaller batches")
+    if isinstance(raw, str) and len(bounds) == 2:
+        return tuple(range(bounds[0], bounds[1] + 1))
+    return tuple(sorted(set(bounds)))
 
 
 def _strings(raw: Any, key: str, where: str, allow_empty: bool = True) -> tuple[str, ...]:
@@ -126,15 +132,17 @@ class Claim:
                 raise ClaimFileError(f"{key} must be a {kind.__name__}, got {getattr(self, key)!r}", where=where)
         if self.relu_grad_at_zero not in (0, 1) or isinstance(self.relu_grad_at_zero, bool):
             raise ClaimFileError(f"relu_grad_at_zero must be 0 or 1, got {self.relu_grad_at_zero!r}", where=where)
-        if self.timeout is not None and (isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float, decimal.Decimal))
-                                         or self.timeout <= 0):
-            raise ClaimFileError(f"timeout must be a positive number of seconds, got {self.timeout!r}", where=where)
+        if self.timeout is not None and not valid_timeout(self.timeout):
+            raise ClaimFileError(f"timeout must be a positive number of seconds, got {self.timeout!r}", where=where,
+                                 hint=f"e.g. timeout = 60, at most {MAX_TIMEOUT}")
         try:
-            if self.bound is not None:
-                object.__setattr__(self, "bound", C.value_tree(self.bound, "bound"))
-                if isinstance(self.bound, list):
-                    raise ClaimFileError(f"bound must be a number, got {self.bound!r}", where=where)
-            object.__setattr__(self, "leaky_slope", C.value_tree(self.leaky_slope, "leaky_slope"))
+            for key in ("bound", "leaky_slope"):
+                raw = getattr(self, key)
+                if raw is not None:
+                    if isinstance(raw, (list, tuple, dict)):
+                        raise ClaimFileError(f"{key} must be a number, got {C.brief(raw)}", where=where,
+                                             hint=f'write one number, e.g. {key} = "1/100"')
+                    object.__setattr__(self, key, C.value_tree(raw, key))
             self.settings().network("1-1")  # validates activation, loss
             self.given_conditions()
             self.then_conditions()
@@ -174,6 +182,7 @@ class Claim:
         try:
             from .spec import FixedValues
 
+            network.check_samples(samples, "samples")  # before a fixed value fills x or y
             parts = [C.fixed_values(name, (), raw, network, samples, f"fix.{name}") for name, raw in self.fix.items()]
             fixed = C.combine_fixed(parts) if parts else FixedValues()
             return build_problem(network, samples, conds, fixed=fixed, integers=self.integers,
@@ -267,10 +276,10 @@ def _replay(claim: Claim, store: Path | None) -> Case | None:
     try:
         text = path.read_text(encoding="utf-8")
         _, assignment, doc = load_document(text, where=str(path))
-    except (OSError, WitnessFileError):
+    except (OSError, UnicodeDecodeError, CexsearchError):  # unreadable or corrupt: search anew
         return None
-    meta = doc.get("claim") or {}
-    if assignment is None or meta.get("fingerprint") != claim.fingerprint():
+    meta = doc.get("claim")
+    if assignment is None or not isinstance(meta, dict) or meta.get("fingerprint") != claim.fingerprint():
         return None
     net_text = assignment.network.text
     if net_text not in claim.net or assignment.samples not in claim.samples:
@@ -409,8 +418,11 @@ def load_claims(path: str | Path) -> list[Claim]:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ClaimFileError(f"no such claim file: {str(p)!r}", hint="check the path") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ClaimFileError(f"cannot read claim file {str(p)!r}: {getattr(e, 'strerror', None) or e}") from None
+    except UnicodeDecodeError as e:
+        raise ClaimFileError(f"cannot read claim file {str(p)!r}: byte {e.object[e.start]:#04x} at offset {e.start} "
+                             "is not UTF-8", hint="save the file as UTF-8") from None
+    except OSError as e:
+        raise ClaimFileError(f"cannot read claim file {str(p)!r}: {e.strerror or e}") from None
     return parse_claims(text, str(p))
 
 
@@ -422,6 +434,12 @@ def parse_claims(text: str, file: str = "<claims>") -> list[Claim]:
         m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
         where = f"{file}:{m.group(1)}:{m.group(2)}" if m else file
         raise ClaimFileError(f"TOML syntax error: {msg}", where=where) from None
+    except RecursionError:
+        raise ClaimFileError("TOML nested too deeply to read", where=file,
+                             hint="a claim file nests a few levels at most: check the brackets") from None
+    except ValueError:  # an integer of thousands of digits
+        raise TooLarge("a TOML integer has more digits than can be read", where=file,
+                       hint="write numbers of at most 1000 digits") from None
     unknown_top = [k for k in data if k not in ("defaults", "claim")]
     if unknown_top:
         k = unknown_top[0]
@@ -442,6 +460,9 @@ def parse_claims(text: str, file: str = "<claims>") -> list[Claim]:
     raw_claims = data.get("claim", [])
     if not isinstance(raw_claims, list) or not raw_claims:
         raise ClaimFileError("no [[claim]] tables in the file", where=file, hint="add one: [[claim]] name = ...")
+    if not all(isinstance(raw, dict) for raw in raw_claims):
+        raise ClaimFileError(f"'claim' must hold tables, got {C.brief(raw_claims)}", where=file,
+                             hint="write each claim as a [[claim]] table with name = ..., net = ..., ...")
     headers = _lines_of_claims(text)
     claims: list[Claim] = []
     seen: set[str] = set()
@@ -463,11 +484,11 @@ def parse_claims(text: str, file: str = "<claims>") -> list[Claim]:
                                      hint={"expect": 'add expect = "holds" or "refuted"', "then": 'add then = ["..."]',
                                            "net": 'add net = "1-1-1"', "samples": "add samples = 1 or \"1..4\"",
                                            "name": "add name = \"...\""}[required])
-        if merged["name"] in seen:
-            raise ClaimFileError(f"two claims are named {merged['name']!r}", where=where, hint="names must differ")
-        seen.add(merged["name"])
         try:
-            claim = Claim(file=file, line=line, **merged)
+            claim = Claim(file=file, line=line, **merged)  # validates the name before it is compared
+            if claim.name in seen:
+                raise ClaimFileError(f"two claims are named {claim.name!r}", where=where, hint="names must differ")
+            seen.add(claim.name)
             claim.validate()
         except ClaimFileError as e:
             key_line = None

@@ -20,6 +20,7 @@ import difflib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fractions import Fraction
 from typing import Literal
 
@@ -38,6 +39,17 @@ Index = tuple[int, ...]
 MAX_WIDTH = 4096
 MAX_VALUES = 10**6  # parameters, plus the data entries x and y
 MAX_SAMPLES = 10**5
+MAX_TIMEOUT = 10**9  # seconds: far past any search, and within what a solver's millisecond count holds
+
+
+def valid_timeout(seconds: object) -> bool:
+    """Whether a timeout is a number of seconds in (0, MAX_TIMEOUT]: not NaN, not infinite, not a bool."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, Decimal, Fraction)):
+        return False
+    try:
+        return 0 < float(seconds) <= MAX_TIMEOUT  # NaN compares False
+    except (OverflowError, ValueError):  # an integer beyond float range; a signalling NaN
+        return False
 
 
 def nearest(name: str, choices: tuple[str, ...] | list[str]) -> str | None:

@@ -69,9 +69,6 @@ class Known:
 
 
 KNOWN = (
-    Known("test_known_bug_claim_entries_not_tables", AttributeError, "has no attribute 'get'", "claims.py:parse_claims"),
-    Known("test_known_bug_claim_name_unhashable", TypeError, "unhashable type", "claims.py:parse_claims"),
-    Known("test_known_bug_claim_timeout_nan", decimal.InvalidOperation, "", "claims.py:__post_init__"),
     Known("test_known_bug_witness_fixed_not_a_list", TypeError, "is not iterable", "witness.py:load_document"),
     Known("test_known_bug_witness_fixes_yhat", KeyError, "yhat", "spec.py:flat"),
     Known("test_known_bug_float_recheck_beyond_float_range", OverflowError, "cannot convert Infinity to integer ratio",
@@ -629,14 +626,10 @@ def test_known_bug_ragged_fix_value():
     raises_own_error(C.parse_fix, "b1=[1, [2, 3]]", Network.parse("1-2-1"), 1)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: AttributeError in claims.parse_claims when 'claim' is an array of "
-                                       "non-tables; check isinstance(raw, dict)")
 def test_known_bug_claim_entries_not_tables():
     raises_own_error(parse_claims, "claim = [1]\n")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: TypeError unhashable type in claims.parse_claims (`name in seen` "
-                                       "before the name is validated)")
 def test_known_bug_claim_name_unhashable():
     raises_own_error(parse_claims, CLAIM.replace('name = "a"', 'name = ["a"]'))
 
@@ -646,8 +639,6 @@ def test_known_bug_non_finite_toml_number(line):
     raises_own_error(parse_claims, CLAIM + line + "\n")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: decimal.InvalidOperation from `timeout <= 0` on Decimal('NaN') in "
-                                       "Claim.__post_init__")
 def test_known_bug_claim_timeout_nan():
     raises_own_error(parse_claims, CLAIM + "timeout = nan\n")
 
@@ -688,8 +679,6 @@ def test_known_bug_json_loads_limits(text):
     raises_own_error(load_document, text)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: RecursionError from tomllib in claims.parse_claims, which catches only "
-                                       "TOMLDecodeError")
 def test_known_bug_deeply_nested_toml():
     raises_own_error(parse_claims, "a = " + "[" * 3000 + "]" * 3000 + "\n")
 
