@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,7 +25,7 @@ from .api import NetworkSettings, build_problem
 from .conditions import parse_number
 from .errors import CexsearchError, InputError, SolverDisagreement
 from .search import Outcome, SearchStats, search
-from .spec import SearchOptions
+from .spec import MAX_TIMEOUT, SearchOptions, valid_timeout
 
 EXIT_OK, EXIT_NEGATIVE, EXIT_INPUT, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -57,8 +58,13 @@ class Exit(Exception):
         self.code = code
 
 
+def printable(text: str) -> str:
+    """Text that any console can print: a lone surrogate (a non-UTF-8 byte of argv) as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def fail_input(e: InputError) -> Exit:
-    err_console().print(f"error: {e}", markup=False)
+    err_console().print(printable(f"error: {e}"), markup=False)
     return Exit(EXIT_INPUT)
 
 
@@ -68,7 +74,49 @@ def number_option(text: str | None, option: str) -> Fraction | None:
     try:
         return parse_number(text)
     except InputError as e:
-        raise InputError(f"{option} {text!r}: {e.message}", hint=e.hint) from None
+        raise type(e)(f"{option} {text!r}: {e.message}", hint=e.hint) from None
+
+
+def int_option(text: str, option: str) -> int:
+    """An integer option, read here so that a bad one is named with its value (Typer's message is not)."""
+    try:
+        value = parse_number(text)
+    except InputError:
+        value = None
+    if value is None or value.denominator != 1:
+        raise InputError(f"{option} {text!r} is not a valid integer", hint=f"write a whole number, e.g. {option} 3")
+    return int(value)
+
+
+def timeout_option(text: str | None) -> float | None:
+    if text is None:
+        return None
+    value = number_option(text, "--timeout")
+    if not valid_timeout(value):
+        raise InputError(f"--timeout {text} must be positive", hint=f"give seconds, e.g. --timeout 60 (at most {MAX_TIMEOUT})")
+    return float(value)  # type: ignore[arg-type]
+
+
+def writable(path: str | None, option: str, directory: bool = False) -> None:
+    """Refuse, before any search, an output path that cannot be written (a file, or with directory=True a folder).
+
+    Missing folders are created on writing, so the nearest one that exists must be a writable folder.
+    """
+    if path is None or path == "-":
+        return
+    target = Path(os.path.abspath(path))
+    problem = None
+    if target.is_dir() != directory and target.exists():
+        problem = "it is a directory" if target.is_dir() else "it is a file"
+    else:
+        existing = next(p for p in (target if directory else target.parent, *target.parents) if p.exists())
+        if not existing.is_dir():
+            problem = f"{str(existing)!r} is not a directory"
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            problem = f"{str(existing)!r} is not writable"
+    if problem:
+        raise InputError(f"cannot write {option} {path!r}: {problem}",
+                         hint=f"give {option} a path in a writable directory")
 
 
 @contextmanager
@@ -106,7 +154,7 @@ def run_command(body) -> None:  # type: ignore[no-untyped-def]
         err_console().print("interrupted", markup=False)
         code = EXIT_INTERRUPTED
     except CexsearchError as e:
-        err_console().print(f"error: {e}", markup=False)
+        err_console().print(printable(f"error: {e}"), markup=False)
         code = EXIT_INCONCLUSIVE
     raise typer.Exit(code)
 
@@ -117,18 +165,18 @@ Activation = Annotated[str, typer.Option(help="Hidden activation: relu, leaky_re
 @app.command()
 def find(
     net: Annotated[str, typer.Option("--net", help="Widths, input first: 1-1-1, 10-10-1, 2-3-3-2.")],
-    samples: Annotated[int, typer.Option("--samples", "-M", help="Batch size M.")] = 1,
+    samples: Annotated[str, typer.Option("--samples", "-M", help="Batch size M.")] = "1",
     require: Annotated[list[str] | None, typer.Option("--require", "-r", help="A condition that must hold (repeatable).")] = None,
     fix: Annotated[list[str] | None, typer.Option("--fix", help="NAME=VALUE or NAME[i,j]=VALUE (repeatable).")] = None,
     activation: Activation = "relu",
     leaky_slope: Annotated[str, typer.Option(help="Slope of leaky_relu below 0.")] = "1/100",
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Biases in every layer.")] = True,
     loss: Annotated[str, typer.Option(help="mse (mean over all M x width_L errors, as PyTorch) or sse (sum).")] = "mse",
-    relu_grad_at_zero: Annotated[int, typer.Option(help="Derivative used at a pre-activation of exactly 0: 0 or 1.")] = 0,
+    relu_grad_at_zero: Annotated[str, typer.Option(help="Derivative used at a pre-activation of exactly 0: 0 or 1.")] = "0",
     integers: Annotated[bool, typer.Option("--integers", help="Every free value is an integer.")] = False,
     bound: Annotated[str | None, typer.Option(help="Every free value lies in [-B, B].")] = None,
-    timeout: Annotated[float | None, typer.Option(help="Seconds for the whole search.")] = None,
-    seed: Annotated[int, typer.Option(help="Solver seed, for reproducible runs.")] = 0,
+    timeout: Annotated[str | None, typer.Option(help="Seconds for the whole search.")] = None,
+    seed: Annotated[str, typer.Option(help="Solver seed, for reproducible runs.")] = "0",
     json_path: Annotated[str | None, typer.Option("--json", help="Write the witness document here ('-' for stdout).")] = None,
 ) -> None:
     """Search for weights and a dataset meeting every --require condition, or prove none exists at this size."""
@@ -138,18 +186,19 @@ def find(
             raise InputError(f"--activation {activation!r} is not known", hint="use relu, leaky_relu or linear")
         if loss not in ("mse", "sse"):
             raise InputError(f"--loss {loss!r} is not known", hint="use mse or sse")
-        if relu_grad_at_zero not in (0, 1):
-            raise InputError(f"--relu-grad-at-zero {relu_grad_at_zero} must be 0 or 1")
-        if timeout is not None and timeout <= 0:
-            raise InputError(f"--timeout {timeout} must be positive")
+        grad_at_zero = int_option(relu_grad_at_zero, "--relu-grad-at-zero")
+        if grad_at_zero not in (0, 1):
+            raise InputError(f"--relu-grad-at-zero {grad_at_zero} must be 0 or 1", hint="write 0 (as PyTorch) or 1")
+        seconds = timeout_option(timeout)
         if not require:
             raise InputError("no --require condition given", hint='add one, e.g. --require "grad(W1) != 0"')
+        writable(json_path, "--json")
         settings = NetworkSettings(activation, number_option(leaky_slope, "--leaky-slope") or Fraction(0), bias, loss,
-                                   relu_grad_at_zero)
+                                   grad_at_zero)
         network = settings.network(net)
-        problem = build_problem(network, samples, require, fix or (), integers=integers,
+        problem = build_problem(network, int_option(samples, "--samples"), require, fix or (), integers=integers,
                                 bound=number_option(bound, "--bound"))
-        options = SearchOptions(timeout=timeout, seed=seed)
+        options = SearchOptions(timeout=seconds, seed=int_option(seed, "--seed"))
         with progress_reporter(True, "patterns") as progress:
             outcome = search(problem, options, progress)
         return render_outcome(outcome, json_path)
@@ -191,12 +240,14 @@ def verify(
             text = open(witness, encoding="utf-8").read() if witness != "-" else sys.stdin.read()
         except OSError as e:
             raise InputError(f"cannot read {witness!r}: {e.strerror}", hint="check the path") from None
+        except UnicodeDecodeError as e:
+            raise InputError(f"cannot read {witness!r}: byte {e.object[e.start]:#04x} at offset {e.start} is not "
+                             "UTF-8", hint="a witness document is UTF-8 JSON, as find and check write it") from None
         problem, assignment, _ = load_document(text, where=witness)
         if assignment is None:
             raise InputError(f"{witness}: the document holds no values to check (its verdict was not 'found')")
         check = recheck(problem, assignment)
         console = out_console()
-        ev = check.evaluation
         if check.confirmed:
             console.print(f"VERIFIED  every condition holds exactly ({len(check.conditions)} checked); "
                           f"float64 deviation {check.float_deviation:.3g}", markup=False)
@@ -208,10 +259,15 @@ def verify(
             console.print(f"  {'holds' if c.holds else 'FAILS'}: {c.text}", markup=False)
         from .report import fmt_exact
 
-        for name in problem.network.parameter_names():
-            g = ev.gradients[name].reshape(-1)
-            console.print(f"  grad({name}) = [{', '.join(fmt_exact(v) for v in g)}]", markup=False)
-        console.print(f"  yhat = [{', '.join(fmt_exact(v) for v in ev.yhat.reshape(-1))}]", markup=False)
+        console.print("the values the failing conditions read:", markup=False)
+        shown: set[str] = set()
+        for c in check.conditions:
+            for label, values in c.reads if not c.holds else ():
+                if label not in shown:
+                    shown.add(label)
+                    flat = ", ".join(fmt_exact(v) for v in values.reshape(-1))
+                    console.print(f"  {label} = {flat if values.ndim == 0 else f'[{flat}]'}", markup=False,
+                                  soft_wrap=True)  # an exact value stays on one line, however long
         return EXIT_NEGATIVE
 
     run_command(body)
@@ -222,10 +278,10 @@ def check(
     files: Annotated[list[str], typer.Argument(help="Claim files (TOML).")],
     junit: Annotated[str | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
     json_path: Annotated[str | None, typer.Option("--json", help="Write every outcome with its witness ('-' for stdout).")] = None,
-    timeout: Annotated[float | None, typer.Option(help="Seconds per claim.")] = None,
+    timeout: Annotated[str | None, typer.Option(help="Seconds per claim.")] = None,
     store: Annotated[str, typer.Option(help="Where refuting witnesses are kept and replayed from.")] = ".cexsearch/witnesses",
     no_store: Annotated[bool, typer.Option("--no-store", help="Neither replay nor save witnesses.")] = False,
-    seed: Annotated[int, typer.Option(help="Solver seed.")] = 0,
+    seed: Annotated[str, typer.Option(help="Solver seed.")] = "0",
 ) -> None:
     """Decide every claim in the files: exit 0 when all are as expected, 1 when one is not, 3 when some are unknown."""
 
@@ -235,8 +291,11 @@ def check(
         from .report import claims_table
         from .witness import dumps, write_atomic
 
-        if timeout is not None and timeout <= 0:
-            raise InputError(f"--timeout {timeout} must be positive")
+        seconds, solver_seed = timeout_option(timeout), int_option(seed, "--seed")
+        for path, option in ((junit, "--junit"), (json_path, "--json")):
+            writable(path, option)
+        if not no_store:
+            writable(store, "--store", directory=True)
         claims = [c for f in files for c in load_claims(f)]  # every file validated before any search
         json_to_stdout = json_path == "-"
         console = out_console(to_stderr=json_to_stdout)
@@ -246,8 +305,8 @@ def check(
             for i, claim in enumerate(claims):
                 if progress is not None:
                     progress(SearchStats("claims", len(claims), tried=i))
-                result = check_claim(claim, timeout=timeout, store=None if no_store else store,
-                                     options=SearchOptions(seed=seed))
+                result = check_claim(claim, timeout=seconds, store=None if no_store else store,
+                                     options=SearchOptions(seed=solver_seed))
                 results.append(result)
                 if result.interrupted:
                     interrupted = True

@@ -27,7 +27,7 @@ Batch form, with ``A0 = x`` (M x n0) and σ the hidden activation::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -103,7 +103,9 @@ def evaluate(a: Assignment, exact: bool = True) -> Evaluation:
         if net.activation == "linear":
             on = np.ones(z.shape, dtype=bool)
         else:
-            on = np.vectorize(lambda v: net.is_active(Fraction(v)), otypes=[bool])(z) if z.size else np.zeros(z.shape, bool)
+            # is_active compares with 0, so it reads ints, Fractions and floats alike (a float
+            # beyond range is ±inf, on its side of 0; NaN takes the branch of 0)
+            on = np.vectorize(net.is_active, otypes=[bool])(z) if z.size else np.zeros(z.shape, bool)
         slope = np.where(on, s_on, s_off).astype(object if exact else np.float64)
         pattern.append(on)
         slopes.append(slope)
@@ -156,8 +158,11 @@ def environment(a: Assignment, ev: Evaluation) -> dict[str, np.ndarray]:
 
 @dataclass(frozen=True)
 class ConditionResult:
+    """One condition's verdict, with the exact values it read (label and array), to show when it fails."""
+
     text: str
     holds: bool
+    reads: tuple[tuple[str, np.ndarray], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -198,15 +203,25 @@ def recheck(problem: Problem, a: Assignment) -> Recheck:
     fv = evaluate(a, exact=False)
     env = environment(a, ev)
     backend = C.ExactBackend()
-    results = [ConditionResult(c.text, bool(C.holds(c, env, backend))) for c in problem.conditions]
+    results = []
+    for c in problem.conditions:
+        used = C.names_used(c.root)
+        results.append(ConditionResult(c.text, bool(C.holds(c, env, backend)),
+                                       tuple((key, env[key]) for key in env if key in used)))
+
+    def entry(name: str, index: tuple[int, ...], value: Fraction) -> tuple[tuple[str, np.ndarray], ...]:
+        return ((f"{name}{list(index)}", np.array(value, dtype=object)),)
+
     for name, index, value in problem.fixed.items:
         actual = a.entry(name, index)
         if actual != value:
-            results.append(ConditionResult(f"{name}{list(index)} == {value} (fixed)", False))
+            results.append(ConditionResult(f"{name}{list(index)} == {value} (fixed)", False, entry(name, index, actual)))
     dom = problem.domain
     for name, index, value in a.items():
         if dom.integers and value.denominator != 1:
-            results.append(ConditionResult(f"{name}{list(index)} is an integer (--integers)", False))
+            results.append(ConditionResult(f"{name}{list(index)} is an integer (--integers)", False,
+                                           entry(name, index, value)))
         if dom.bound is not None and abs(value) > dom.bound:
-            results.append(ConditionResult(f"|{name}{list(index)}| <= {dom.bound} (--bound)", False))
+            results.append(ConditionResult(f"|{name}{list(index)}| <= {dom.bound} (--bound)", False,
+                                           entry(name, index, value)))
     return Recheck(tuple(results), float_deviation(ev, fv), ev)

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import __version__
 from . import conditions as C
-from .errors import CexsearchError, WitnessFileError
+from .errors import CexsearchError, InputError, TooLarge, WitnessFileError
 from .numeric import Evaluation, Recheck
 from .search import Outcome
 from .spec import Assignment, Domain, FixedValues, Network, Problem
@@ -139,17 +139,24 @@ def dumps(doc: Any) -> str:
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write via a temporary file and a rename, so no half-written file is ever left."""
+    """Write via a temporary file and a rename, so no half-written file is ever left.
+
+    A path that cannot be written is an :class:`InputError` naming it.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as e:
+        raise InputError(f"cannot write {str(path)!r}: {e.strerror or e}",
+                         hint="choose a path in a writable directory") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)  # left only when the rename did not happen
 
 
 # --------------------------------------------------------------------------
@@ -171,8 +178,9 @@ def _number(v: Any, where: str) -> Fraction:
         raise WitnessFileError(f"{v!r} is not an exact number", where=where, hint='exact values are strings such as "-2/3"')
     try:
         return C.parse_number(str(v))
-    except CexsearchError:
-        raise WitnessFileError(f"{v!r} is not an exact number", where=where) from None
+    except CexsearchError as e:
+        raise WitnessFileError(e.message, where=where, hint=e.hint if isinstance(e, TooLarge) else
+                               'exact values are strings such as "-2/3"') from None
 
 
 def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignment | None, dict[str, Any]]:
@@ -181,6 +189,12 @@ def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignmen
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise WitnessFileError(f"not JSON: {e.msg} at line {e.lineno} column {e.colno}", where=where) from None
+    except RecursionError:
+        raise WitnessFileError("not JSON cexsearch reads: nested too deeply", where=where,
+                               hint="a witness document is nested a few levels; was it written by cexsearch?") from None
+    except ValueError:  # an integer of more than 4300 digits
+        raise WitnessFileError("not JSON cexsearch reads: an integer has too many digits", where=where,
+                               hint='exact values are strings such as "-2/3"; was it written by cexsearch?') from None
     if not isinstance(doc, dict):
         raise WitnessFileError("a witness document is a JSON object", where=where)
     schema = _need(doc, "schema", str, where)
@@ -200,8 +214,7 @@ def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignmen
             relu_grad_at_zero=_need(nd, "relu_grad_at_zero", int, f"{where}: network"),
         )
         samples = _need(doc, "samples", int, where)
-        if samples < 1:
-            raise WitnessFileError(f"samples must be at least 1, got {samples}", where=where)
+        net.check_samples(samples, "samples")
         texts = _need(doc, "conditions", list, where)
         conds = []
         for t in texts:
@@ -211,21 +224,34 @@ def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignmen
             C.check(c, net, samples)
             conds.append(c)
         fixed_items = []
-        for item in doc.get("fixed", []) or []:
+        fixed = doc.get("fixed")
+        if not isinstance(fixed, (list, type(None))):
+            raise WitnessFileError(f"field 'fixed' should be a list, got {C.brief(fixed)}", where=where,
+                                   hint='a list of objects such as {"name": "x", "index": [0, 0], "value": "1"}')
+        for item in fixed or []:
             if not isinstance(item, dict):
-                raise WitnessFileError(f"fixed entry {item!r} is not an object", where=where)
+                raise WitnessFileError(f"fixed entry {C.brief(item)} is not an object", where=where)
             name = _need(item, "name", str, f"{where}: fixed")
+            if name not in net.variable_names():
+                raise WitnessFileError(f"fixed entry names {name!r}, which cannot be fixed", where=where,
+                                       hint=f"fix one of {', '.join(net.variable_names())}; yhat and gradients "
+                                       "follow from them")
             index = tuple(_need(item, "index", list, f"{where}: fixed"))
             shape = net.shape(name, samples)
-            if len(index) != len(shape) or not all(isinstance(i, int) and 0 <= i < s for i, s in zip(index, shape)):
-                raise WitnessFileError(f"fixed index {list(index)} does not fit {name} of shape {shape}", where=where)
+            if len(index) != len(shape) or not all(type(i) is int and 0 <= i < s for i, s in zip(index, shape)):
+                raise WitnessFileError(f"fixed index {C.brief(list(index))} does not fit {name} of shape {shape}",
+                                       where=where)
             fixed_items.append((name, index, _number(item.get("value"), f"{where}: fixed {name}")))
         dom = doc.get("domain", {}) or {}
         if not isinstance(dom, dict):
             raise WitnessFileError("field 'domain' should be an object", where=where)
+        integers = dom.get("integers", False)
+        if not isinstance(integers, bool):
+            raise WitnessFileError(f"field 'domain.integers' should be true or false, got {C.brief(integers)}",
+                                   where=where, hint="write true or false")
         bound = dom.get("bound")
         problem = Problem(net, samples, tuple(conds), FixedValues(tuple(sorted(fixed_items))),
-                          Domain(bool(dom.get("integers", False)), _number(bound, where) if bound is not None else None))
+                          Domain(integers, _number(bound, where) if bound is not None else None))
         values = doc.get("values")
         if values is None:
             return problem, None, doc
@@ -239,14 +265,18 @@ def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignmen
             exact = _need(td, "exact", list, f"{where}: values.{name}") if isinstance(td, dict) else None
             if exact is None:
                 raise WitnessFileError(f"values.{name} should be an object with 'exact'", where=where)
-            arr = np.array(exact, dtype=object)
             shape = net.shape(name, samples)
-            if arr.shape != shape:
-                raise WitnessFileError(f"values.{name} has shape {list(arr.shape)}, the network needs {list(shape)}",
+            found = C.regular(exact, len(shape))
+            if found is None:
+                raise WitnessFileError(f"values.{name} is not a nested list of shape {list(shape)}", where=where,
+                                       hint="was this file written by cexsearch find or check?")
+            if found[0] != shape:
+                raise WitnessFileError(f"values.{name} has shape {list(found[0])}, the network needs {list(shape)}",
                                        where=where)
-            entries_.append((name, tuple(_number(v, f"{where}: values.{name}") for v in arr.reshape(-1))))
+            entries_.append((name, tuple(_number(v, f"{where}: values.{name}") for v in found[1])))
         return problem, Assignment(net, samples, tuple(entries_)), doc
     except WitnessFileError:
         raise
-    except CexsearchError as e:
-        raise WitnessFileError(str(e).split("\n")[0], where=where) from None
+    except InputError as e:  # a network, condition or value that the shared readers refuse
+        inner = f"{where}: {e.where}" if e.where else where
+        raise WitnessFileError(e.message, source=e.source, column=e.column, where=inner, hint=e.hint) from None

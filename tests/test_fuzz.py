@@ -69,12 +69,6 @@ class Known:
 
 
 KNOWN = (
-    Known("test_known_bug_witness_fixed_not_a_list", TypeError, "is not iterable", "witness.py:load_document"),
-    Known("test_known_bug_witness_fixes_yhat", KeyError, "yhat", "spec.py:flat"),
-    Known("test_known_bug_float_recheck_beyond_float_range", OverflowError, "cannot convert Infinity to integer ratio",
-          "numeric.py:<lambda>"),
-    Known("test_known_bug_float_recheck_beyond_float_range", ValueError, "cannot convert NaN to integer ratio",
-          "numeric.py:<lambda>"),
 )
 
 
@@ -643,20 +637,15 @@ def test_known_bug_claim_timeout_nan():
     raises_own_error(parse_claims, CLAIM + "timeout = nan\n")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: TypeError in witness.load_document iterating a non-list 'fixed'")
 @pytest.mark.parametrize("fixed", [5, True, 1.5])
 def test_known_bug_witness_fixed_not_a_list(fixed):
     raises_own_error(load_document, seed_doc_with(fixed=fixed))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: witness.load_document accepts a fixed entry for yhat; numeric.recheck "
-                                       "then raises KeyError in Assignment.entry")
 def test_known_bug_witness_fixes_yhat():
     raises_own_error(recheck_text, seed_doc_with(fixed=[{"name": "yhat", "index": [0, 0], "value": "1"}]))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: OverflowError in the float64 pass of numeric.evaluate "
-                                       "(is_active(Fraction(inf))) for exact values beyond float range")
 def test_known_bug_float_recheck_beyond_float_range():
     recheck_text(seed_doc_with(values__W1__exact=[["1e400"]]))
 
@@ -671,9 +660,6 @@ def test_known_bug_deeply_nested_condition():
     raises_own_error(C.parse, "not " * 3000 + "x == 0")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: RecursionError/ValueError from json.loads (deep nesting, an integer of "
-                                       "more than 4300 digits) in witness.load_document, which catches only "
-                                       "JSONDecodeError")
 @pytest.mark.parametrize("text", ["[" * 100000 + "]" * 100000, '{"samples": ' + "9" * 5000 + "}"], ids=["deep", "digits"])
 def test_known_bug_json_loads_limits(text):
     raises_own_error(load_document, text)
