@@ -23,7 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from . import __version__
 from .api import NetworkSettings, build_problem
 from .conditions import parse_number
-from .errors import CexsearchError, InputError, SolverDisagreement
+from .errors import CexsearchError, InputError, SolverDisagreement, TooLarge
 from .search import Outcome, SearchStats, search
 from .spec import MAX_TIMEOUT, SearchOptions, valid_timeout
 
@@ -81,6 +81,8 @@ def int_option(text: str, option: str) -> int:
     """An integer option, read here so that a bad one is named with its value (Typer's message is not)."""
     try:
         value = parse_number(text)
+    except TooLarge as e:
+        raise e.located(option) from None
     except InputError:
         value = None
     if value is None or value.denominator != 1:
@@ -93,7 +95,8 @@ def timeout_option(text: str | None) -> float | None:
         return None
     value = number_option(text, "--timeout")
     if not valid_timeout(value):
-        raise InputError(f"--timeout {text} must be positive", hint=f"give seconds, e.g. --timeout 60 (at most {MAX_TIMEOUT})")
+        raise InputError(f"--timeout {text} must be positive and at most {MAX_TIMEOUT} seconds",
+                         hint="give seconds, e.g. --timeout 60")
     return float(value)  # type: ignore[arg-type]
 
 
