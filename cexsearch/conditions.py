@@ -212,7 +212,7 @@ def syntax_tree(source: str, error: type[InputError], what: str) -> ast.expr:
                     hint="was a byte not in UTF-8 passed? write the text in UTF-8") from None
     except (RecursionError, MemoryError):
         raise error(f"{what} is nested too deeply", hint=f"simplify it: at most {MAX_DEPTH} levels of nesting") from None
-    stack = [(tree, 1)]
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
@@ -794,12 +794,14 @@ def regular(tree: Any, max_depth: int) -> tuple[tuple[int, ...], list] | None:
         return (), [tree]
     if max_depth <= 0:
         return None
-    parts = [regular(t, max_depth - 1) for t in tree]
-    shapes = {p[0] if p is not None else None for p in parts}
-    if None in shapes or len(shapes) > 1:
-        return None
-    inner = shapes.pop() if shapes else ()
-    return (len(tree), *inner), [v for p in parts for v in p[1]]  # type: ignore[index]
+    parts: list[tuple[tuple[int, ...], list]] = []
+    for t in tree:
+        part = regular(t, max_depth - 1)
+        if part is None or (parts and part[0] != parts[0][0]):
+            return None
+        parts.append(part)
+    inner = parts[0][0] if parts else ()
+    return (len(tree), *inner), [v for _, flat in parts for v in flat]
 
 
 def _item_text(item: int | tuple) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import __version__
 from . import conditions as C
-from .errors import CexsearchError, InputError, TooLarge, WitnessFileError
+from .errors import InputError, TooLarge, WitnessFileError
 from .numeric import Evaluation, Recheck
 from .search import Outcome
 from .spec import Assignment, Domain, FixedValues, Network, Problem
@@ -178,7 +178,7 @@ def _number(v: Any, where: str) -> Fraction:
         raise WitnessFileError(f"{v!r} is not an exact number", where=where, hint='exact values are strings such as "-2/3"')
     try:
         return C.parse_number(str(v))
-    except CexsearchError as e:
+    except InputError as e:
         raise WitnessFileError(e.message, where=where, hint=e.hint if isinstance(e, TooLarge) else
                                'exact values are strings such as "-2/3"') from None
 
