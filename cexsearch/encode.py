@@ -178,23 +178,35 @@ class Encoding:
         self.values: dict[str, np.ndarray] = {}
         self.free: dict[tuple[str, Index], z3.ArithRef] = {}
         self.domain: list[z3.BoolRef] = []
-        make = z3.Int if problem.domain.integers else z3.Real
+        dom = problem.domain
+        grid = dom.grid
         for name in net.variable_names():
             shape = net.shape(name, problem.samples)
             arr = np.empty(shape, dtype=object)
             for idx in entries(shape):
                 if (name, idx) in fixed:
                     arr[idx] = _norm(fixed[(name, idx)])
-                else:
-                    v = make(name + "".join(f"_{i}" for i in idx))
-                    v = z3.ToReal(v) if problem.domain.integers else v
-                    self.free[(name, idx)] = v
+                    continue
+                label = name + "".join(f"_{i}" for i in idx)
+                if grid is None:
+                    v = z3.Real(label)
                     arr[idx] = Lin({v.get_id(): (v, 1)})
-                    if problem.domain.bound is not None:
-                        bound = to_z3(problem.domain.bound)
-                        self.domain.append(v >= -bound)
-                        self.domain.append(v <= bound)
+                    self.free[(name, idx)] = v
+                else:  # a multiple of 1/grid: an integer k, the value k/grid
+                    k = z3.ToReal(z3.Int(label))
+                    arr[idx] = Lin({k.get_id(): (k, Fraction(1, grid))})
+                    self.free[(name, idx)] = k if grid == 1 else k / grid
+                v = self.free[(name, idx)]
+                for limit in (dom.bound, dom.max_abs):
+                    if limit is not None:
+                        self.domain += [v >= to_z3(-limit), v <= to_z3(limit)]
             self.values[name] = arr
+        if dom.max_nonzero is not None:
+            self.domain.append(z3.Sum([z3.If(v != 0, 1, 0) for v in self.free.values()] or [z3.IntVal(0)])
+                               <= dom.max_nonzero)
+        if dom.max_abs_sum is not None:
+            self.domain.append(z3.Sum([z3.If(v >= 0, v, -v) for v in self.free.values()] or [z3.RealVal(0)])
+                               <= to_z3(dom.max_abs_sum))
         self.units: list[Unit] = [Unit(k, j) for k in range(1, net.depth) for j in range(net.widths[k])]
         self._layer_start = {}
         pos = 0

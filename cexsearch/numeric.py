@@ -224,4 +224,17 @@ def recheck(problem: Problem, a: Assignment) -> Recheck:
         if dom.bound is not None and abs(value) > dom.bound:
             results.append(ConditionResult(f"|{name}{list(index)}| <= {dom.bound} (--bound)", False,
                                            entry(name, index, value)))
+    # The shrinker's limits, on the free values only.
+    fixed = problem.fixed.as_dict()
+    free = [(name, index, value) for name, index, value in a.items() if (name, index) not in fixed]
+    for name, index, value in free:
+        if dom.denominator is not None and (value * dom.denominator).denominator != 1:
+            results.append(ConditionResult(f"{name}{list(index)} is a multiple of 1/{dom.denominator}", False,
+                                           entry(name, index, value)))
+        if dom.max_abs is not None and abs(value) > dom.max_abs:
+            results.append(ConditionResult(f"|{name}{list(index)}| <= {dom.max_abs}", False, entry(name, index, value)))
+    if dom.max_nonzero is not None and sum(v != 0 for _, _, v in free) > dom.max_nonzero:
+        results.append(ConditionResult(f"at most {dom.max_nonzero} free values are non-zero", False, ()))
+    if dom.max_abs_sum is not None and sum(abs(v) for _, _, v in free) > dom.max_abs_sum:
+        results.append(ConditionResult(f"the free values' absolute values sum to at most {dom.max_abs_sum}", False, ()))
     return Recheck(tuple(results), float_deviation(ev, fv), ev)

@@ -82,7 +82,7 @@ class PatternSolver:
 
     def __init__(self, encoding: Encoding, seed: int = 0, rlimit: int | None = None, kind: str = "nlsat") -> None:
         self.encoding = encoding
-        integers = encoding.problem.domain.integers
+        integers = encoding.problem.domain.grid is not None
         if kind == "smt":
             # The If-encoding: Boolean structure over the ReLU branches, so the SMT core
             # (CDCL over the branch literals with nonlinear arithmetic underneath).

@@ -273,10 +273,25 @@ class FixedValues:
 
 @dataclass(frozen=True)
 class Domain:
-    """Where free values may lie."""
+    """Where free values may lie.
+
+    ``integers`` and ``bound`` are the person's; the other limits are added by the
+    shrinker (:mod:`cexsearch.shrink`) and bind the free values only: each a multiple
+    of ``1/denominator``, at most ``max_abs`` in size, at most ``max_nonzero`` of them
+    non-zero, and their absolute values summing to at most ``max_abs_sum``.
+    """
 
     integers: bool = False
     bound: Fraction | None = None
+    denominator: int | None = None
+    max_abs: Fraction | None = None
+    max_nonzero: int | None = None
+    max_abs_sum: Fraction | None = None
+
+    @property
+    def grid(self) -> int | None:
+        """Free values are multiples of 1/grid (1 for integers), or any rational (None)."""
+        return 1 if self.integers else self.denominator
 
 
 @dataclass(frozen=True)
