@@ -114,7 +114,9 @@ def test_at_least_40_claims():
 @pytest.mark.parametrize("strategy", ["enumerate-plain", "enumerate", "ifencode", "linear", "auto"])
 def test_strategy_agrees_with_known_verdict(case, strategy, tmp_path):
     known = case[6]
-    out = search(problem(case), SearchOptions(strategy=strategy, timeout=60))
+    # linear can only find: on a claim with no witness it would use its whole budget
+    budget = 1.0 if strategy == "linear" and known == "none" else 60.0
+    out = search(problem(case), SearchOptions(strategy=strategy, timeout=budget))
     if strategy == "linear":
         assert out.verdict in ("found", "unknown"), "the linear strategy can never prove"
         if known == "none":

@@ -1,0 +1,70 @@
+"""Shrinking: simpler witnesses, every one confirmed, and honest statements about what was proven."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from cexsearch import numeric
+from cexsearch.api import NetworkSettings, build_problem
+from cexsearch.search import search
+from cexsearch.shrink import shrink
+from cexsearch.spec import SearchOptions
+
+SEED = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0", "grad(b1) != 0"]
+
+
+def seed_problem():
+    return build_problem(NetworkSettings().network("1-1-1"), 3, SEED)
+
+
+def test_seed_001_shrinks_to_integers_of_size_2_with_a_proof_for_size_1():
+    p = seed_problem()
+    result = shrink(p, search(p), time_limit=30)
+    w = result.outcome.witness
+    values = [v for _, _, v in w.items()]
+    assert all(v.denominator == 1 for v in values)
+    assert max(abs(v) for v in values) == 2
+    assert "no integer witness with every free value in [-1, 1]" in result.proven
+    assert numeric.recheck(p, w).confirmed
+
+
+def test_shrink_respects_fixed_values_and_confirms():
+    p = build_problem(NetworkSettings().network("1-1-1"), 3, SEED, ["W1=1", "W2=1"])
+    result = shrink(p, search(p), time_limit=30)
+    w = result.outcome.witness
+    assert w.entry("W1", (0, 0)) == 1 and w.entry("W2", (0, 0)) == 1
+    assert numeric.recheck(p, w).confirmed
+
+
+def test_interrupted_by_its_time_limit_keeps_the_best_confirmed_witness():
+    p = seed_problem()
+    first = search(p)
+    result = shrink(p, first, time_limit=0.0)
+    assert result.outcome.witness == first.witness
+    assert "best found within the time limit" in result.notes
+
+
+def test_non_integer_problem_gets_small_denominators():
+    # 2 r = 1/10 forces r = 1/20 (with x = 1 fixed): no integer witness, but a witness in halves... of tenths
+    p = build_problem(NetworkSettings().network("1-1"), 1, ["grad(b1) == 1/10"], ["x=1"], )
+    result = shrink(p, search(p), time_limit=30)
+    w = result.outcome.witness
+    assert numeric.recheck(p, w).confirmed
+    assert any("integer" in s for s in result.proven)
+    assert all((v * 20).denominator == 1 for _, _, v in w.items())
+
+
+def test_every_step_is_rechecked(monkeypatch):
+    p = seed_problem()
+    calls = []
+    real = numeric.recheck
+
+    def spy(problem, a):
+        out = real(problem, a)
+        calls.append(out.confirmed)
+        return out
+
+    monkeypatch.setattr(numeric, "recheck", spy)
+    shrink(p, search(p, SearchOptions()), time_limit=30)
+    assert calls and all(calls)
+    assert Fraction(1) > 0
