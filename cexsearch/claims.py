@@ -304,11 +304,13 @@ def check_claim(
     store: str | Path | None = None,
     options: SearchOptions = SearchOptions(),
     progress: Callable[[str], None] | None = None,
+    shrink_time: float = 0.0,
 ) -> ClaimOutcome:
     """Decide a claim at every listed network and size (the API behind ``cexsearch check``).
 
     ``timeout`` bounds the whole claim (the claim's own ``timeout`` key wins).
     With ``store``, a stored witness is replayed first and a new one is saved.
+    With ``shrink_time``, a refuting witness is shrunk (:mod:`cexsearch.shrink`) before it is kept.
     """
     started = time.monotonic()
     limit = claim.timeout if claim.timeout is not None else timeout
@@ -355,6 +357,11 @@ def check_claim(
                 smallest = not undecided_below
         if interrupted:
             break
+    if witness is not None and shrink_time > 0 and not interrupted:
+        from .shrink import shrink
+
+        small = shrink(witness.problem, witness, replace(options, timeout=None), shrink_time)
+        witness = replace(small.outcome, stats=witness.stats, shrink=small.proven + small.notes)
     if witness is not None:
         verdict: ClaimVerdict = "refuted"
     elif all(c.verdict == "holds" for c in cases):

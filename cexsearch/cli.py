@@ -181,6 +181,16 @@ def find(
     timeout: Annotated[str | None, typer.Option(help="Seconds for the whole search.")] = None,
     seed: Annotated[str, typer.Option(help="Solver seed, for reproducible runs.")] = "0",
     json_path: Annotated[str | None, typer.Option("--json", help="Write the witness document here ('-' for stdout).")] = None,
+    strategy: Annotated[str, typer.Option(help="auto (portfolio), enumerate, enumerate-plain, ifencode or linear.")] = "auto",
+    jobs: Annotated[str | None, typer.Option(help="Worker processes for enumeration (default: the number of cores).")] = None,
+    rlimit: Annotated[str | None, typer.Option(help="Z3 resource limit per check: a machine-independent budget.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Enumerate even a pattern count far beyond reach.")] = False,
+    shrink: Annotated[bool, typer.Option("--shrink/--no-shrink", help="Look for a simpler witness (default on).")] = True,
+    shrink_time: Annotated[str, typer.Option(help="Seconds for shrinking.")] = "5",
+    explain: Annotated[str | None, typer.Option(help="Also print the witness as a derivation: markdown or latex.")] = None,
+    explain_to: Annotated[str | None, typer.Option(help="Write the derivation to this file instead.")] = None,
+    plot: Annotated[str | None, typer.Option(help="Draw a 1-input, 1-output witness to PATH.png or PATH.svg.")] = None,
+    cross_check: Annotated[list[str] | None, typer.Option("--cross-check", help="torch and/or cvc5 (repeatable).")] = None,
 ) -> None:
     """Search for weights and a dataset meeting every --require condition, or prove none exists at this size."""
 
@@ -201,15 +211,119 @@ def find(
         network = settings.network(net)
         problem = build_problem(network, int_option(samples, "--samples"), require, fix or (), integers=integers,
                                 bound=number_option(bound, "--bound"))
-        options = SearchOptions(timeout=seconds, seed=int_option(seed, "--seed"))
+        extras = Extras.parse(explain, explain_to, plot, cross_check, json_path)
+        options = search_options(seconds, seed, strategy, jobs, rlimit, force)
         with progress_reporter(True, "patterns") as progress:
             outcome = search(problem, options, progress)
-        return render_outcome(outcome, json_path)
+        if outcome.verdict == "found" and shrink:
+            outcome = shrunk(outcome, options, number_option(shrink_time, "--shrink-time") or Fraction(0))
+        outcome = extras.cross_check(outcome)
+        code = render_outcome(outcome, json_path, options)
+        extras.write(outcome)
+        return code
 
     run_command(body)
 
 
-def render_outcome(outcome: Outcome, json_path: str | None) -> int:
+def search_options(seconds: float | None, seed: str, strategy: str, jobs: str | None, rlimit: str | None,
+                   force: bool) -> SearchOptions:
+    from .search import STRATEGIES
+
+    if strategy not in STRATEGIES:
+        raise InputError(f"--strategy {strategy!r} is not known", hint=f"use one of {', '.join(STRATEGIES)}")
+    n_jobs = int_option(jobs, "--jobs") if jobs is not None else (os.cpu_count() or 1)
+    if n_jobs < 1:
+        raise InputError(f"--jobs {n_jobs} must be at least 1")
+    limit = int_option(rlimit, "--rlimit") if rlimit is not None else None
+    if limit is not None and limit < 1:
+        raise InputError(f"--rlimit {limit} must be at least 1")
+    return SearchOptions(timeout=seconds, seed=int_option(seed, "--seed"), strategy=strategy, jobs=n_jobs,
+                         rlimit=limit, force=force)
+
+
+def shrunk(outcome: Outcome, options: SearchOptions, seconds: Fraction) -> Outcome:
+    """The simplest confirmed witness shrinking finds in the time given, with what it proved."""
+    from dataclasses import replace
+
+    from .shrink import shrink
+
+    if seconds <= 0:
+        return outcome
+    with progress_reporter(True, "shrinking") as _:
+        result = shrink(outcome.problem, outcome, replace(options, timeout=None), float(seconds))
+    best = result.outcome
+    return replace(best, stats=outcome.stats, shrink=result.proven + result.notes or ("no simpler witness found",))
+
+
+class Extras:
+    """What a witness can be turned into besides the report: derivations, plots, cross-checks."""
+
+    def __init__(self, explain: str | None, explain_to: str | None, plot: str | None, checks: list[str],
+                 json_path: str | None) -> None:
+        self.explain, self.explain_to, self.plot, self.checks = explain, explain_to, plot, checks
+        if explain is not None and explain.strip().lower() not in ("markdown", "latex"):
+            raise InputError(f"--explain {explain!r} is not a format", hint="use markdown or latex")
+        if explain_to is not None and explain is None:
+            raise InputError("--explain-to needs --explain", hint="add --explain markdown or --explain latex")
+        if explain is not None and explain_to is None and json_path == "-":
+            raise InputError("--explain and --json - both want stdout", hint="add --explain-to FILE")
+        for c in checks:
+            if c not in ("torch", "cvc5"):
+                raise InputError(f"--cross-check {c!r} is not known", hint="use torch or cvc5")
+        if plot is not None:
+            if not plot.lower().endswith((".png", ".svg")):
+                raise InputError(f"--plot {plot!r} must end in .png or .svg")
+            writable(plot, "--plot")
+        writable(explain_to, "--explain-to")
+
+    @classmethod
+    def parse(cls, explain: str | None, explain_to: str | None, plot: str | None, checks: list[str] | None,
+              json_path: str | None) -> "Extras":
+        return cls(explain, explain_to, plot, list(checks or []), json_path)
+
+    def cross_check(self, outcome: Outcome) -> Outcome:
+        from dataclasses import replace
+
+        notes: list[str] = []
+        if "torch" in self.checks and outcome.witness is not None and outcome.recheck is not None:
+            from .crosscheck import torch_cross_check
+
+            report = torch_cross_check(outcome.witness, outcome.recheck.evaluation.gradients)
+            notes.append(f"torch: {'agrees' if report.agrees else 'DISAGREES'}, largest deviation "
+                         f"{report.max_abs_deviation:.3g}; {report.note}")
+        if "cvc5" in self.checks and outcome.verdict == "none":
+            from .crosscheck import cvc5_cross_check_pattern
+            from .search import if_encoded_constraints
+
+            report = cvc5_cross_check_pattern(if_encoded_constraints(outcome.problem), "unsat", 60_000)
+            notes.append(f"cvc5 on the If-encoded problem: {report.describe()}")
+            if report.status == "disagree":
+                return replace(outcome, verdict="unknown", cross_checks=tuple(notes),
+                               reason=f"z3 says unsat, cvc5 says {report.cvc5_answer}")
+        elif "cvc5" in self.checks:
+            notes.append("cvc5: nothing to re-decide (the exact re-check confirms a witness)")
+        return replace(outcome, cross_checks=tuple(notes)) if notes else outcome
+
+    def write(self, outcome: Outcome) -> None:
+        if outcome.witness is None:
+            return
+        from .witness import write_atomic
+
+        if self.explain is not None:
+            from .explain import explain
+
+            text = explain(outcome.problem, outcome.witness, self.explain)
+            if self.explain_to:
+                write_atomic(self.explain_to, text)
+            else:
+                sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        if self.plot is not None:
+            from .plot import plot
+
+            plot(outcome.problem, outcome.witness, self.plot)
+
+
+def render_outcome(outcome: Outcome, json_path: str | None, options: SearchOptions = SearchOptions()) -> int:
     from .report import outcome_renderable
     from .witness import dumps, outcome_document, write_atomic
 
@@ -217,7 +331,7 @@ def render_outcome(outcome: Outcome, json_path: str | None) -> int:
     console = out_console(to_stderr=json_to_stdout)
     console.print(outcome_renderable(outcome))
     if json_path:
-        text = dumps(outcome_document(outcome))
+        text = dumps(outcome_document(outcome, options.seed, options.rlimit))
         if json_to_stdout:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -232,6 +346,7 @@ def render_outcome(outcome: Outcome, json_path: str | None) -> int:
 @app.command()
 def verify(
     witness: Annotated[str, typer.Argument(help="A witness document written by find or check.")],
+    explain: Annotated[str | None, typer.Option(help="Also print the witness as a derivation: markdown or latex.")] = None,
 ) -> None:
     """Re-check a witness document exactly, without Z3: exit 0 when every condition holds, 1 when one fails."""
 
@@ -246,11 +361,16 @@ def verify(
         except UnicodeDecodeError as e:
             raise InputError(f"cannot read {witness!r}: byte {e.object[e.start]:#04x} at offset {e.start} is not "
                              "UTF-8", hint="a witness document is UTF-8 JSON, as find and check write it") from None
+        Extras.parse(explain, None, None, None, None)  # validates the format before reading
         problem, assignment, _ = load_document(text, where=witness)
         if assignment is None:
             raise InputError(f"{witness}: the document holds no values to check (its verdict was not 'found')")
         check = recheck(problem, assignment)
         console = out_console()
+        if explain is not None:
+            from .explain import explain as derivation
+
+            sys.stdout.write(derivation(problem, assignment, explain).rstrip("\n") + "\n")
         if check.confirmed:
             console.print(f"VERIFIED  every condition holds exactly ({len(check.conditions)} checked); "
                           f"float64 deviation {check.float_deviation:.3g}", markup=False)
@@ -285,6 +405,9 @@ def check(
     store: Annotated[str, typer.Option(help="Where refuting witnesses are kept and replayed from.")] = ".cexsearch/witnesses",
     no_store: Annotated[bool, typer.Option("--no-store", help="Neither replay nor save witnesses.")] = False,
     seed: Annotated[str, typer.Option(help="Solver seed.")] = "0",
+    shrink: Annotated[bool, typer.Option("--shrink/--no-shrink", help="Shrink refuting witnesses (default on).")] = True,
+    shrink_time: Annotated[str, typer.Option(help="Seconds for shrinking each refuting witness.")] = "5",
+    explain: Annotated[str | None, typer.Option(help="Print each refuting witness as a derivation: markdown or latex.")] = None,
 ) -> None:
     """Decide every claim in the files: exit 0 when all are as expected, 1 when one is not, 3 when some are unknown."""
 
@@ -295,6 +418,8 @@ def check(
         from .witness import dumps, write_atomic
 
         seconds, solver_seed = timeout_option(timeout), int_option(seed, "--seed")
+        extras = Extras.parse(explain, None, None, None, json_path)
+        shrink_seconds = float(number_option(shrink_time, "--shrink-time") or 0) if shrink else 0.0
         for path, option in ((junit, "--junit"), (json_path, "--json")):
             writable(path, option)
         if not no_store:
@@ -309,12 +434,15 @@ def check(
                 if progress is not None:
                     progress(SearchStats("claims", len(claims), tried=i))
                 result = check_claim(claim, timeout=seconds, store=None if no_store else store,
-                                     options=SearchOptions(seed=solver_seed))
+                                     options=SearchOptions(seed=solver_seed), shrink_time=shrink_seconds)
                 results.append(result)
                 if result.interrupted:
                     interrupted = True
                     break
         console.print(claims_table(results))
+        for r in results:
+            if r.witness is not None:
+                extras.write(r.witness)
         if os.environ.get("GITHUB_ACTIONS") == "true":
             for r in results:
                 if not r.as_expected:
@@ -334,6 +462,86 @@ def check(
         if any(r.verdict == "unknown" for r in results):
             return EXIT_INCONCLUSIVE
         return EXIT_OK
+
+    run_command(body)
+
+
+@app.command()
+def sweep(
+    net: Annotated[str | None, typer.Option("--net", help="Widths with brace ranges: 1-{1..4}-1.")] = None,
+    samples: Annotated[str, typer.Option("--samples", "-M", help="A size or a range: 1..6.")] = "1",
+    require: Annotated[list[str] | None, typer.Option("--require", "-r", help="A condition (repeatable).")] = None,
+    claim: Annotated[str | None, typer.Option("--claim", help="FILE:NAME: sweep a claim's given and not-then.")] = None,
+    fix: Annotated[list[str] | None, typer.Option("--fix", help="NAME=VALUE (repeatable).")] = None,
+    activation: Activation = "relu",
+    bias: Annotated[bool, typer.Option("--bias/--no-bias")] = True,
+    loss: Annotated[str, typer.Option(help="mse or sse.")] = "mse",
+    relu_grad_at_zero: Annotated[str, typer.Option(help="0 or 1.")] = "0",
+    timeout: Annotated[str | None, typer.Option(help="Seconds per cell.")] = None,
+    seed: Annotated[str, typer.Option(help="Solver seed.")] = "0",
+    json_path: Annotated[str | None, typer.Option("--json", help="Write the grid here ('-' for stdout).")] = None,
+) -> None:
+    """Decide the same conditions over sizes, smallest first, and state the smallest size with a witness."""
+
+    def body() -> int:
+        from .claims import load_claims, parse_sizes
+        from .conditions import parse_fix
+        from .report import sweep_table
+        from .sweep import expand_nets, sweep as run_sweep, sweep_document
+        from .witness import dumps, write_atomic
+
+        writable(json_path, "--json")
+        sizes = parse_sizes(samples, "--samples")
+        options = SearchOptions(timeout=timeout_option(timeout), seed=int_option(seed, "--seed"))
+        if claim is not None:
+            if require or fix:
+                raise InputError("--claim takes its conditions and fixed values from the claim file",
+                                 hint="drop --require and --fix, or drop --claim")
+            # a claim name may hold colons itself: split after the file's .toml when there is one
+            path, _, name = claim.partition(".toml:")
+            path, name = (path + ".toml", name) if name else claim.rpartition(":")[::2]
+            if not path or not name:
+                raise InputError(f"--claim {claim!r} must be FILE:NAME", hint='e.g. --claim examples/001.toml:"seed 001"')
+            found = [c for c in load_claims(path) if c.name == name]
+            if not found:
+                raise InputError(f"--claim: no claim named {name!r} in {path}")
+            chosen = found[0]
+            nets = [chosen.settings().network(n) for n in (expand_nets(net) if net else chosen.net)]
+            build = chosen.problem
+        else:
+            if net is None:
+                raise InputError("--net is required without --claim", hint="e.g. --net 1-{1..4}-1")
+            if not require:
+                raise InputError("no --require condition given", hint='add one, e.g. --require "grad(W1) != 0"')
+            grad_at_zero = int_option(relu_grad_at_zero, "--relu-grad-at-zero")
+            settings = NetworkSettings(activation, Fraction(1, 100), bias, loss, grad_at_zero)
+            nets = [settings.network(n) for n in expand_nets(net)]
+
+            def build(network, m):  # type: ignore[no-untyped-def]
+                fixed = [parse_fix(f, network, m) for f in fix or ()]
+                from .conditions import combine_fixed
+
+                return build_problem(network, m, require, fixed=combine_fixed(fixed) if fixed else None)
+
+            for n in nets:  # every cell validated before any search
+                for m in sizes:
+                    build(n, m)
+        json_to_stdout = json_path == "-"
+        console = out_console(to_stderr=json_to_stdout)
+        with progress_reporter(True, "cells") as _:
+            result = run_sweep(build, nets, sizes, options)
+        console.print(sweep_table(result))
+        if json_path:
+            text = dumps(sweep_document(result))
+            if json_to_stdout:
+                sys.stdout.write(text)
+            else:
+                write_atomic(json_path, text)
+        if result.interrupted:
+            return EXIT_INTERRUPTED
+        if result.smallest is not None:
+            return EXIT_OK
+        return EXIT_INCONCLUSIVE if any(c.verdict == "unknown" for c in result.cells) else EXIT_NEGATIVE
 
     run_command(body)
 

@@ -18,6 +18,7 @@ from .spec import entries
 
 if TYPE_CHECKING:
     from .claims import ClaimOutcome
+    from .sweep import SweepResult
 
 STYLE = {"found": "bold green", "none": "bold red", "unknown": "bold yellow"}
 WORD = {"found": "FOUND", "none": "NONE", "unknown": "UNKNOWN"}
@@ -148,6 +149,10 @@ def outcome_renderable(outcome: Outcome) -> RenderableType:
         parts.append(Text("conditions: " + "; ".join(c.text for c in outcome.problem.conditions), style="dim"))
     if outcome.verdict == "found":
         parts += [Text(""), parameter_table(outcome), dataset_table(outcome), gradient_table(outcome), check_line(outcome)]
+    if outcome.shrink:
+        parts.append(Text("shrinking: " + "; ".join(outcome.shrink), style="cyan"))
+    for note in outcome.cross_checks:
+        parts.append(Text("cross-check " + note, style="cyan"))
     parts.append(stats_line(outcome))
     return Group(*parts)
 
@@ -184,3 +189,30 @@ def claims_table(results: Sequence[ClaimOutcome]) -> RenderableType:
 
 
 CLAIM_STYLE = {"holds": "green", "refuted": "red", "unknown": "yellow"}
+
+
+def sweep_table(result: "SweepResult") -> RenderableType:
+    """The grid of a sweep: networks down, sizes across, each cell's verdict and time."""
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="sweep (found / none / unknown, seconds)",
+              title_justify="left")
+    t.add_column("net")
+    for m in result.sizes:
+        t.add_column(f"M={m}", justify="right")
+    for net in result.nets:
+        row = []
+        for m in result.sizes:
+            c = result.cell(net, m)
+            if c is None:
+                row.append(Text("-", style="dim"))
+                continue
+            word = {"found": "found", "none": "none", "unknown": "unknown"}[c.verdict]
+            mark = "*" if c.extended else ""
+            row.append(Text(f"{word}{mark} {c.elapsed:.2f}", style=STYLE[c.verdict].replace("bold ", "")))
+        t.add_row(net, *row)
+    smallest = result.smallest
+    line = Text(f"smallest size with a witness: {smallest.net} x {smallest.samples}" if smallest else
+                "no witness at any size in the sweep", style="bold")
+    parts: list[RenderableType] = [t, line]
+    if any(c.extended for c in result.cells):
+        parts.append(Text("* the witness of the size before, extended by a sample with zero residual", style="dim"))
+    return Group(*parts)

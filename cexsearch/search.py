@@ -50,6 +50,7 @@ PatternBits = tuple[tuple[bool, ...], ...]
 STRATEGIES = ("auto", "enumerate", "enumerate-plain", "ifencode", "linear")
 # Beyond this many raw patterns an exhaustive enumeration is refused up front (unless forced).
 REACHABLE_PATTERNS = 2**40
+AUDIT_LIMIT = 10_000  # audit records kept per search; the counts stay exact beyond it
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,10 @@ class Outcome:
     interrupted: bool = False
     algebraic: tuple[AlgebraicValue, ...] = field(default_factory=tuple)
     symmetry: Symmetry | None = None
+    # How each part of the pattern space was decided, for a 'none' verdict a reviewer can re-run
+    audit: tuple[tuple[str, str, int], ...] = field(default_factory=tuple)  # (pattern prefix, how, patterns)
+    shrink: tuple[str, ...] = field(default_factory=tuple)  # what shrinking proved or left open
+    cross_checks: tuple[str, ...] = field(default_factory=tuple)
 
 
 Progress = Callable[[SearchStats], None]
@@ -162,6 +167,7 @@ class Enumeration:
             a, b = self.encoding.units[u - 1], self.encoding.units[u]
             self.col_pair[u] = a.layer == b.layer and a.layer in self.symmetry.layers
         self.tried = self.pruned = self.undecided = self.by_symmetry = 0
+        self.audit: list[tuple[str, str, int]] = []
         self.reasons: list[str] = []
         self.algebraic: list[AlgebraicValue] = []
         self.deadline = deadline
@@ -218,7 +224,13 @@ class Enumeration:
                 reason += "; only irrational witnesses were found: " + "; ".join(a.describe() for a in self.algebraic)
             return Outcome("unknown", self.problem, stats, reason=reason, algebraic=tuple(self.algebraic),
                            symmetry=self.symmetry)
-        return Outcome("none", self.problem, stats, symmetry=self.symmetry)
+        return Outcome("none", self.problem, stats, symmetry=self.symmetry, audit=tuple(self.audit))
+
+    def _record(self, bits: list[list[bool | None]], upto: int, how: str, patterns: int) -> None:
+        if len(self.audit) < AUDIT_LIMIT:
+            flat = "".join("1" if b else "0" for row in bits for b in row[: self.H] if b is not None)[: upto + 1]
+            rows = "|".join(flat[i:i + self.H] for i in range(0, len(flat), self.H)) if self.H else ""
+            self.audit.append((rows, how, patterns))
 
     def _timed_out(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
@@ -265,6 +277,7 @@ class Enumeration:
                     answer = self.solver.check(self.deadline)
                     if isinstance(answer, Unsat):
                         self.pruned += below
+                        self._record(bits, pos, "sign constraints unsat", below)
                         continue
                     added = False
                 self._node(pos + 1, bits, added)
@@ -290,6 +303,7 @@ class Enumeration:
                 raise _Found(values, frozen)
             if isinstance(answer, Unsat):
                 self.tried += 1
+                self._record(bits, self.M * self.H, "unsat", 1)
             else:
                 assert isinstance(answer, Unknown)
                 self.undecided += 1
@@ -343,7 +357,8 @@ def _run_subtree(problem: Problem, options: SearchOptions, prefix: tuple[bool, .
     values = None
     if out.verdict == "found" and out.witness is not None:
         values = {(n, i): v for n, i, v in out.witness.items()}
-    return out.verdict, values, out.stats, e.reasons + ([out.reason] if out.verdict == "unknown" and out.reason else [])
+    why = e.reasons + ([out.reason] if out.verdict == "unknown" and out.reason else [])
+    return out.verdict, values, out.stats, why, e.audit
 
 
 def parallel_enumeration(problem: Problem, options: SearchOptions, progress: Progress | None,
@@ -376,12 +391,14 @@ def parallel_enumeration(problem: Problem, options: SearchOptions, progress: Pro
     pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=ctx, initializer=_worker_init)
     stats = parent
     reasons: list[str] = []
+    audit: list[tuple[str, str, int]] = []
     try:
         futures = [pool.submit(_run_subtree, problem, options, p, wall_deadline, True) for p in roots]
         for fut in futures:
-            verdict, values, sub, why = fut.result()
+            verdict, values, sub, why, records = fut.result()
             stats = stats.plus(sub)
             reasons += why
+            audit += records[: max(AUDIT_LIMIT - len(audit), 0)]
             if progress is not None:
                 progress(replace(stats, elapsed=time.monotonic() - started))
             if verdict == "found" and values is not None:
@@ -403,7 +420,14 @@ def parallel_enumeration(problem: Problem, options: SearchOptions, progress: Pro
         why = "; ".join(sorted(set(reasons))) or "timeout"
         return Outcome("unknown", problem, stats, symmetry=root.symmetry,
                        reason=f"{pattern_count_text(stats.undecided + stats.remaining)} of {pattern_count_text(stats.total_patterns)} patterns undecided ({why})")
-    return Outcome("none", problem, stats, symmetry=root.symmetry)
+    return Outcome("none", problem, stats, symmetry=root.symmetry, audit=tuple(audit))
+
+
+def if_encoded_constraints(problem: Problem) -> list:
+    """The whole question as one If-encoded formula (for a second solver to re-decide)."""
+    enc = Encoding(problem)
+    bits = [[None] * len(enc.units) for _ in range(problem.samples)]
+    return list(enc.domain) + enc.pattern_constraints(bits) + [enc.conditions(bits)]
 
 
 class IfEncoding:
@@ -429,7 +453,8 @@ class IfEncoding:
                            reason="interrupted", interrupted=True)
         if isinstance(answer, Unsat):
             return Outcome("none", self.problem, SearchStats(self.name, total, tried=total, solver_checks=1,
-                                                             elapsed=time.monotonic() - started))
+                                                             elapsed=time.monotonic() - started),
+                           audit=(("*", "unsat: one If-encoded query", total),))
         if isinstance(answer, Sat):
             try:
                 values = ps.rational_model(self.deadline)

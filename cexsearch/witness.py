@@ -106,7 +106,7 @@ def recheck_doc(check: Recheck) -> dict[str, Any]:
     }
 
 
-def outcome_document(outcome: Outcome) -> dict[str, Any]:
+def outcome_document(outcome: Outcome, seed: int = 0, rlimit: int | None = None) -> dict[str, Any]:
     """The witness document of a search outcome (found, none or unknown)."""
     s = outcome.stats
     doc: dict[str, Any] = {"schema": SCHEMA, "tool": tool_doc()}
@@ -129,8 +129,28 @@ def outcome_document(outcome: Outcome) -> dict[str, Any]:
         "undecided": s.undecided,
         "remaining": s.remaining,
         "solver_checks": s.solver_checks,
+        "covered_by_symmetry": s.by_symmetry,
         "elapsed_seconds": round(s.elapsed, 6),
     }
+    if outcome.symmetry is not None:
+        doc["search"]["symmetry"] = {"samples": outcome.symmetry.samples,
+                                     "hidden_layers": sorted(outcome.symmetry.layers)}
+    if outcome.shrink:
+        doc["shrink"] = list(outcome.shrink)
+    if outcome.cross_checks:
+        doc["cross_checks"] = list(outcome.cross_checks)
+    if outcome.verdict == "none":
+        # Enough to re-run any one decision: the solver, its settings, and each pattern prefix
+        # (rows are samples, one character per hidden unit, 1 = active) with how it was decided.
+        doc["audit"] = {
+            "solver": f"z3 {tool_doc()['z3']}",
+            "tactic": "simplify; qfnra-nlsat per pattern (qfnia with integer domains); smt for the If-encoding",
+            "seed": seed,
+            "rlimit": rlimit,
+            "symmetry_breaking": "rows (samples) and columns of interchangeable hidden units in lexicographic order",
+            "decisions": [{"pattern": p, "how": how, "patterns": n} for p, how, n in outcome.audit],
+            "complete_list": len(outcome.audit) < 10_000,
+        }
     return doc
 
 
