@@ -278,7 +278,7 @@ class Extras:
 
     @classmethod
     def parse(cls, explain: str | None, explain_to: str | None, plot: str | None, checks: list[str] | None,
-              json_path: str | None) -> "Extras":
+              json_path: str | None) -> Extras:
         return cls(explain, explain_to, plot, list(checks or []), json_path)
 
     def cross_check(self, outcome: Outcome) -> Outcome:
@@ -487,7 +487,8 @@ def sweep(
         from .claims import load_claims, parse_sizes
         from .conditions import parse_fix
         from .report import sweep_table
-        from .sweep import expand_nets, sweep as run_sweep, sweep_document
+        from .sweep import expand_nets, sweep_document
+        from .sweep import sweep as run_sweep
         from .witness import dumps, write_atomic
 
         writable(json_path, "--json")
