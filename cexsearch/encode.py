@@ -47,11 +47,14 @@ class Lin:
         self.terms = terms
         self.const = const
 
-    def scaled(self, k: Any) -> "Lin":
+    def scaled(self, k: Any) -> Lin:
         return Lin({i: (v, c * k) for i, (v, c) in self.terms.items()}, self.const * k)
 
 
 Term = Union[int, Fraction, Lin, z3.ArithRef]
+Bit = Union[bool, None]
+# pattern[m][u]: sample m, hidden unit u (units counted layer by layer, input side first)
+Pattern = Sequence[Sequence[Bit]]
 
 
 def _norm(v: Any) -> Any:

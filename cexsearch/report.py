@@ -191,7 +191,7 @@ def claims_table(results: Sequence[ClaimOutcome]) -> RenderableType:
 CLAIM_STYLE = {"holds": "green", "refuted": "red", "unknown": "yellow"}
 
 
-def sweep_table(result: "SweepResult") -> RenderableType:
+def sweep_table(result: SweepResult) -> RenderableType:
     """The grid of a sweep: networks down, sizes across, each cell's verdict and time."""
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="sweep (found / none / unknown, seconds)",
               title_justify="left")

@@ -34,9 +34,10 @@ from __future__ import annotations
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Callable, Literal
+from typing import Literal
 
 from . import numeric
 from .encode import Encoding
@@ -50,6 +51,8 @@ PatternBits = tuple[tuple[bool, ...], ...]
 STRATEGIES = ("auto", "enumerate", "enumerate-plain", "ifencode", "linear")
 # Beyond this many raw patterns an exhaustive enumeration is refused up front (unless forced).
 REACHABLE_PATTERNS = 2**40
+IF_SLICE_RLIMIT = 700_000  # about a second of Z3 work on this project's machines
+LINEAR_SLICE_TRIES = 8
 AUDIT_LIMIT = 10_000  # audit records kept per search; the counts stay exact beyond it
 
 
@@ -68,7 +71,7 @@ class SearchStats:
     def remaining(self) -> int:
         return max(self.total_patterns - self.tried - self.pruned - self.undecided - self.by_symmetry, 0)
 
-    def plus(self, other: "SearchStats") -> "SearchStats":
+    def plus(self, other: SearchStats) -> SearchStats:
         return replace(self, tried=self.tried + other.tried, pruned=self.pruned + other.pruned,
                        undecided=self.undecided + other.undecided, solver_checks=self.solver_checks + other.solver_checks,
                        by_symmetry=self.by_symmetry + other.by_symmetry)
@@ -260,10 +263,12 @@ class Enumeration:
         for choice in choices:
             if not self.canonical(bits, m, u, choice):
                 self.by_symmetry += below
+                self._record(bits, pos - 1, f"covered by symmetry (next bit {int(choice)})", below)
                 continue
             constraint = self.encoding.unit_sign(m, u, bits[m], choice)
             if constraint is False:
                 self.pruned += below
+                self._record(bits, pos - 1, f"fixed values decide the sign (next bit {int(choice)} impossible)", below)
                 continue
             bits[m][u] = choice
             self.solver.push()
@@ -485,8 +490,10 @@ class LinearStrategy:
 
     name = "linear"
 
-    def __init__(self, problem: Problem, options: SearchOptions, deadline: float | None) -> None:
+    def __init__(self, problem: Problem, options: SearchOptions, deadline: float | None,
+                 max_tries: int | None = None) -> None:
         self.problem, self.options, self.deadline = problem, options, deadline
+        self.max_tries = max_tries
 
     def _value(self, rng: random.Random, lo: int, hi: int, nonzero: bool = False) -> Fraction:
         bound = self.problem.domain.bound
@@ -536,7 +543,7 @@ class LinearStrategy:
             if self.problem.domain.integers is False or all(v.denominator == 1 for v in vals.values()):
                 yield vals
 
-    def _yhat(self, vals: dict[tuple[str, Index], Fraction]) -> "numeric.np.ndarray":
+    def _yhat(self, vals: dict[tuple[str, Index], Fraction]) -> numeric.np.ndarray:
         """The network's outputs for fixed weights and inputs (they do not depend on y)."""
         full = {**self.problem.fixed.as_dict(), **vals}
         for idx in entries(self.problem.shape("y")):
@@ -580,7 +587,7 @@ class LinearStrategy:
             if out.interrupted:
                 return Outcome("unknown", self.problem, SearchStats(self.name, total, elapsed=time.monotonic() - started),
                                reason="interrupted", interrupted=True)
-            if self.deadline is None and tries >= 200:
+            if (self.max_tries is not None and tries >= self.max_tries) or (self.deadline is None and tries >= 200):
                 break
         return Outcome("unknown", self.problem, SearchStats(self.name, total, solver_checks=checks,
                                                             elapsed=time.monotonic() - started),
@@ -611,14 +618,20 @@ def _portfolio(problem: Problem, options: SearchOptions, progress: Progress | No
                                           strategy=f"auto: {out.stats.strategy}"))
 
     hopeless = total > REACHABLE_PATTERNS and not options.force  # enumeration cannot finish
-    if total > 1:
-        out = IfEncoding(problem, options, until(1.0)).run()
+    if total > 1 and not hopeless:  # past reach, Z3 splitting on every ReLU is hopeless too
+        # Slices are Z3 resource budgets (and try counts), not seconds, so the portfolio takes the
+        # same path on a loaded machine as on an idle one: the same command gives the same witness.
+        # The wall-clock caps are only a safety net.
+        sliced = replace(options, rlimit=min(options.rlimit or IF_SLICE_RLIMIT, IF_SLICE_RLIMIT))
+        out = IfEncoding(problem, sliced, until(10.0)).run()
         if out.verdict != "unknown" or out.interrupted:
             return finish(out)
         notes.append(out.reason or "")
+    if total > 1:
         if any(name == "y" for name, _ in _free_names(problem)) or hopeless:
             # With enumeration out of reach the linear strategy gets the whole budget.
-            out = LinearStrategy(problem, options, deadline if hopeless else until(2.0)).run()
+            out = LinearStrategy(problem, options, deadline if hopeless else until(30.0),
+                                 max_tries=None if hopeless else LINEAR_SLICE_TRIES).run()
             if out.verdict == "found" or out.interrupted:
                 return finish(out)
     if hopeless:

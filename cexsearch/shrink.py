@@ -20,6 +20,9 @@ from .search import Outcome, confirm, search
 from .spec import Assignment, Domain, FixedValues, Problem, SearchOptions
 
 MAX_INTEGER_BOUND = 16
+# Each solver check while shrinking gets this Z3 resource budget (machine-independent, so a
+# shrink gives the same witness on every run); the time limit is a safety net on top.
+CHECK_RLIMIT = 3_000_000
 DENOMINATORS = (2, 3, 4, 6, 10, 12, 100)
 
 
@@ -53,6 +56,8 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
     assert outcome.verdict == "found" and outcome.witness is not None
     started = time.monotonic()
     deadline = started + time_limit
+    if options.rlimit is None:
+        options = replace(options, rlimit=CHECK_RLIMIT)
     best = outcome
     proven: list[str] = []
     notes: list[str] = []
@@ -83,8 +88,8 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
         steps += 1
         extra = FixedValues(tuple(sorted((n, i, v) for (n, i), v in pins.items())))
         trial = replace(problem, domain=domain, fixed=problem.fixed.merged(extra))
-        # One greedy step is not worth the whole budget: cap it, an undecided step is skipped.
-        out = search(trial, replace(options, strategy="enumerate", timeout=min(left, max(0.5, time_limit / 10))))
+        # An undecided step (its resource budget ran out) is skipped.
+        out = search(trial, replace(options, strategy="enumerate", timeout=left))
         if out.interrupted:
             raise KeyboardInterrupt
         if out.verdict != "found" or out.witness is None:

@@ -96,6 +96,7 @@ class PatternSolver:
             tactic = z3.Then("simplify", "qfnia") if integers else z3.Then("simplify", "qfnra-nlsat")
             self.solver = tactic.solver()
             self.solver.set("seed", seed)
+        self.rlimit = rlimit
         if rlimit is not None:
             self.solver.set("rlimit", rlimit)
         self.solver.add(*encoding.domain)
@@ -127,8 +128,10 @@ class PatternSolver:
         if result == z3.unsat:
             return Unsat()
         reason = self.solver.reason_unknown()
-        if reason in ("canceled", "interrupted from keyboard"):
+        if reason == "interrupted from keyboard":  # Ctrl-C reaches Z3 first; pass it on
             raise KeyboardInterrupt
+        if reason == "canceled" and self.rlimit is not None:
+            reason = "resource limit reached (--rlimit)"  # how the tactic solvers report it
         if "timeout" in reason or (deadline is not None and time.monotonic() >= deadline):
             reason = "timeout"
         return Unknown(reason or "unknown")
