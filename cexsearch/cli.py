@@ -186,7 +186,7 @@ def find(
     rlimit: Annotated[str | None, typer.Option(help="Z3 resource limit per check: a machine-independent budget.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Enumerate even a pattern count far beyond reach.")] = False,
     shrink: Annotated[bool, typer.Option("--shrink/--no-shrink", help="Look for a simpler witness (default on).")] = True,
-    shrink_time: Annotated[str, typer.Option(help="Seconds for shrinking.")] = "5",
+    shrink_time: Annotated[str, typer.Option(help="Seconds for shrinking (a safety net: each check has a resource budget).")] = "10",
     explain: Annotated[str | None, typer.Option(help="Also print the witness as a derivation: markdown or latex.")] = None,
     explain_to: Annotated[str | None, typer.Option(help="Write the derivation to this file instead.")] = None,
     plot: Annotated[str | None, typer.Option(help="Draw a 1-input, 1-output witness to PATH.png or PATH.svg.")] = None,
@@ -406,7 +406,7 @@ def check(
     no_store: Annotated[bool, typer.Option("--no-store", help="Neither replay nor save witnesses.")] = False,
     seed: Annotated[str, typer.Option(help="Solver seed.")] = "0",
     shrink: Annotated[bool, typer.Option("--shrink/--no-shrink", help="Shrink refuting witnesses (default on).")] = True,
-    shrink_time: Annotated[str, typer.Option(help="Seconds for shrinking each refuting witness.")] = "5",
+    shrink_time: Annotated[str, typer.Option(help="Seconds for shrinking each refuting witness.")] = "10",
     explain: Annotated[str | None, typer.Option(help="Print each refuting witness as a derivation: markdown or latex.")] = None,
 ) -> None:
     """Decide every claim in the files: exit 0 when all are as expected, 1 when one is not, 3 when some are unknown."""
