@@ -8,6 +8,7 @@ algebraic values are pushed to nearby rationals by re-solving when possible
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -112,27 +113,40 @@ class PatternSolver:
         self.solver.add(*constraints)
 
     def check(self, deadline: float | None = None) -> Answer:
-        """Decide the current assertions; the deadline is a ``time.monotonic()`` instant."""
+        """Decide the current assertions; the deadline is a ``time.monotonic()`` instant.
+
+        The nlsat tactic does not honour Z3's ``timeout`` parameter, so a timer thread
+        interrupts the context at the deadline (Z3 supports that from another thread).
+        """
+        timer = None
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 return Unknown("timeout")
             self.solver.set("timeout", max(1, int(left * 1000)))
+            timer = threading.Timer(left, self.solver.ctx.interrupt)
+            timer.daemon = True
+            timer.start()
         self.checks += 1
         try:
             result = self.solver.check()
         except z3.Z3Exception as e:  # a crash on one branch is never a proof
             return Unknown(f"solver error: {e}")
+        finally:
+            if timer is not None:
+                timer.cancel()
         if result == z3.sat:
             return Sat({})
         if result == z3.unsat:
             return Unsat()
         reason = self.solver.reason_unknown()
+        if deadline is not None and time.monotonic() >= deadline:
+            return Unknown("timeout")
         if reason == "interrupted from keyboard":  # Ctrl-C reaches Z3 first; pass it on
             raise KeyboardInterrupt
         if reason == "canceled" and self.rlimit is not None:
             reason = "resource limit reached (--rlimit)"  # how the tactic solvers report it
-        if "timeout" in reason or (deadline is not None and time.monotonic() >= deadline):
+        if "timeout" in reason:
             reason = "timeout"
         return Unknown(reason or "unknown")
 
