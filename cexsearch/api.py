@@ -58,8 +58,9 @@ def build_problem(
 ) -> Problem:
     """Parse and check conditions and fixed values against a network and batch size."""
     network.check_samples(samples)  # before any shape is built from it
-    conds = tuple(c if isinstance(c, C.Condition) else None for c in requires)
-    if any(c is None for c in conds):
+    if all(isinstance(c, C.Condition) for c in requires):
+        conds: tuple[C.Condition, ...] = tuple(requires)  # type: ignore[arg-type]
+    else:
         conds = parse_conditions([str(r) for r in requires])
     check_conditions(conds, network, samples)
     parts = [C.parse_fix(f, network, samples) for f in fixes]

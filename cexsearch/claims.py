@@ -344,15 +344,15 @@ def check_claim(
             t0 = time.monotonic()
             outcome = search(claim.problem(network, samples), replace(options, timeout=left))
             elapsed = time.monotonic() - t0
-            verdict = {"found": "refuted", "none": "holds", "unknown": "unknown"}[outcome.verdict]
-            cases.append(Case(network.text, samples, verdict, outcome, elapsed))  # type: ignore[arg-type]
+            case_verdict = {"found": "refuted", "none": "holds", "unknown": "unknown"}[outcome.verdict]
+            cases.append(Case(network.text, samples, case_verdict, outcome, elapsed))  # type: ignore[arg-type]
             if outcome.interrupted:
                 interrupted = True
                 break
-            if verdict == "unknown":
+            if case_verdict == "unknown":
                 undecided_below = True
                 reasons.append(f"{network.text} x {samples}: {outcome.reason}")
-            elif verdict == "refuted" and witness is None:
+            elif case_verdict == "refuted" and witness is None:
                 witness = outcome
                 smallest = not undecided_below
         if interrupted:
@@ -474,7 +474,7 @@ def parse_claims(text: str, file: str = "<claims>") -> list[Claim]:
     claims: list[Claim] = []
     seen: set[str] = set()
     for i, raw in enumerate(raw_claims):
-        line = headers[i] if i < len(headers) else None
+        line = headers[i] if i < len(headers) else None  # type: ignore[assignment]
         name = raw.get("name") if isinstance(raw.get("name"), str) else f"#{i + 1}"
         where = f"{file}:{line}: claim {name!r}" if line else f"{file}: claim {name!r}"
         for k in raw:

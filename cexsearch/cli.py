@@ -295,11 +295,11 @@ class Extras:
             from .crosscheck import cvc5_cross_check_pattern
             from .search import if_encoded_constraints
 
-            report = cvc5_cross_check_pattern(if_encoded_constraints(outcome.problem), "unsat", 60_000)
-            notes.append(f"cvc5 on the If-encoded problem: {report.describe()}")
-            if report.status == "disagree":
+            second = cvc5_cross_check_pattern(if_encoded_constraints(outcome.problem), "unsat", 60_000)
+            notes.append(f"cvc5 on the If-encoded problem: {second.describe()}")
+            if second.status == "disagree":
                 return replace(outcome, verdict="unknown", cross_checks=tuple(notes),
-                               reason=f"z3 says unsat, cvc5 says {report.cvc5_answer}")
+                               reason=f"z3 says unsat, cvc5 says {second.cvc5_answer}")
         elif "cvc5" in self.checks:
             notes.append("cvc5: nothing to re-decide (the exact re-check confirms a witness)")
         return replace(outcome, cross_checks=tuple(notes)) if notes else outcome

@@ -277,7 +277,7 @@ class _Parser:
             arg = node.args[0]
             if fname == "grad":
                 if not isinstance(arg, ast.Name) or not re.fullmatch(r"[Wb][0-9]+", arg.id):
-                    shown = ast.get_source_segment(self.text, arg)
+                    shown = ast.get_source_segment(self.text, arg) or "?"
                     raise self.fail(
                         f"grad(...) takes a parameter name, got {shown!r}",
                         arg.col_offset,
@@ -493,18 +493,18 @@ class _Checker:
             return Type("bool", shape if entrywise else ())
         if isinstance(node, (Logic, Not)):
             operands = node.operands if isinstance(node, Logic) else (node.operand,)
-            shape: tuple[int, ...] = ()
+            combined: tuple[int, ...] = ()
             for o in operands:
                 t = self.check(o, entrywise)
                 if t.kind != "bool":
                     raise self.fail(f"'{node.op if isinstance(node, Logic) else 'not'}' needs conditions, got a value",
                                     getattr(o, "col", node.col), hint="compare it, e.g. grad(W1) != 0")
-                s = _broadcast(shape, t.shape)
+                s = _broadcast(combined, t.shape)
                 if s is None:
-                    raise self.fail(f"cannot combine shapes {shape_text(shape)} and {shape_text(t.shape)}", node.col,
+                    raise self.fail(f"cannot combine shapes {shape_text(combined)} and {shape_text(t.shape)}", node.col,
                                     hint="index one side so both have the same shape, or compare with a number")
-                shape = s
-            return Type("bool", shape)
+                combined = s
+            return Type("bool", combined)
         if isinstance(node, Reduce):
             inner = self.check(node.operand, True)
             if inner.kind != "bool":

@@ -278,8 +278,8 @@ class Encoding:
             if active is None:
                 # The value decides the branch; the open bit must follow it, since the
                 # activation and slope terms are If(bit, ...).
-                return self.bit_var(m, u) == z3.BoolVal(self.network.is_active(z))
-            return self.network.is_active(z) == active
+                return self.bit_var(m, u) == z3.BoolVal(self.network.is_active(Fraction(z)))  # type: ignore[arg-type]
+            return self.network.is_active(Fraction(z)) == active  # type: ignore[arg-type]
         zz = to_z3(z)
         if active is None:
             cond = zz >= 0 if at_zero_active else zz > 0
@@ -350,7 +350,7 @@ class Encoding:
         out: list[z3.BoolRef] = []
         for m in range(self.samples):
             for u in range(len(self.units)):
-                s = self.unit_sign(m, u, pattern[m], pattern[m][u])
+                s = self.unit_sign(m, u, pattern[m], pattern[m][u])  # type: ignore[arg-type]
                 if s is False:
                     return [z3.BoolVal(False)]
                 if s is not True:

@@ -106,7 +106,7 @@ def evaluate(a: Assignment, exact: bool = True) -> Evaluation:
             # is_active compares with 0, so it reads ints, Fractions and floats alike (a float
             # beyond range is ±inf, on its side of 0; NaN takes the branch of 0)
             on = np.vectorize(net.is_active, otypes=[bool])(z) if z.size else np.zeros(z.shape, bool)
-        slope = np.where(on, s_on, s_off).astype(object if exact else np.float64)
+        slope = np.where(on, s_on, s_off).astype(object if exact else np.float64)  # type: ignore[arg-type]
         pattern.append(on)
         slopes.append(slope)
         acts.append(z * slope)
@@ -138,7 +138,7 @@ def evaluate(a: Assignment, exact: bool = True) -> Evaluation:
 def _fractions(arr: np.ndarray) -> np.ndarray:
     out = np.empty(arr.shape, dtype=object)
     for idx in np.ndindex(arr.shape):
-        out[idx] = Fraction(arr[idx])
+        out[idx] = Fraction(arr[idx])  # type: ignore[call-overload]
     return out
 
 

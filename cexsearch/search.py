@@ -354,7 +354,7 @@ def _worker_init() -> None:
 
 
 def _run_subtree(problem: Problem, options: SearchOptions, prefix: tuple[bool, ...], wall_deadline: float | None,
-                 use_symmetry: bool) -> tuple[str, dict | None, SearchStats, list[str]]:
+                 use_symmetry: bool) -> tuple[str, dict | None, SearchStats, list[str], list[tuple[str, str, int]]]:
     """One subtree in a worker process: rebuilt from the frozen problem, answered as plain data."""
     deadline = None if wall_deadline is None else time.monotonic() + (wall_deadline - time.time())
     e = Enumeration(problem, options, use_symmetry=use_symmetry, prefix=prefix, deadline=deadline)
@@ -422,9 +422,9 @@ def parallel_enumeration(problem: Problem, options: SearchOptions, progress: Pro
         pool.shutdown(wait=False, cancel_futures=True)
     stats = replace(stats, elapsed=time.monotonic() - started)
     if reasons or stats.undecided or stats.remaining:
-        why = "; ".join(sorted(set(reasons))) or "timeout"
+        summary = "; ".join(sorted(set(reasons))) or "timeout"
         return Outcome("unknown", problem, stats, symmetry=root.symmetry,
-                       reason=f"{pattern_count_text(stats.undecided + stats.remaining)} of {pattern_count_text(stats.total_patterns)} patterns undecided ({why})")
+                       reason=f"{pattern_count_text(stats.undecided + stats.remaining)} of {pattern_count_text(stats.total_patterns)} patterns undecided ({summary})")
     return Outcome("none", problem, stats, symmetry=root.symmetry, audit=tuple(audit))
 
 
