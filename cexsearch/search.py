@@ -52,7 +52,7 @@ STRATEGIES = ("auto", "enumerate", "enumerate-plain", "ifencode", "linear")
 # Beyond this many raw patterns an exhaustive enumeration is refused up front (unless forced).
 REACHABLE_PATTERNS = 2**40
 IF_SLICE_RLIMIT = 700_000  # about a second of Z3 work on this project's machines
-LINEAR_SLICE_TRIES = 8
+LINEAR_SLICE_TRIES = 32  # 10-10-1 at 2 samples needed 15 in one seed
 AUDIT_LIMIT = 10_000  # audit records kept per search; the counts stay exact beyond it
 
 
