@@ -460,7 +460,11 @@ class _Checker:
                     raise self.fail(f"index {item} is out of range for axis {axis} of size {size} "
                                     f"(shape {shape_text(base.shape)})", node.col,
                                     hint=f"use 0..{size - 1}, or -1 for the last")
-            return Type("num", tuple(len(r) for r in _selection(node.items, base.shape) if isinstance(r, range)))
+            selected = tuple(len(r) for r in _selection(node.items, base.shape) if isinstance(r, range))
+            if 0 in selected:  # an empty tensor would make every comparison vacuous
+                raise self.fail(f"this slice selects no entries (shape {shape_text(selected)})", node.col,
+                                hint="check the slice bounds, e.g. x[0:2] rather than x[2:0]")
+            return Type("num", selected)
         if isinstance(node, Neg):
             t = self.num(node.operand, entrywise, "-")
             return Type("num", t.shape, -t.const if t.const is not None else None)

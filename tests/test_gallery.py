@@ -429,7 +429,8 @@ def test_verify_witness_beyond_float_range_is_decided_exactly(tmp_path):
     r = runner.invoke(app, ["verify", _write(tmp_path, doc)])
     assert r.exception is None or isinstance(r.exception, SystemExit), f"{type(r.exception).__name__}: {r.exception}"
     assert r.exit_code == 1, r.output
-    assert "FAILS: grad(W2) == 0" in r.output and "grad(W2) = [" in r.output
+    # which conditions fail depends on the witness find returned; some must, with their exact values shown
+    assert "FAILS: " in r.output and "the values the failing conditions read:" in r.output
 
 
 @pytest.mark.parametrize("stored", [
