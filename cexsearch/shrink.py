@@ -23,6 +23,7 @@ MAX_INTEGER_BOUND = 16
 # Each solver check while shrinking gets this Z3 resource budget (machine-independent, so a
 # shrink gives the same witness on every run); the time limit is a safety net on top.
 CHECK_RLIMIT = 3_000_000
+GREEDY_RLIMIT = 300_000  # a greedy step is optional: a small budget, so a hard one is skipped quickly
 DENOMINATORS = (2, 3, 4, 6, 10, 12, 100)
 
 
@@ -89,7 +90,9 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
         extra = FixedValues(tuple(sorted((n, i, v) for (n, i), v in pins.items())))
         trial = replace(problem, domain=domain, fixed=problem.fixed.merged(extra))
         # An undecided step (its resource budget ran out) is skipped.
-        out = search(trial, replace(options, strategy="enumerate", timeout=left))
+        greedy = replace(options, strategy="enumerate", timeout=left, rlimit=min(options.rlimit or GREEDY_RLIMIT,
+                                                                                  GREEDY_RLIMIT))
+        out = search(trial, greedy)
         if out.interrupted:
             raise KeyboardInterrupt
         if out.verdict != "found" or out.witness is None:
@@ -109,6 +112,7 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
     upper = max(abs(v) for v in values) if integer else None
     grid_domain: Domain | None = replace(user, integers=False, denominator=1) if integer else None
     b = Fraction(1)
+    undecided = False
     limit = upper if upper is not None else Fraction(MAX_INTEGER_BOUND)
     while b < limit or (upper is None and b <= limit):
         if user.bound is not None and b > user.bound:
@@ -122,11 +126,14 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
             grid_domain = replace(user, denominator=1)
             break
         if out.verdict == "none":
-            proven.append(f"no integer witness with every free value in {_interval(b)}")
+            if not undecided:  # a bound is minimal only if every smaller one was decided
+                proven.append(f"no integer witness with every free value in {_interval(b)}")
             b += 1
             continue
+        # Undecided within the resource budget: a larger bound may still be easy.
+        undecided = True
         notes.append(f"integer witnesses within {_interval(b)} undecided ({out.reason})")
-        break
+        b += 1
     if grid_domain is None:
         # 5. no integer witness: the smallest denominators
         for d in DENOMINATORS:
