@@ -323,20 +323,28 @@ class Extras:
             plot(outcome.problem, outcome.witness, self.plot)
 
 
+def emit_json(path: str, doc: object) -> None:
+    """A JSON document alone on stdout ('-'), or written atomically to a file."""
+    from .witness import dumps, write_atomic
+
+    text = dumps(doc)
+    if path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        write_atomic(path, text)
+
+
 def render_outcome(outcome: Outcome, json_path: str | None, options: SearchOptions = SearchOptions()) -> int:
     from .report import outcome_renderable
-    from .witness import dumps, outcome_document, write_atomic
+    from .witness import outcome_document
 
     json_to_stdout = json_path == "-"
     console = out_console(to_stderr=json_to_stdout)
     console.print(outcome_renderable(outcome))
     if json_path:
-        text = dumps(outcome_document(outcome, options.seed, options.rlimit))
-        if json_to_stdout:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        else:
-            write_atomic(json_path, text)
+        emit_json(json_path, outcome_document(outcome, options.seed, options.rlimit))
+        if not json_to_stdout:
             console.print(f"witness document written to {json_path}", style="dim")
     if outcome.interrupted:
         return EXIT_INTERRUPTED
@@ -415,7 +423,7 @@ def check(
         from .claims import check_claim, load_claims
         from .export import github_annotation, junit_xml, report_document
         from .report import claims_table
-        from .witness import dumps, write_atomic
+        from .witness import write_atomic
 
         seconds, solver_seed = timeout_option(timeout), int_option(seed, "--seed")
         extras = Extras.parse(explain, None, None, None, json_path)
@@ -450,11 +458,7 @@ def check(
         if junit:
             write_atomic(junit, junit_xml(results))
         if json_path:
-            text = dumps(report_document(results))
-            if json_to_stdout:
-                sys.stdout.write(text)
-            else:
-                write_atomic(json_path, text)
+            emit_json(json_path, report_document(results))
         if interrupted:
             return EXIT_INTERRUPTED
         if any(r.verdict != "unknown" and not r.as_expected for r in results):
@@ -489,7 +493,6 @@ def sweep(
         from .report import sweep_table
         from .sweep import expand_nets, sweep_document
         from .sweep import sweep as run_sweep
-        from .witness import dumps, write_atomic
 
         writable(json_path, "--json")
         sizes = parse_sizes(samples, "--samples")
@@ -533,11 +536,7 @@ def sweep(
             result = run_sweep(build, nets, sizes, options)
         console.print(sweep_table(result))
         if json_path:
-            text = dumps(sweep_document(result))
-            if json_to_stdout:
-                sys.stdout.write(text)
-            else:
-                write_atomic(json_path, text)
+            emit_json(json_path, sweep_document(result))
         if result.interrupted:
             return EXIT_INTERRUPTED
         if result.smallest is not None:
