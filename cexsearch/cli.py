@@ -8,6 +8,7 @@ disagree), 130 interrupted.  The only module that prints or exits.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 from collections.abc import Iterator
@@ -154,6 +155,12 @@ def run_command(body) -> None:  # type: ignore[no-untyped-def]
                             "with the command you ran.", markup=False, style="bold red")
         code = EXIT_INCONCLUSIVE
     except KeyboardInterrupt:
+        err_console().print("interrupted", markup=False)
+        code = EXIT_INTERRUPTED
+    except ctypes.ArgumentError as e:
+        # Ctrl-C landing while ctypes converts an argument for Z3 arrives wrapped in this
+        if "KeyboardInterrupt" not in str(e):
+            raise
         err_console().print("interrupted", markup=False)
         code = EXIT_INTERRUPTED
     except CexsearchError as e:
