@@ -170,6 +170,8 @@ def run_command(body) -> None:  # type: ignore[no-untyped-def]
 
 
 Activation = Annotated[str, typer.Option(help="Hidden activation: relu, leaky_relu or linear.")]
+Cluster = Annotated[str | None, typer.Option(
+    help="Dask scheduler address (tcp://HOST:8786): send enumeration subtrees there (needs cexsearch[dask]).")]
 
 
 @app.command()
@@ -190,6 +192,7 @@ def find(
     json_path: Annotated[str | None, typer.Option("--json", help="Write the witness document here ('-' for stdout).")] = None,
     strategy: Annotated[str, typer.Option(help="auto (portfolio), enumerate, enumerate-plain, ifencode or linear.")] = "auto",
     jobs: Annotated[str | None, typer.Option(help="Worker processes for enumeration (default: the number of cores).")] = None,
+    cluster: Cluster = None,
     rlimit: Annotated[str | None, typer.Option(help="Z3 resource limit per check: a machine-independent budget.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Enumerate even a pattern count far beyond reach.")] = False,
     shrink: Annotated[bool, typer.Option("--shrink/--no-shrink", help="Look for a simpler witness (default on).")] = True,
@@ -219,7 +222,7 @@ def find(
         problem = build_problem(network, int_option(samples, "--samples"), require, fix or (), integers=integers,
                                 bound=number_option(bound, "--bound"))
         extras = Extras.parse(explain, explain_to, plot, cross_check, json_path)
-        options = search_options(seconds, seed, strategy, jobs, rlimit, force)
+        options = search_options(seconds, seed, strategy, jobs, rlimit, force, cluster)
         with progress_reporter(True, "patterns") as progress:
             outcome = search(problem, options, progress)
         if outcome.verdict == "found" and shrink:
@@ -233,7 +236,7 @@ def find(
 
 
 def search_options(seconds: float | None, seed: str, strategy: str, jobs: str | None, rlimit: str | None,
-                   force: bool) -> SearchOptions:
+                   force: bool, cluster: str | None = None) -> SearchOptions:
     from .search import STRATEGIES
 
     if strategy not in STRATEGIES:
@@ -245,7 +248,19 @@ def search_options(seconds: float | None, seed: str, strategy: str, jobs: str | 
     if limit is not None and limit < 1:
         raise InputError(f"--rlimit {limit} must be at least 1")
     return SearchOptions(timeout=seconds, seed=int_option(seed, "--seed"), strategy=strategy, jobs=n_jobs,
-                         rlimit=limit, force=force)
+                         rlimit=limit, force=force, cluster=cluster_option(cluster))
+
+
+def cluster_option(address: str | None) -> str | None:
+    """A Dask scheduler address, connected to (and its workers checked) before any search starts."""
+    if address is None:
+        return None
+    if not address.strip():
+        raise InputError("--cluster needs a scheduler address", hint="e.g. --cluster tcp://10.0.0.5:8786")
+    from .cluster import client_for
+
+    client_for(address)
+    return address
 
 
 def shrunk(outcome: Outcome, options: SearchOptions, seconds: Fraction) -> Outcome:
@@ -420,6 +435,8 @@ def check(
     store: Annotated[str, typer.Option(help="Where refuting witnesses are kept and replayed from.")] = ".cexsearch/witnesses",
     no_store: Annotated[bool, typer.Option("--no-store", help="Neither replay nor save witnesses.")] = False,
     seed: Annotated[str, typer.Option(help="Solver seed.")] = "0",
+    jobs: Annotated[str | None, typer.Option(help="Worker processes for each claim's enumeration.")] = "1",
+    cluster: Cluster = None,
     shrink: Annotated[bool, typer.Option("--shrink/--no-shrink", help="Shrink refuting witnesses (default on).")] = True,
     shrink_time: Annotated[str, typer.Option(help="Seconds for shrinking each refuting witness.")] = "10",
     explain: Annotated[str | None, typer.Option(help="Print each refuting witness as a derivation: markdown or latex.")] = None,
@@ -432,7 +449,8 @@ def check(
         from .report import claims_table
         from .witness import write_atomic
 
-        seconds, solver_seed = timeout_option(timeout), int_option(seed, "--seed")
+        seconds = timeout_option(timeout)
+        options = search_options(None, seed, "auto", jobs, None, False, cluster)
         extras = Extras.parse(explain, None, None, None, json_path)
         shrink_seconds = float(number_option(shrink_time, "--shrink-time") or 0) if shrink else 0.0
         for path, option in ((junit, "--junit"), (json_path, "--json")):
@@ -449,7 +467,7 @@ def check(
                 if progress is not None:
                     progress(SearchStats("claims", len(claims), tried=i))
                 result = check_claim(claim, timeout=seconds, store=None if no_store else store,
-                                     options=SearchOptions(seed=solver_seed), shrink_time=shrink_seconds)
+                                     options=options, shrink_time=shrink_seconds)
                 results.append(result)
                 if result.interrupted:
                     interrupted = True

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 from . import numeric
 from .encode import Encoding
@@ -235,6 +235,11 @@ class Enumeration:
             rows = "|".join(flat[i:i + self.H] for i in range(0, len(flat), self.H)) if self.H else ""
             self.audit.append((rows, how, patterns))
 
+    def stop(self) -> None:
+        """Make the search stop soon, from another thread: what is left stays undecided."""
+        self.deadline = time.monotonic()
+        self.solver.interrupt()
+
     def _timed_out(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
@@ -353,11 +358,20 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
 
 
-def _run_subtree(problem: Problem, options: SearchOptions, prefix: tuple[bool, ...], wall_deadline: float | None,
-                 use_symmetry: bool) -> tuple[str, dict | None, SearchStats, list[str], list[tuple[str, str, int]]]:
-    """One subtree in a worker process: rebuilt from the frozen problem, answered as plain data."""
+SubtreeAnswer = tuple[str, dict | None, SearchStats, list[str], list[tuple[str, str, int]]]
+
+
+def run_subtree(problem: Problem, options: SearchOptions, prefix: tuple[bool, ...], wall_deadline: float | None,
+                started: Callable[[Enumeration], None] | None = None) -> SubtreeAnswer:
+    """One subtree, in a worker: rebuilt from the frozen problem, answered as plain data.
+
+    ``wall_deadline`` is a ``time.time()`` instant, which means the same in every
+    process; ``started`` receives the enumeration so that a watcher can stop it.
+    """
     deadline = None if wall_deadline is None else time.monotonic() + (wall_deadline - time.time())
-    e = Enumeration(problem, options, use_symmetry=use_symmetry, prefix=prefix, deadline=deadline)
+    e = Enumeration(problem, options, use_symmetry=True, prefix=prefix, deadline=deadline)
+    if started is not None:
+        started(e)
     out = e.run()
     values = None
     if out.verdict == "found" and out.witness is not None:
@@ -366,39 +380,72 @@ def _run_subtree(problem: Problem, options: SearchOptions, prefix: tuple[bool, .
     return out.verdict, values, out.stats, why, e.audit
 
 
+class LocalPool:
+    """Subtrees on worker processes of this machine."""
+
+    lost: tuple[type[BaseException], ...]
+
+    def __init__(self, jobs: int) -> None:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        self.workers = jobs
+        self.lost = (BrokenProcessPool,)
+        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("forkserver"),
+                                        initializer=_worker_init)
+
+    def submit(self, problem: Problem, options: SearchOptions, prefix: tuple[bool, ...],
+               wall_deadline: float | None) -> Any:
+        return self.pool.submit(run_subtree, problem, options, prefix, wall_deadline)
+
+    def close(self) -> None:
+        for proc in list(getattr(self.pool, "_processes", {}).values()):
+            proc.terminate()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 def parallel_enumeration(problem: Problem, options: SearchOptions, progress: Progress | None,
                          deadline: float | None) -> Outcome:
-    """Enumerate with subtrees spread over ``options.jobs`` processes.
+    """Enumerate with subtrees spread over ``options.jobs`` processes, or a Dask cluster.
 
     Subtrees are answered in order, so the first witness in enumeration order wins
     and the answer is the same as with one process.  A worker that dies makes the
     verdict unknown, never 'none'.
     """
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
     started = time.monotonic()
     root = Enumeration(problem, options)
     if root.H == 0:
         return root.run()
-    depth = 0
-    roots: list[tuple[bool, ...]] = [()]
-    while depth < root.M * root.H and len(roots) < 8 * options.jobs:
-        depth = min(depth + max(1, root.H // 2), root.M * root.H)
-        root.by_symmetry = root.pruned = 0
-        roots = root.prefixes(depth)
-    parent = SearchStats("enumerate", root.total, pruned=root.pruned, by_symmetry=root.by_symmetry)
-    if len(roots) <= 1:
-        return Enumeration(problem, options, progress, deadline=deadline).run()
+    if options.cluster is not None:
+        from .cluster import DaskPool
+
+        pool: LocalPool | DaskPool = DaskPool(options.cluster)
+    else:
+        pool = LocalPool(options.jobs)
+    try:
+        depth = 0
+        roots: list[tuple[bool, ...]] = [()]
+        while depth < root.M * root.H and len(roots) < 8 * pool.workers:
+            depth = min(depth + max(1, root.H // 2), root.M * root.H)
+            root.by_symmetry = root.pruned = 0
+            roots = root.prefixes(depth)
+        if len(roots) <= 1:
+            return Enumeration(problem, options, progress, deadline=deadline).run()
+        return _collect(problem, options, progress, deadline, pool, root, roots, started)
+    finally:
+        pool.close()
+
+
+def _collect(problem: Problem, options: SearchOptions, progress: Progress | None, deadline: float | None,
+             pool: Any, root: Enumeration, roots: list[tuple[bool, ...]], started: float) -> Outcome:
+    """Submit every subtree, then read the answers in enumeration order."""
     wall_deadline = None if deadline is None else time.time() + (deadline - time.monotonic())
-    ctx = mp.get_context("forkserver")
-    pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=ctx, initializer=_worker_init)
-    stats = parent
+    stats = SearchStats("enumerate", root.total, pruned=root.pruned, by_symmetry=root.by_symmetry)
     reasons: list[str] = []
     audit: list[tuple[str, str, int]] = []
     try:
-        futures = [pool.submit(_run_subtree, problem, options, p, wall_deadline, True) for p in roots]
+        futures = [pool.submit(problem, options, p, wall_deadline) for p in roots]
         for fut in futures:
             verdict, values, sub, why, records = fut.result()
             stats = stats.plus(sub)
@@ -409,17 +456,13 @@ def parallel_enumeration(problem: Problem, options: SearchOptions, progress: Pro
             if verdict == "found" and values is not None:
                 stats = replace(stats, elapsed=time.monotonic() - started)
                 return confirm(problem, values, stats, symmetry=root.symmetry)
-    except BrokenProcessPool:
+    except pool.lost as e:
         stats = replace(stats, elapsed=time.monotonic() - started)
-        return Outcome("unknown", problem, stats, reason="a worker process died; the patterns it held are undecided",
-                       symmetry=root.symmetry)
+        return Outcome("unknown", problem, stats, symmetry=root.symmetry,
+                       reason=f"a worker process died ({type(e).__name__}); the patterns it held are undecided")
     except KeyboardInterrupt:
         return Outcome("unknown", problem, replace(stats, elapsed=time.monotonic() - started), reason="interrupted",
                        interrupted=True, symmetry=root.symmetry)
-    finally:
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
     stats = replace(stats, elapsed=time.monotonic() - started)
     if reasons or stats.undecided or stats.remaining:
         summary = "; ".join(sorted(set(reasons))) or "timeout"
@@ -598,7 +641,7 @@ def _enumerate(problem: Problem, options: SearchOptions, progress: Progress | No
                plain: bool = False) -> Outcome:
     if plain:
         return Enumeration(problem, options, progress, use_symmetry=False, prune=False, deadline=deadline).run()
-    if options.jobs > 1 and raw_pattern_count(problem) > 64:
+    if (options.jobs > 1 or options.cluster is not None) and raw_pattern_count(problem) > 64:
         return parallel_enumeration(problem, options, progress, deadline)
     return Enumeration(problem, options, progress, deadline=deadline).run()
 

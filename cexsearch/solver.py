@@ -150,6 +150,10 @@ class PatternSolver:
             reason = "timeout"
         return Unknown(reason or "unknown")
 
+    def interrupt(self) -> None:
+        """Stop the running check from another thread (it answers unknown)."""
+        self.solver.ctx.interrupt()
+
     def model_values(self) -> tuple[dict[tuple[str, Index], Fraction], list[AlgebraicValue]]:
         model = self.solver.model()
         values: dict[tuple[str, Index], Fraction] = {}

@@ -302,6 +302,7 @@ class SearchOptions:
     seed: int = 0
     strategy: str = "auto"
     jobs: int = 1
+    cluster: str | None = None  # a Dask scheduler address: enumeration subtrees go there
     rlimit: int | None = None
     max_patterns: int = 2**22
     force: bool = False

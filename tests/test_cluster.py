@@ -1,0 +1,176 @@
+"""--cluster: enumeration subtrees on a Dask cluster give the verdicts (and witnesses) of a local run.
+
+The tests start a ``dask.distributed.LocalCluster`` of worker processes, as a user's
+cluster would be, and are skipped when the optional extra is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+distributed = pytest.importorskip("distributed")
+
+from test_soundness import CASES, problem  # noqa: E402
+
+from cexsearch import cluster as cluster_mod  # noqa: E402
+from cexsearch.api import NetworkSettings, build_problem  # noqa: E402
+from cexsearch.cli import app  # noqa: E402
+from cexsearch.errors import InputError  # noqa: E402
+from cexsearch.search import parallel_enumeration, search  # noqa: E402
+from cexsearch.spec import SearchOptions  # noqa: E402
+from cexsearch.witness import outcome_document  # noqa: E402
+
+SEED001 = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0", "grad(b1) != 0"]
+NOBIAS = NetworkSettings(bias=False)
+
+
+def _start(**config):  # type: ignore[no-untyped-def]
+    import dask
+
+    with dask.config.set(config):
+        return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                        dashboard_address=":0", silence_logs=logging.ERROR)
+
+
+@pytest.fixture(scope="module")
+def address():
+    cluster = _start()
+    yield cluster.scheduler_address
+    cluster_mod._clients.pop(cluster.scheduler_address, None)
+    cluster.close()
+
+
+def _values(outcome):
+    return json.dumps(outcome_document(outcome)["values"])
+
+
+def test_every_soundness_claim_gets_the_local_verdict_and_witness(address):
+    # parallel_enumeration sends every claim's subtrees to the cluster, however small
+    for case in CASES:
+        p = problem(case)
+        local = search(p, SearchOptions(strategy="enumerate", timeout=60))
+        remote = parallel_enumeration(p, SearchOptions(strategy="enumerate", timeout=60, cluster=address), None, None)
+        assert remote.verdict == local.verdict == case[6], (case[0], remote.reason)
+        if remote.verdict == "found":
+            # subtrees are read in order, so the cluster returns the witness one process finds
+            assert _values(remote) == _values(local), case[0]
+        else:
+            assert remote.stats.remaining == 0 and remote.stats.undecided == 0
+
+
+@pytest.fixture
+def submitted(monkeypatch):
+    """How many subtrees went to the cluster."""
+    count = []
+    original = cluster_mod.DaskPool.submit
+
+    def submit(self, *args):  # type: ignore[no-untyped-def]
+        count.append(args[2])
+        return original(self, *args)
+
+    monkeypatch.setattr(cluster_mod.DaskPool, "submit", submit)
+    return count
+
+
+def test_cli_find_on_the_cluster_matches_the_local_run(address, tmp_path, submitted):
+    args = ["find", "--net", "1-3-1", "--samples", "3", "--no-shrink", "--strategy", "enumerate"]
+    for r in SEED001:
+        args += ["--require", r]
+    runner = CliRunner()
+    here = runner.invoke(app, [*args, "--jobs", "1", "--json", str(tmp_path / "a.json")])
+    there = runner.invoke(app, [*args, "--cluster", address, "--json", str(tmp_path / "b.json")])
+    assert here.exit_code == there.exit_code == 0, there.output
+    a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    assert a["values"] == b["values"]
+    assert submitted, "the witness search never reached the cluster"
+    submitted.clear()
+    proof = runner.invoke(app, ["find", "--net", "1-4-1", "--no-bias", "--samples", "2", "--strategy", "enumerate",
+                                "--require", "grad(W2) == 0", "--require", "grad(W1) != 0", "--cluster", address])
+    assert proof.exit_code == 1, proof.output
+    assert "all 256 activation patterns decided unsatisfiable" in proof.output
+    assert submitted
+
+
+CLAIM = """
+[[claim]]
+name = "grad(W2) == 0 forces grad(W1) == 0 without biases"
+# (too big for the auto portfolio's first slice, so it reaches enumeration)
+net = "1-10-1"
+samples = 2
+bias = false
+given = ["grad(W2) == 0"]
+then = ["grad(W1) == 0"]
+expect = "holds"
+"""
+
+
+def test_check_runs_claims_on_the_cluster(address, submitted, tmp_path):
+    (tmp_path / "c.toml").write_text(CLAIM)
+    r = CliRunner().invoke(app, ["check", str(tmp_path / "c.toml"), "--no-store", "--cluster", address])
+    assert r.exit_code == 0, r.output
+    assert submitted
+
+
+def test_stopping_reaches_a_running_subtree(address):
+    # 1-10-1 without bias at 3 samples takes many seconds in one subtree; the stop event ends it
+    p = build_problem(NOBIAS.network("1-10-1"), 3, ["grad(W2) == 0", "grad(W1) != 0"])
+    pool = cluster_mod.DaskPool(address)
+    fut = pool.submit(p, SearchOptions(strategy="enumerate"), (), None)
+    time.sleep(1.5)
+    t0 = time.monotonic()
+    pool.stop.set()
+    verdict, values, stats, why, _ = fut.result(timeout=30)
+    assert time.monotonic() - t0 < 5
+    assert verdict == "unknown" and values is None
+    assert stats.undecided + stats.remaining > 0
+
+
+def test_a_lost_worker_makes_the_verdict_unknown_not_none():
+    cluster = _start(**{"distributed.scheduler.allowed-failures": 0})
+    try:
+        p = build_problem(NOBIAS.network("1-10-1"), 3, ["grad(W2) == 0", "grad(W1) != 0"])
+        result = {}
+        run = threading.Thread(target=lambda: result.setdefault("out", parallel_enumeration(
+            p, SearchOptions(strategy="enumerate", cluster=cluster.scheduler_address), None, None)))
+        run.start()
+        time.sleep(3)
+        client = cluster_mod.client_for(cluster.scheduler_address)
+        try:
+            client.run(os._exit, 1)
+        except Exception:
+            pass  # the workers die before they answer
+        run.join(60)
+        out = result["out"]
+        assert out.verdict == "unknown"
+        assert "worker" in (out.reason or "")
+    finally:
+        cluster_mod._clients.pop(cluster.scheduler_address, None)
+        cluster.close()
+
+
+@pytest.mark.parametrize("address, message", [
+    ("nonsense::", "is not a scheduler address"),
+    ("tcp://scheduler", "is not a scheduler address"),
+    ("tcp://127.0.0.1:1", "no Dask scheduler answered"),
+])
+def test_a_bad_address_is_an_input_error(address, message, monkeypatch):
+    monkeypatch.setattr(cluster_mod, "CONNECT_SECONDS", 1)
+    r = CliRunner().invoke(app, ["find", "--net", "1-4-1", "--require", "grad(W1) != 0", "--cluster", address])
+    assert r.exit_code == 2, r.output
+    assert message in r.output and "Traceback" not in r.output
+
+
+def test_without_dask_the_extra_is_named(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(InputError) as e:
+        cluster_mod.client_for("tcp://127.0.0.1:8786")
+    assert "cexsearch[dask]" in e.value.hint
