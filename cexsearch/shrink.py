@@ -8,6 +8,14 @@ searches again with the same engine, so every shrunk witness is confirmed by
 the exact re-check like any other, and a step answered *none* is a proof
 ("no integer witness with every free value in [-1, 1]").  The loop is
 anytime: whatever the time limit interrupts, the last confirmed witness is kept.
+
+A step whose grid of free values is small (at most :data:`cexsearch.grid.MAX_POINTS`
+points, e.g. seed 001's 3^10 in [-1, 1]) is decided by exact exhaustive enumeration
+(:mod:`cexsearch.grid`) instead of the solver: *none* is then a proof by exhaustion, and
+a point it finds is the one with the fewest non-zero values, then the smallest sum of
+absolute values, in the whole grid, so the greedy steps after it cannot improve it and
+are skipped.  The choice depends on the grid's size only, never on time, so a shrink
+gives the same witness on every run.
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from .search import Outcome, confirm, search
+from . import grid
+from .errors import SolverDisagreement
+from .search import Outcome, SearchStats, confirm, raw_pattern_count, search
 from .spec import Assignment, Domain, FixedValues, Problem, SearchOptions
 
 MAX_INTEGER_BOUND = 16
@@ -65,6 +75,28 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
     steps = 0
     user = problem.domain
 
+    optimal = False  # best is the simplest witness in its whole grid (decided by exhaustion)
+
+    def exhaustive(trial: Problem) -> Outcome | None:
+        """Every point of a small grid decided exactly; None when the grid search declines."""
+        nonlocal optimal
+        if (grid.grid_size(trial) or grid.MAX_POINTS + 1) > grid.MAX_POINTS:
+            return None
+        try:
+            answer = grid.search_grid(trial, deadline=deadline)
+        except grid.Declined:
+            return None
+        total = raw_pattern_count(trial)
+        stats = SearchStats("exhaustive grid", total, tried=total, elapsed=answer.elapsed)
+        if answer.best is None:
+            return Outcome("none", trial, stats,
+                           audit=(("*", f"all {answer.points} grid points decided exactly, none a witness", total),))
+        out = confirm(trial, answer.best, stats)  # the exact re-check, with the tighter limits too
+        if trial.fixed != problem.fixed:  # a greedy step's pins: confirmed against the person's problem, as there
+            return confirm(problem, answer.best, stats)
+        optimal = True  # the simplest witness of the whole grid: greedy steps cannot improve it
+        return replace(out, problem=problem)
+
     def attempt(domain: Domain) -> Outcome | None:
         """A search under tighter limits; None when the time is up."""
         nonlocal steps
@@ -72,6 +104,12 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
         if left <= 0:
             return None
         steps += 1
+        by_grid = exhaustive(replace(problem, domain=domain))
+        if by_grid is not None:
+            return by_grid
+        left = deadline - time.monotonic()
+        if left <= 0:  # the grid search declined at the time limit
+            return None
         out = search(replace(problem, domain=domain), replace(options, strategy="enumerate", timeout=left))
         if out.verdict == "found":
             # confirmed against the tighter problem; the person's problem is looser, so it holds there too
@@ -89,6 +127,12 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
         steps += 1
         extra = FixedValues(tuple(sorted((n, i, v) for (n, i), v in pins.items())))
         trial = replace(problem, domain=domain, fixed=problem.fixed.merged(extra))
+        by_grid = exhaustive(trial)
+        if by_grid is not None:
+            return by_grid
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
         # An undecided step (its resource budget ran out) is skipped.
         greedy = replace(options, strategy="enumerate", timeout=left, rlimit=min(options.rlimit or GREEDY_RLIMIT,
                                                                                   GREEDY_RLIMIT))
@@ -102,6 +146,10 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
 
     def out_of_time() -> None:
         notes.append("best found within the time limit")
+
+    def size(w: Assignment) -> tuple[int, Fraction]:
+        vals = _free_values(problem, w)
+        return (sum(v != 0 for v in vals), sum((abs(v) for v in vals), Fraction(0)))
 
     values = _free_values(problem, best.witness)  # type: ignore[arg-type]
     if not values:
@@ -154,12 +202,21 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
     # so nothing is claimed minimal here; a cardinality constraint instead made qfnia time out.
     values = _free_values(problem, best.witness)  # type: ignore[arg-type]
     base = replace(grid_domain, max_abs=max(abs(v) for v in values))
+    if not optimal and time.monotonic() < deadline:
+        # one exhaustive pass over the whole grid, when it is small, instead of the greedy steps
+        out = exhaustive(replace(problem, domain=base))
+        if out is not None:
+            steps += 1
+            if out.verdict != "found":  # the confirmed witness lies in this grid: a bug, never a claim
+                raise SolverDisagreement("the exhaustive grid search found no witness in a grid that holds the "
+                                         f"confirmed witness {[str(v) for v in values]}")
+            best = out
+    if optimal:
+        # The grid's witness has the fewest non-zero values, then the smallest sum of absolute values,
+        # of every witness within these limits: no greedy step can improve it.
+        return ShrinkResult(best, tuple(proven), tuple(notes), time.monotonic() - started, steps)
     step = Fraction(1, base.denominator or 1)
     pinned: dict = {}
-
-    def size(w: Assignment) -> tuple[int, Fraction]:
-        vals = _free_values(problem, w)
-        return (sum(v != 0 for v in vals), sum((abs(v) for v in vals), Fraction(0)))
 
     improved = True
     while improved:
