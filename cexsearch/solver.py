@@ -119,12 +119,18 @@ class PatternSolver:
         interrupts the context at the deadline (Z3 supports that from another thread).
         """
         timer = None
+        fired: list[bool] = []
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 return Unknown("timeout")
             self.solver.set("timeout", max(1, int(left * 1000)))
-            timer = threading.Timer(left, self.solver.ctx.interrupt)
+
+            def interrupt() -> None:
+                fired.append(True)
+                self.solver.ctx.interrupt()
+
+            timer = threading.Timer(left, interrupt)
             timer.daemon = True
             timer.start()
         self.checks += 1
@@ -135,6 +141,11 @@ class PatternSolver:
         finally:
             if timer is not None:
                 timer.cancel()
+                timer.join()
+                if fired:
+                    # An interrupt that lands after the check returned stays pending on the shared
+                    # context and would make the next push fail ("push canceled"); a check clears it.
+                    z3.Solver(ctx=self.solver.ctx).check()
         if result == z3.sat:
             return Sat({})
         if result == z3.unsat:

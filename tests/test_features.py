@@ -231,3 +231,25 @@ def test_a_worker_that_dies_makes_the_verdict_unknown():
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 3, (stdout, stderr)
     assert "worker process died" in stdout
+
+
+def test_an_interrupt_landing_after_a_check_does_not_break_the_next_push():
+    # The deadline timer can fire between the end of Z3's check and its cancellation; the
+    # interrupt then stays pending on the shared context and the next push raised "push canceled".
+    from cexsearch.api import NetworkSettings, build_problem
+    from cexsearch.encode import Encoding
+    from cexsearch.solver import PatternSolver, Sat
+
+    p = build_problem(NetworkSettings().network("1-1-1"), 1, ["grad(W1) != 0"])
+    ps = PatternSolver(Encoding(p), kind="smt")
+    inner = ps.solver.check
+
+    def slow_return(*args):  # type: ignore[no-untyped-def]
+        answer = inner(*args)
+        time.sleep(0.3)  # the timer fires here, after the check returned
+        return answer
+
+    ps.solver.check = slow_return  # type: ignore[method-assign]
+    assert isinstance(ps.check(time.monotonic() + 0.1), Sat)
+    ps.push()
+    ps.pop()
