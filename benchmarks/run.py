@@ -5,6 +5,11 @@ Run from the repository root:
     python benchmarks/run.py                 # every instance, table on stdout, JSON in benchmarks/results.json
     python benchmarks/run.py --only seed     # instances whose name contains 'seed'
     python benchmarks/run.py --timeout 20    # per-run budget in seconds (default 60)
+    python benchmarks/run.py --local-cluster # also enumerate on a 2-worker Dask LocalCluster
+
+Every run happens in a fresh process, as a user's command does: its time is
+measured inside that process (start-up excluded, except for the seed 001 CLI
+figure) and its peak resident memory is that process's own.
 
 Every run gets the same budget.  The naive baseline is one Z3 query with
 If-encoded ReLUs and no enumeration (what a person writes by hand); random
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import platform
 import random
@@ -94,17 +100,39 @@ def problem_of(inst: Instance) -> Problem:
     return build_problem(inst.settings.network(inst.net), inst.samples, list(inst.conditions))
 
 
-def run_strategy(inst: Instance, strategy: str, timeout: float, jobs: int = 1) -> dict:
+def _in_child(fn, *args) -> dict:  # type: ignore[no-untyped-def]
+    """fn(*args) in a fresh process; its result gains that process's peak resident memory."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(_measured, fn, *args).result()
+
+
+def _measured(fn, *args) -> dict:  # type: ignore[no-untyped-def]
+    out = fn(*args)
+    rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return {**out, "peak_mib": rss / 1024}
+
+
+def run_strategy(inst: Instance, strategy: str, timeout: float, jobs: int = 1, cluster: str | None = None) -> dict:
+    return _in_child(_run_strategy, inst, strategy, timeout, jobs, cluster)
+
+
+def _run_strategy(inst: Instance, strategy: str, timeout: float, jobs: int, cluster: str | None) -> dict:
     p = problem_of(inst)
     t = time.perf_counter()
     try:
-        out = search(p, SearchOptions(strategy=strategy, timeout=timeout, jobs=jobs))
+        out = search(p, SearchOptions(strategy=strategy, timeout=timeout, jobs=jobs, cluster=cluster))
     except TooLarge:
         return {"verdict": "refused", "seconds": 0.0, "strategy": strategy}
     return {"verdict": out.verdict, "seconds": time.perf_counter() - t, "strategy": out.stats.strategy}
 
 
 def random_search(inst: Instance, timeout: float, seed: int = 0) -> dict:
+    return _in_child(_random_search, inst, timeout, seed)
+
+
+def _random_search(inst: Instance, timeout: float, seed: int) -> dict:
     """Sample small integers and random floats (as exact rationals) for every free value; check exactly."""
     p = problem_of(inst)
     rng = random.Random(seed)
@@ -145,20 +173,31 @@ def main() -> None:
     ap.add_argument("--only", default="")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results.json"))
     ap.add_argument("--no-baselines", action="store_true", help="skip the naive query and random search")
+    ap.add_argument("--local-cluster", action="store_true",
+                    help="also run the 1-h-1 proofs with --cluster on a 2-worker Dask LocalCluster")
     args = ap.parse_args()
     chosen = [i for i in instances() if args.only in i.name]
     rows = []
-    print("| instance | expect | auto | enumerate | enumerate --jobs 2 | linear | naive | random | target s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    cluster = None
+    if args.local_cluster:
+        from distributed import LocalCluster
+
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    print("| instance | expect | auto | enumerate | enumerate --jobs 2 | enumerate --cluster | linear | naive | random "
+          "| target s | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for inst in chosen:
         row: dict = {"instance": inst.name, "expect": inst.expect, "target_seconds": inst.target, "why": inst.why}
-        row["auto"] = run_strategy(inst, "auto", args.timeout)
+        row["auto"] = run_strategy(inst, "auto", args.timeout, jobs=os.cpu_count() or 1)  # the CLI's default
         for strategy in ("enumerate", "linear"):
             if strategy == "linear" and inst.expect == "none":
                 continue  # the linear strategy can only find
             row[strategy] = run_strategy(inst, strategy, args.timeout)
         if inst.expect == "none" and inst.name.startswith("holds 1-"):
             row["enumerate_jobs2"] = run_strategy(inst, "enumerate", args.timeout, jobs=2)
+            if cluster is not None:
+                row["enumerate_cluster"] = run_strategy(inst, "enumerate", args.timeout,
+                                                        cluster=cluster.scheduler_address)
         if not args.no_baselines:
             # The ifencode strategy alone is the naive baseline: one If-encoded query, no enumeration.
             row["naive"] = run_strategy(inst, "ifencode", args.timeout)
@@ -169,16 +208,18 @@ def main() -> None:
         row["correct"] = a["verdict"] == inst.expect
         row["ratio_naive_over_auto"] = (n["seconds"] / a["seconds"]) if n and n["verdict"] == inst.expect else None
         row["target_met"] = None if inst.target is None else (row["correct"] and a["seconds"] < inst.target)
+        row["peak_mib"] = max(r["peak_mib"] for r in row.values() if isinstance(r, dict) and "peak_mib" in r)
         rows.append(row)
         print(f"| {inst.name} | {inst.expect} | {fmt(a)} | {fmt(row.get('enumerate'))} | "
-              f"{fmt(row.get('enumerate_jobs2'))} | {fmt(row.get('linear'))} | {fmt(n)} | {fmt(row.get('random'))} | "
-              f"{inst.target or '-'} |", flush=True)
+              f"{fmt(row.get('enumerate_jobs2'))} | {fmt(row.get('enumerate_cluster'))} | {fmt(row.get('linear'))} | "
+              f"{fmt(n)} | {fmt(row.get('random'))} | {inst.target or '-'} | {row['peak_mib']:.0f} |", flush=True)
     cli = cli_seconds() if not args.only or "seed" in args.only else None
     ratios = [r["ratio_naive_over_auto"] for r in rows if r["ratio_naive_over_auto"]]
     unsolved_by_naive = [r["instance"] for r in rows if r.get("naive") and r["naive"]["verdict"] == "unknown"]
     speedups = [r["enumerate"]["seconds"] / r["enumerate_jobs2"]["seconds"] for r in rows
                 if "enumerate_jobs2" in r and r["enumerate"]["verdict"] == "none" and r["enumerate_jobs2"]["verdict"] == "none"]
-    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    if cluster is not None:
+        cluster.close()
     summary = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "timeout_seconds": args.timeout,
@@ -187,7 +228,7 @@ def main() -> None:
         "median_ratio_naive_over_auto": statistics.median(ratios) if ratios else None,
         "instances_naive_cannot_solve": unsolved_by_naive,
         "jobs2_speedup_on_proofs": speedups,
-        "peak_rss_mib": peak / 1024,
+        "peak_rss_mib_largest_run": max((r["peak_mib"] for r in rows), default=None),
     }
     print(json.dumps(summary, indent=2))
     Path(args.json).write_text(json.dumps({"summary": summary, "rows": rows}, indent=2) + "\n")
