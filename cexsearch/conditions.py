@@ -835,6 +835,9 @@ def fixed_values(name: str, index_items: tuple, raw: Any, network: Network, samp
         raise SpecError(f"{where}: index {_index_text(index_items)} is out of range for {name} of shape "
                         f"{shape_text(shape)}", hint=f"{name} has shape {shape_text(shape)}") from None
     sel_shape = tuple(len(a) for a in axes if isinstance(a, range))
+    if 0 in sel_shape:  # fixing nothing would be silently ignored
+        raise SpecError(f"{where}: {target} selects no entries of {name} (shape {shape_text(shape)})",
+                        hint="check the slice bounds, e.g. W1[0:2, :] rather than W1[2:0, :]")
     tree = value_tree(raw, where)
     found = regular(tree, len(sel_shape))
     if found is None:

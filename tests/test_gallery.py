@@ -210,6 +210,8 @@ GALLERY: dict[str, Bad] = {
                             hint="give a nested list of that shape"),
     "fix-slice-wrong-shape": find(*OK, "--samples", "3", "--fix", "x[0:2]=[1,2,3]", names=("x[0:2]", "(2, 1)"),
                                   hint="give a nested list of that shape"),
+    "fix-empty-slice": find(*OK, "--samples", "3", "--fix", "x[2:0]=1", names=("x[2:0]", "no entries"),
+                            hint="check the slice bounds"),
     "fix-not-a-number": find(*OK, "--fix", "W1=abc", names="'abc'", hint="write a number such as 0"),
     "fix-nan": find(*OK, "--fix", "W1=nan", names="'nan'", hint="write a number such as 0"),
     "fix-bad-list": find(*OK, "--fix", "x=[[1],[2]", names="'[[1],[2]'", hint="e.g. [[0],[2],[3]]"),
