@@ -178,11 +178,6 @@ def main() -> None:
     args = ap.parse_args()
     chosen = [i for i in instances() if args.only in i.name]
     rows = []
-    cluster = None
-    if args.local_cluster:
-        from distributed import LocalCluster
-
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     print("| instance | expect | auto | enumerate | enumerate --jobs 2 | enumerate --cluster | linear | naive | random "
           "| target s | peak MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -195,9 +190,12 @@ def main() -> None:
             row[strategy] = run_strategy(inst, strategy, args.timeout)
         if inst.expect == "none" and inst.name.startswith("holds 1-"):
             row["enumerate_jobs2"] = run_strategy(inst, "enumerate", args.timeout, jobs=2)
-            if cluster is not None:
-                row["enumerate_cluster"] = run_strategy(inst, "enumerate", args.timeout,
-                                                        cluster=cluster.scheduler_address)
+            if args.local_cluster:
+                # started for this run only: an idle cluster's heartbeats would slow the other columns
+                from distributed import LocalCluster
+
+                with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
+                    row["enumerate_cluster"] = run_strategy(inst, "enumerate", args.timeout, cluster=c.scheduler_address)
         if not args.no_baselines:
             # The ifencode strategy alone is the naive baseline: one If-encoded query, no enumeration.
             row["naive"] = run_strategy(inst, "ifencode", args.timeout)
@@ -218,8 +216,6 @@ def main() -> None:
     unsolved_by_naive = [r["instance"] for r in rows if r.get("naive") and r["naive"]["verdict"] == "unknown"]
     speedups = [r["enumerate"]["seconds"] / r["enumerate_jobs2"]["seconds"] for r in rows
                 if "enumerate_jobs2" in r and r["enumerate"]["verdict"] == "none" and r["enumerate_jobs2"]["verdict"] == "none"]
-    if cluster is not None:
-        cluster.close()
     summary = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "timeout_seconds": args.timeout,
