@@ -171,7 +171,7 @@ def run_command(body) -> None:  # type: ignore[no-untyped-def]
 
 Activation = Annotated[str, typer.Option(help="Hidden activation: relu, leaky_relu or linear.")]
 Cluster = Annotated[str | None, typer.Option(
-    help="Dask scheduler address (tcp://HOST:8786): send enumeration subtrees there (needs cexsearch[dask]).")]
+    help="Dask scheduler address (tcp://HOST:8786): send enumeration subtrees there (needs the optional dask extra).")]
 
 
 @app.command()
