@@ -179,7 +179,7 @@ def find(
     net: Annotated[str, typer.Option("--net", help="Widths, input first: 1-1-1, 10-10-1, 2-3-3-2.")],
     samples: Annotated[str, typer.Option("--samples", "-M", help="Batch size M.")] = "1",
     require: Annotated[list[str] | None, typer.Option("--require", "-r", help="A condition that must hold (repeatable).")] = None,
-    fix: Annotated[list[str] | None, typer.Option("--fix", help="NAME=VALUE or NAME[i,j]=VALUE (repeatable).")] = None,
+    fix: Annotated[list[str] | None, typer.Option("--fix", help="NAME=VALUE or NAME\\[i,j]=VALUE (repeatable).")] = None,
     activation: Activation = "relu",
     leaky_slope: Annotated[str, typer.Option(help="Slope of leaky_relu below 0.")] = "1/100",
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Biases in every layer.")] = True,
