@@ -132,6 +132,41 @@ def test_stopping_reaches_a_running_subtree(address):
     assert stats.undecided + stats.remaining > 0
 
 
+def test_a_timeout_stops_the_cluster_search(address):
+    p = build_problem(NOBIAS.network("1-10-1"), 3, ["grad(W2) == 0", "grad(W1) != 0"])
+    t0 = time.monotonic()
+    out = search(p, SearchOptions(strategy="enumerate", timeout=1.5, cluster=address))
+    assert time.monotonic() - t0 < 6
+    assert out.verdict == "unknown" and "undecided" in (out.reason or "")
+    # the workers are free again: a small search right after is answered at once
+    t1 = time.monotonic()
+    quick = parallel_enumeration(problem(CASES[1]), SearchOptions(strategy="enumerate", cluster=address), None, None)
+    assert quick.verdict == CASES[1][6] and time.monotonic() - t1 < 5
+
+
+def test_ctrl_c_exits_130_and_frees_the_cluster(address):
+    import signal
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "cexsearch", "find", "--net", "1-10-1", "--samples", "3", "--no-bias",
+           "--require", "grad(W2) == 0", "--require", "grad(W1) != 0", "--strategy", "enumerate",
+           "--cluster", address]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "CI": "true"})
+    time.sleep(2.5)  # connected, and subtrees running on both workers (the whole proof takes 5 s or more)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert time.monotonic() - sent < 3
+    assert "Traceback" not in stderr
+    # nothing of the interrupted search holds the workers: a new search is answered at once
+    t0 = time.monotonic()
+    quick = parallel_enumeration(problem(CASES[1]), SearchOptions(strategy="enumerate", cluster=address), None, None)
+    assert quick.verdict == CASES[1][6] and time.monotonic() - t0 < 3
+
+
 def test_a_lost_worker_makes_the_verdict_unknown_not_none():
     cluster = _start(**{"distributed.scheduler.allowed-failures": 0})
     try:
