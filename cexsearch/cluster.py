@@ -67,6 +67,11 @@ def client_for(address: str) -> Any:
     try:
         if not client.nthreads():
             client.wait_for_workers(1, timeout=CONNECT_SECONDS)
+    except TimeoutError:
+        client.close()
+        raise InputError(f"--cluster {address!r}: the scheduler has no workers (none joined within "
+                         f"{CONNECT_SECONDS} s)", hint="start some with 'dask worker ADDRESS --nthreads 1'") from None
+    try:
         found = client.run(versions)
     except Exception as e:  # workers that cannot import cexsearch fail here, not mid-search
         client.close()

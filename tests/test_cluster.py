@@ -202,6 +202,23 @@ def test_a_bad_address_is_an_input_error(address, message, monkeypatch):
     assert message in r.output and "Traceback" not in r.output
 
 
+def test_workers_of_another_version_are_refused(address, monkeypatch):
+    monkeypatch.setattr(cluster_mod, "_clients", {})
+    monkeypatch.setattr(cluster_mod, "__version__", "0.0.0-other")
+    with pytest.raises(InputError) as e:
+        cluster_mod.client_for(address)
+    assert "0.0.0-other" in e.value.message and "same versions" in e.value.hint
+
+
+def test_a_scheduler_without_workers_is_an_input_error(monkeypatch):
+    monkeypatch.setattr(cluster_mod, "CONNECT_SECONDS", 1)
+    with distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0",
+                                  silence_logs=logging.ERROR) as empty:
+        with pytest.raises(InputError) as e:
+            cluster_mod.client_for(empty.scheduler_address)
+    assert "no workers" in e.value.message and "dask worker" in e.value.hint
+
+
 def test_without_dask_the_extra_is_named(monkeypatch):
     import sys
 
