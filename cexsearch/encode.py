@@ -266,8 +266,9 @@ class Encoding:
             return z3.If(self.bit_var(m, u), to_z3(self.slope_on), to_z3(self.slope_off))
         return self.slope_on if bit else self.slope_off
 
-    def backprop(self, m: int, u: int, signal: Term, slope: Term, branch: bool) -> Term:
-        """The signal into unit u: ``signal * slope``, or with ``branch`` ``If(bit, on*signal, off*signal)``.
+    def backprop(self, m: int, u: int, signal: Term, bit: Bit, deep: bool) -> Term:
+        """The signal into unit u: ``signal * slope``; for an open bit below the second hidden
+        layer (``deep``), ``If(bit, on*signal, off*signal)``.
 
         Below the second hidden layer the signal is itself a sum of If-terms, and Z3's
         assertion-time rewriter multiplies a product of sums out into monomials: on
@@ -275,9 +276,9 @@ class Encoding:
         unit to the rewriter, so the branch form stays small; for one hidden layer the
         product is kept (the If form made some small proofs slower to decide).
         """
-        if branch and not (is_const(signal) and signal == 0):
+        if deep and bit is None and not (is_const(signal) and signal == 0):
             return z3.If(self.bit_var(m, u), to_z3(_mul(self.slope_on, signal)), to_z3(_mul(self.slope_off, signal)))
-        return _mul(signal, slope)
+        return _mul(signal, self.slope(m, u, bit))
 
     def sign(self, z: Term, active: Bit, m: int = 0, u: int = 0) -> z3.BoolRef | bool:
         """The constraint that puts pre-activation z on the branch ``active``.
@@ -313,7 +314,6 @@ class Encoding:
         L = net.depth
         M = self.samples
         acts: list[list[list[Term]]] = [[list(self.values["x"][m]) for m in range(M)]]
-        slopes: list[list[list[Term]]] = []
         yhat = []
         for m in range(M):
             bits = pattern[m] if self.units else ()
@@ -322,9 +322,7 @@ class Encoding:
                 start = self._layer_start[k]
                 if len(acts) <= k:
                     acts.append([])
-                    slopes.append([])
                 acts[k].append([self.activation(m, start + j, zj, bits[start + j]) for j, zj in enumerate(z)])
-                slopes[k - 1].append([self.slope(m, start + j, bits[start + j]) for j in range(len(z))])
             yhat.append(self.pre_activations(m, L, bits))
         c = net.loss_gradient_scale(M)
         y = self.values["y"]
@@ -346,9 +344,9 @@ class Encoding:
                 grads[f"b{k}"] = gb
             if k > 1:
                 start = self._layer_start[k - 1]
-                deep = k >= 3 and bool(self.units) and net.activation != "linear"
+                deep = k >= 3 and net.activation != "linear"
                 delta = [[self.backprop(m, start + i, _sum([_mul(delta[m][j], W[j, i]) for j in range(W.shape[0])]),
-                                        slopes[k - 2][m][i], deep and pattern[m][start + i] is None)
+                                        pattern[m][start + i], deep)
                           for i in range(W.shape[1])] for m in range(M)]
         raw: dict[str, np.ndarray] = dict(self.values)
         raw["yhat"] = np.array(yhat, dtype=object).reshape(M, net.widths[L])

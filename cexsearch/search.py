@@ -674,7 +674,7 @@ def _portfolio(problem: Problem, options: SearchOptions, progress: Progress | No
             return finish(out)
         notes.append(out.reason or "")
     if total > 1:
-        if any(name == "y" for name, _ in _free_names(problem)) or hopeless:
+        if any(name == "y" for name, _ in problem.free_keys()) or hopeless:
             # With enumeration out of reach the linear strategy gets the whole budget.
             out = LinearStrategy(problem, options, deadline if hopeless else until(30.0),
                                  max_tries=None if hopeless else LINEAR_SLICE_TRIES).run()
@@ -687,11 +687,6 @@ def _portfolio(problem: Problem, options: SearchOptions, progress: Progress | No
                                      "or --force"))
     out = _enumerate(problem, options, progress, deadline)
     return finish(out)
-
-
-def _free_names(problem: Problem) -> list[tuple[str, Index]]:
-    fixed = problem.fixed.as_dict()
-    return [(n, i) for n in problem.network.variable_names() for i in entries(problem.shape(n)) if (n, i) not in fixed]
 
 
 def search(problem: Problem, options: SearchOptions = SearchOptions(), progress: Progress | None = None) -> Outcome:

@@ -80,9 +80,7 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
     def exhaustive(trial: Problem) -> Outcome | None:
         """Every point of a small grid decided exactly; None when the grid search declines."""
         nonlocal optimal
-        if (grid.grid_size(trial) or grid.MAX_POINTS + 1) > grid.MAX_POINTS:
-            return None
-        try:
+        try:  # declines grids above grid.MAX_POINTS, and anything it cannot decide exactly
             answer = grid.search_grid(trial, deadline=deadline)
         except grid.Declined:
             return None

@@ -340,6 +340,11 @@ class Problem:
     def shape(self, name: str) -> tuple[int, ...]:
         return self.network.shape(name, self.samples)
 
+    def free_keys(self) -> list[tuple[str, Index]]:
+        """Every entry the search chooses: all values but the fixed ones, in variable order."""
+        fixed = self.fixed.as_dict()
+        return [(n, i) for n in self.network.variable_names() for i in entries(self.shape(n)) if (n, i) not in fixed]
+
 
 @dataclass(frozen=True)
 class Assignment:

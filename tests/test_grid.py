@@ -40,7 +40,7 @@ def _problem(rng: random.Random):
         return None
     p = build_problem(net, samples, conds)
     g = rng.choice([1, 1, 2])
-    keys = grid.free_keys(p)
+    keys = p.free_keys()
     fixes = []
     while (3 if g == 1 else 5) ** (len(keys) - len(fixes)) > 3000:
         name, idx = keys[len(fixes)]
