@@ -287,7 +287,7 @@ class Encoding:
         """
         if self.network.activation == "linear":
             return True
-        at_zero_active = self.network.relu_grad_at_zero == 1
+        at_zero_active = self.network.is_active(Fraction(0))  # the side of 0, decided in Network once
         if is_const(z):
             if active is None:
                 # The value decides the branch; the open bit must follow it, since the

@@ -274,7 +274,7 @@ def environment(problem: Problem, values: dict[str, np.ndarray]) -> dict[str, np
                     act[m][j], slope[m][j] = zz, Q.const(1)
                     continue
                 # Network.is_active: > 0 is active, < 0 inactive, exactly 0 as relu_grad_at_zero says
-                on = np.logical_not(zz.sign_test("<" if net.relu_grad_at_zero == 1 else "<="))
+                on = np.logical_not(zz.sign_test("<" if net.is_active(Fraction(0)) else "<="))
                 if s_off == 0:
                     act[m][j] = Q(np.where(on, zz.num, 0).astype(zz.num.dtype, copy=False), zz.scale, zz.bound) \
                         if not zz.zero else zz
