@@ -609,12 +609,16 @@ def _flat(a: Any) -> list:
 
 
 def _pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Broadcast by our rule: equal shapes, or a single entry against anything."""
+    """Broadcast by our rule: equal shapes, or a single entry against anything.
+
+    The same rule as the type checker's :func:`_broadcast`: when both are single entries of
+    different shapes (``(W1 + 0)[0]`` on a 1-1-1 network), the left one's shape is kept.
+    """
     if a.shape == b.shape:
         return a, b
-    if a.size == 1:
-        return np.full(b.shape, a.reshape(-1)[0], dtype=object), b
-    return a, np.full(a.shape, b.reshape(-1)[0], dtype=object)
+    if b.size == 1:
+        return a, np.full(a.shape, b.reshape(-1)[0], dtype=object)
+    return np.full(b.shape, a.reshape(-1)[0], dtype=object), b
 
 
 def _compare(backend: Backend, op: str, a: Any, b: Any) -> Any:
@@ -650,17 +654,18 @@ def evaluate(node: Expr, env: Mapping[str, np.ndarray], backend: Backend, entryw
     if isinstance(node, Subscript):
         return np.asarray(evaluate(node.base, env, backend, entrywise)[_np_index(node.items)], dtype=object)
     if isinstance(node, Neg):
-        return -evaluate(node.operand, env, backend, entrywise)
+        return np.asarray(-evaluate(node.operand, env, backend, entrywise), dtype=object)
     if isinstance(node, Arith):
         a, b = _pairs(np.asarray(evaluate(node.left, env, backend, entrywise), dtype=object),
                       np.asarray(evaluate(node.right, env, backend, entrywise), dtype=object))
+        # np.asarray: an operation on 0-d object arrays returns a bare scalar, not an array
         if node.op == "+":
-            return a + b
+            return np.asarray(a + b, dtype=object)
         if node.op == "-":
-            return a - b
+            return np.asarray(a - b, dtype=object)
         if node.op == "*":
-            return a * b
-        return a / b
+            return np.asarray(a * b, dtype=object)
+        return np.asarray(a / b, dtype=object)
     if isinstance(node, Compare):
         a, b = _pairs(np.asarray(evaluate(node.left, env, backend, entrywise), dtype=object),
                       np.asarray(evaluate(node.right, env, backend, entrywise), dtype=object))

@@ -287,6 +287,21 @@ def envs(draw):
     return env
 
 
+ONE = Network.parse("1-1-1")
+
+
+@pytest.mark.parametrize("text", ["(W1 + 0)[0] == W1", "W1 == (W1 - 0)[0]", "(-W1)[0] == -W1", "(W1 * 2)[0, 0] == W1[0] * 2",
+                                  "(b1 + W1)[0] == b1 + W1[0, 0]"])
+def test_single_entries_of_different_shapes_keep_the_checked_shape(text):
+    # Both sides single entries of different shapes: evaluation used to collapse the sum to a bare
+    # scalar, which a subscript then failed on (found by the fuzzer as a traceback in find).
+    env = {"W1": obj([[3]]), "b1": obj([2]), "W2": obj([[1]]), "b2": obj([0]), "x": obj([[1]]), "y": obj([[0]]),
+           "yhat": obj([[1]])}
+    for p in ONE.parameter_names():
+        env[f"grad({p})"] = obj(np.zeros(ONE.shape(p, 1), dtype=int).tolist())
+    assert truth(text, env, ONE, 1) is True
+
+
 @given(envs(), st.sampled_from([t for t, _ in SEMANTICS]))
 def test_exact_and_z3_backends_agree_on_random_values(env, text):
     truth(text, env)
