@@ -25,7 +25,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, WitnessFileError
 
 SCHEMAS: dict[str, tuple[str, str]] = {
     # document "schema" value: (file in cexsearch/schemas/, the schema's $id)
@@ -60,7 +60,7 @@ def validator(name: str) -> Any:
         from referencing.jsonschema import DRAFT202012
     except ImportError:
         raise InputError("validating a document needs the jsonschema package",
-                         hint="pip install jsonschema (or the cexsearch dev extra)") from None
+                         hint="pip install 'cexsearch[schema]' (jsonschema)") from None
     registry: Any = Registry().with_resources(
         (sid, DRAFT202012.create_resource(load(n))) for n, (_, sid) in SCHEMAS.items())
     return Draft202012Validator(load(name), registry=registry)
@@ -74,10 +74,11 @@ def problems(doc: Any) -> list[str]:
     name = doc.get("schema") if isinstance(doc, dict) else None
     if name not in SCHEMAS:
         return [f"$.schema: {name!r} names no schema cexsearch writes ({', '.join(sorted(SCHEMAS))})"]
+    check = validator(name)  # first: it says what to install when jsonschema is missing
     from jsonschema.exceptions import best_match
 
     # best_match descends into anyOf branches (a witness or null), so the path reaches the bad field itself
-    errors = [best_match([e]) for e in validator(name).iter_errors(doc)]
+    errors = [best_match([e]) for e in check.iter_errors(doc)]
     errors.sort(key=lambda e: [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in e.absolute_path])
     return [f"{e.json_path}: {_message(e)}" for e in errors]
 
@@ -88,3 +89,15 @@ def _message(error: Any) -> str:
         why = error.schema.get("description") if isinstance(error.schema, dict) else None
         return f"not allowed here ({why})" if why else "not allowed here"
     return str(error.message)
+
+
+def require_valid(doc: Any, where: str) -> None:
+    """Raise :class:`WitnessFileError` naming the JSON path of the first field that breaks the document's schema."""
+    found = problems(doc)
+    if not found:
+        return
+    first = found[0] if len(found[0]) <= 300 else found[0][:300] + "..."
+    more = f"; {len(found) - 1} more problem{'s' if len(found) > 2 else ''}" if len(found) > 1 else ""
+    raise WitnessFileError(f"{first}{more}", where=where,
+                           hint=f"the document breaks the schema {doc.get('schema')!r}: cexsearch writes documents "
+                           "that meet it; was this one edited?")

@@ -225,3 +225,37 @@ def test_any_validator_can_use_the_files(written):
     v = jsonschema.Draft202012Validator(files["check.schema.json"], registry=registry)
     assert v.is_valid(written["check.json"])
     assert not v.is_valid(edited(written["check.json"], ("claims",), None, delete=True))
+
+
+# --------------------------------------------------------------------------
+# verify --strict
+
+
+def test_verify_strict_accepts_what_cexsearch_writes_and_names_the_bad_field(written, tmp_path):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(written["found.json"]))
+    cli("verify", "--strict", str(good), code=0)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(edited(written["found.json"], ("search", "solver_checks"), "1")))
+    cli("verify", str(bad), code=0)  # the re-check does not read search statistics
+    r = runner.invoke(app, ["verify", "--strict", str(bad)])
+    assert r.exit_code == 2, r.output
+    assert f"{bad}: $.search.solver_checks: '1' is not of type 'integer'" in r.output
+    assert "cexsearch.witness/1" in r.output and "Traceback" not in r.output
+
+
+def test_verify_strict_without_jsonschema_says_what_to_install(written, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_jsonschema(name, *args, **kwargs):
+        if name.split(".")[0] in ("jsonschema", "referencing"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_jsonschema)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(written["found.json"]))
+    r = runner.invoke(app, ["verify", "--strict", str(good)])
+    assert r.exit_code == 2 and "needs the jsonschema package" in r.output and "cexsearch[schema]" in r.output
