@@ -54,7 +54,7 @@ def test_schema_files_are_draft_2020_12_schemas(name):
 def test_every_schema_name_in_the_source_has_a_shipped_schema():
     """A new document kind (or version) written by cexsearch cannot ship without its schema."""
     written = set()
-    for src in (ROOT / "cexsearch").glob("*.py"):
+    for src in (ROOT / "cexsearch").rglob("*.py"):
         written |= set(re.findall(r'"(cexsearch\.[a-z_]+/\d+)"', src.read_text(encoding="utf-8")))
     assert written == set(schema.SCHEMAS)
 
