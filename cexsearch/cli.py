@@ -377,6 +377,8 @@ def render_outcome(outcome: Outcome, json_path: str | None, options: SearchOptio
 def verify(
     witness: Annotated[str, typer.Argument(help="A witness document written by find or check.")],
     explain: Annotated[str | None, typer.Option(help="Also print the witness as a derivation: markdown or latex.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="First validate the document against its shipped JSON Schema "
+                                         "(needs jsonschema).")] = False,
 ) -> None:
     """Re-check a witness document exactly, without Z3: exit 0 when every condition holds, 1 when one fails."""
 
@@ -392,7 +394,11 @@ def verify(
             raise InputError(f"cannot read {witness!r}: byte {e.object[e.start]:#04x} at offset {e.start} is not "
                              "UTF-8", hint="a witness document is UTF-8 JSON, as find and check write it") from None
         Extras.parse(explain, None, None, None, None)  # validates the format before reading
-        problem, assignment, _ = load_document(text, where=witness)
+        problem, assignment, doc = load_document(text, where=witness)
+        if strict:
+            from .schema import require_valid
+
+            require_valid(doc, where=witness)
         if assignment is None:
             raise InputError(f"{witness}: the document holds no values to check (its verdict was not 'found')")
         check = recheck(problem, assignment)

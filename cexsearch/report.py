@@ -30,7 +30,10 @@ def fmt_exact(v: Any) -> str:
 
 
 def fmt_float(v: Any) -> str:
-    return f"{float(Fraction(v)):.6g}"
+    try:
+        return f"{float(Fraction(v)):.6g}"
+    except OverflowError:  # an exact value beyond float64's range (--fix x=1e400): float64 would make it inf
+        return "-inf" if Fraction(v) < 0 else "inf"
 
 
 def index_text(index: tuple[int, ...]) -> str:

@@ -177,7 +177,7 @@ class PatternSolver:
             else:
                 name = key[0] + "".join(f"[{i}]" for i in key[1])
                 if z3.is_algebraic_value(v):
-                    irrational.append(AlgebraicValue(name, tuple(int(c) for c in v.poly()), int(v.index()),
+                    irrational.append(AlgebraicValue(name, tuple(c.as_long() for c in v.poly()), int(v.index()),
                                                      v.as_decimal(12).rstrip("?")))
                 else:
                     irrational.append(AlgebraicValue(name, (), 0, str(v)))

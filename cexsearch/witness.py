@@ -9,6 +9,7 @@ are strings (``"-2/3"``) with their float beside them.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from fractions import Fraction
@@ -39,11 +40,20 @@ def _nested(arr: np.ndarray, conv: Any) -> Any:
     return [_nested(sub, conv) for sub in a]
 
 
+def float_or_none(v: Any) -> float | None:
+    """The float64 nearest an exact value, or None (JSON null) beyond float64's range: JSON has no inf."""
+    try:
+        f = float(Fraction(v)) if not isinstance(v, float) else v
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
 def tensor_doc(arr: np.ndarray) -> dict[str, Any]:
     return {
         "shape": list(np.asarray(arr, dtype=object).shape),
         "exact": _nested(arr, exact_text),
-        "float": _nested(arr, lambda v: float(Fraction(v))),
+        "float": _nested(arr, float_or_none),
     }
 
 
@@ -87,7 +97,7 @@ def evaluation_doc(a: Assignment, ev: Evaluation) -> dict[str, Any]:
         "values": values,
         "yhat": tensor_doc(ev.yhat),
         "residual": tensor_doc(ev.residual),
-        "loss": {"exact": exact_text(ev.loss), "float": float(ev.loss)},
+        "loss": {"exact": exact_text(ev.loss), "float": float_or_none(ev.loss)},
         "gradients": {p: tensor_doc(g) for p, g in sorted(ev.gradients.items(), key=lambda kv: _param_key(kv[0]))},
         "pre_activations": [tensor_doc(z) for z in ev.pre_activations[:-1]],
         "activation_pattern": [[[bool(v) for v in layer[m]] for layer in ev.pattern] for m in range(a.samples)],
@@ -102,7 +112,7 @@ def recheck_doc(check: Recheck) -> dict[str, Any]:
     return {
         "exact": all(c.holds for c in check.conditions),
         "conditions": [{"text": c.text, "holds": c.holds} for c in check.conditions],
-        "float_max_deviation": check.float_deviation,
+        "float_max_deviation": float_or_none(check.float_deviation),  # null: the float64 pass overflowed
     }
 
 
@@ -124,7 +134,8 @@ def outcome_document(outcome: Outcome, seed: int = 0, rlimit: int | None = None)
     doc["search"] = {
         "strategy": s.strategy,
         "total_patterns": s.total_patterns,
-        "decided_unsat": s.tried - (1 if outcome.verdict == "found" else 0),
+        # a replayed or extended witness was tried by no solver: tried is 0 there, not 1
+        "decided_unsat": max(s.tried - (1 if outcome.verdict == "found" else 0), 0),
         "pruned": s.pruned,
         "undecided": s.undecided,
         "remaining": s.remaining,
