@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from rich.text import Text
 
+from . import report
 from .errors import InputError
 from .explain import LATEX_ESCAPE_RE, explain, latex_unescape
-from .report import check_line, dataset_table, gradient_table, parameter_table, problem_line, stats_line, verdict_line
 from .search import Outcome
 
 if TYPE_CHECKING:
@@ -166,16 +166,16 @@ def plot_html(outcome: Outcome) -> str:
     return f'<figure><img src="data:image/png;base64,{data}" alt="{escape(alt)}"/></figure>'
 
 
-def outcome_html(outcome: Outcome) -> str:
+def outcome_html(outcome: Outcome, conditions: bool = True) -> str:
     """What the terminal report says, then the tables, the plot and the derivation of a witness."""
-    parts = [f'<p class="verdict-line {escape(outcome.verdict)}">{escape(verdict_line(outcome).plain)}</p>',
-             f'<p class="note">{escape(problem_line(outcome))}</p>']
-    if outcome.problem.conditions:
+    parts = [f'<p class="verdict-line {escape(outcome.verdict)}">{escape(report.verdict_line(outcome).plain)}</p>',
+             f'<p class="note">{escape(report.problem_line(outcome))}</p>']
+    if conditions and outcome.problem.conditions:
         parts.append('<ul class="conditions">' + "".join(f"<li><code>{escape(c.text)}</code></li>"
                                                           for c in outcome.problem.conditions) + "</ul>")
     if outcome.witness is not None and outcome.recheck is not None:
-        parts += [rich_table_html(t(outcome)) for t in (parameter_table, dataset_table, gradient_table)]
-        parts.append(f'<p class="check">{escape(check_line(outcome).plain)}</p>')
+        parts += [rich_table_html(t(outcome)) for t in (report.parameter_table, report.dataset_table, report.gradient_table)]
+        parts.append(f'<p class="check">{escape(report.check_line(outcome).plain)}</p>')
         parts.append(plot_html(outcome))
         tex = explain(outcome.problem, outcome.witness, "latex")
         parts.append(f'<details class="derivation" open=""><summary>Derivation</summary>\n'
@@ -183,7 +183,7 @@ def outcome_html(outcome: Outcome) -> str:
     notes = [f"shrinking: {'; '.join(outcome.shrink)}"] if outcome.shrink else []
     notes += [f"cross-check {n}" for n in outcome.cross_checks]
     parts += [f'<p class="note">{escape(n)}</p>' for n in notes]
-    parts.append(f'<p class="note">{escape(stats_line(outcome).plain)}</p>')
+    parts.append(f'<p class="note">{escape(report.stats_line(outcome).plain)}</p>')
     return "\n".join(p for p in parts if p)
 
 
@@ -212,15 +212,6 @@ def claims_table_html(results: Sequence[ClaimOutcome]) -> str:
             f'<td class="mono">{escape(size)}</td><td class="mono right nowrap">{r.elapsed:.2f} s</td></tr>')
     head = "".join(f"<th>{h}</th>" for h in ("", "claim", "verdict", "expected", "size", "time"))
     return f'<table class="claims"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-
-
-def claims_summary(results: Sequence[ClaimOutcome]) -> tuple[str, str]:
-    n_ok = sum(r.as_expected for r in results)
-    n_unknown = sum(r.verdict == "unknown" for r in results)
-    n_bad = len(results) - n_ok - n_unknown
-    state = "ok" if n_ok == len(results) else "fail" if n_bad else "unknown"
-    return state, (f"{n_ok} of {len(results)} claims as expected, {n_bad} not as expected, "
-                   f"{n_unknown} inconclusive")
 
 
 # --------------------------------------------------------------------------
@@ -289,7 +280,9 @@ def page(title: str, body: str) -> str:
 
 def check_page(results: Sequence[ClaimOutcome], files: Sequence[str] = ()) -> str:
     """The page of ``cexsearch check``: summary, the claims table, then every witness."""
-    state, summary = claims_summary(results)
+    summary_text = report.claims_summary(results)
+    summary = summary_text.plain
+    state = {"bold green": "ok", "bold red": "fail"}.get(str(summary_text.style), "unknown")
     parts = ["<header><h1>cexsearch check</h1>", f'<p class="summary {state}">{escape(summary)}</p>']
     if files:
         parts.append('<p class="note">claim files: ' + ", ".join(f"<code>{escape(f)}</code>" for f in files) + "</p>")
@@ -300,8 +293,10 @@ def check_page(results: Sequence[ClaimOutcome], files: Sequence[str] = ()) -> st
         given = "".join(f"<li>given <code>{escape(t)}</code></li>" for t in r.claim.given)
         then = "".join(f"<li>then <code>{escape(t)}</code></li>" for t in r.claim.then)
         parts += [f'<section class="witness" id="{_anchor(i)}"><h2>Witness: {escape(r.claim.name)}</h2>',
-                  f'<p>claim {escape(r.verdict)}, expected {escape(r.expected)}</p><ul class="claim-text">{given}{then}</ul>',
-                  outcome_html(r.witness), "</section>"]
+                  f'<p>claim <span class="verdict {escape(r.verdict)}">{escape(r.verdict)}</span>, expected '
+                  f'<span class="verdict {escape(r.expected)}">{escape(r.expected)}</span></p>'
+                  f'<ul class="conditions">{given}{then}</ul>',
+                  outcome_html(r.witness, conditions=False), "</section>"]
     return page(f"cexsearch check: {summary}", "\n".join(parts))
 
 

@@ -180,12 +180,16 @@ def claims_table(results: Sequence[ClaimOutcome]) -> RenderableType:
             notes.append(Text(f"  {r.claim.name}: {witness_summary(r)}", style="dim"))
         elif r.verdict == "unknown" and r.reason:
             notes.append(Text(f"  {r.claim.name}: {r.reason}", style="yellow"))
+    return Group(t, *notes, claims_summary(results))
+
+
+def claims_summary(results: Sequence[ClaimOutcome]) -> Text:
+    """How many claims are as expected, not as expected and inconclusive; green, red or yellow."""
     n_ok = sum(r.as_expected for r in results)
     n_unknown = sum(r.verdict == "unknown" for r in results)
     n_bad = len(results) - n_ok - n_unknown
-    summary = Text(f"{n_ok} of {len(results)} claims as expected, {n_bad} not as expected, {n_unknown} inconclusive",
-                   style="bold green" if n_ok == len(results) else "bold red" if n_bad else "bold yellow")
-    return Group(t, *notes, summary)
+    return Text(f"{n_ok} of {len(results)} claims as expected, {n_bad} not as expected, {n_unknown} inconclusive",
+                style="bold green" if n_ok == len(results) else "bold red" if n_bad else "bold yellow")
 
 
 CLAIM_STYLE = {"holds": "green", "refuted": "red", "unknown": "yellow"}
