@@ -217,6 +217,8 @@ def claims_table_html(results: Sequence[ClaimOutcome]) -> str:
 # --------------------------------------------------------------------------
 # Pages
 
+# The math font stack names fonts with an OpenType MATH table that a system may have (none is
+# downloaded): with one, brackets stretch around matrices.
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;margin:0 auto;
 max-width:72rem;padding:1.5rem 2rem 4rem;color:#1f2328;line-height:1.45;background:#fff}
@@ -239,6 +241,7 @@ figure{margin:1rem 0}figure img{max-width:min(100%,46rem);height:auto;border:1px
 details.derivation{margin-top:1rem}details.derivation summary{font-weight:600;cursor:pointer}
 .display{overflow-x:auto;overflow-y:hidden;padding:.3em 0;margin:.3rem 0 .6rem}p.label{margin:.9rem 0 .2rem}
 table.derivation td{text-align:right}td.name{text-align:left}td.nowrap{white-space:nowrap}
+math{font-family:"Latin Modern Math","STIX Two Math","Cambria Math","DejaVu Math TeX Gyre",math}
 mtd[columnalign=right]{text-align:right}mtd[columnalign=left]{text-align:left}mtd{padding:.1em .35em}
 mtable[columnspacing]>mtr>mtd{padding:.12em 0}
 .tex-fallback{color:#a40e26}
