@@ -143,6 +143,26 @@ def test_user_text_is_escaped(tmp_path: Path) -> None:
     ET.fromstring(text)
 
 
+def test_claims_not_as_expected_and_inconclusive_are_marked(tmp_path: Path) -> None:
+    claims = tmp_path / "claims.toml"
+    claims.write_text(
+        '[[claim]]\nname = "wrongly expected to hold"\nnet = "1-1-1"\nsamples = 2\n'
+        'given = ["grad(W2) == 0", "grad(b2) == 0"]\nthen = ["grad(W1) == 0"]\nexpect = "holds"\n\n'
+        '[[claim]]\nname = "too little time"\nnet = "2-4-4-1"\nsamples = 4\ngiven = ["grad(W3) == 0"]\n'
+        'then = ["grad(W1) == 0"]\nexpect = "holds"\ntimeout = 0.01\n', encoding="utf-8")
+    result = runner.invoke(app, ["check", str(claims), "--no-store", "--html", str(tmp_path / "r")])
+    assert result.exit_code == 1, result.output
+    root = ET.fromstring((tmp_path / "r" / "index.html").read_text(encoding="utf-8"))
+    rows = [tr for tr in root.iter(f"{XHTML}tr") if "claim" in tr.get("class", "").split()]
+    assert [(tr.get("class"), tr.get("data-verdict"), tr.findtext(f"{XHTML}td")) for tr in rows] == [
+        ("claim fail", "refuted", "FAIL"), ("claim unknown", "unknown", "??")]
+    assert "(timeout)" in "".join(rows[1].itertext())  # the reason, beside the claim
+    summary = next(p for p in root.iter(f"{XHTML}p") if "summary" in p.get("class", ""))
+    assert summary.get("class") == "summary fail" and summary.text.startswith("0 of 2 claims as expected, 1 not")
+    sections = [s for s in root.iter(f"{XHTML}section") if s.get("class") == "witness"]
+    assert [s.findtext(f"{XHTML}h2") for s in sections] == ["Witness: wrongly expected to hold"]
+
+
 def test_find_page_has_the_witness_the_derivation_and_the_plot(tmp_path: Path) -> None:
     page = tmp_path / "out" / "find.html"
     result = runner.invoke(app, ["find", "--net", "1-2-1", "-M", "2", "-r", "grad(W2) == 0", "-r", "grad(W1) != 0",
