@@ -200,9 +200,7 @@ def claims_table_html(results: Sequence[ClaimOutcome]) -> str:
         if r.witness is not None and r.witness.witness is not None:
             name = f'<a href="#{_anchor(i)}">{name}</a>'
         where = f"{r.claim.file}:{r.claim.line}" if r.claim.file and r.claim.line else r.claim.file or ""
-        size = r.size_text + (" (smallest)" if r.verdict == "refuted" and r.smallest and r.witness is not None and (
-            len(r.claim.samples) > 1 or len(r.claim.net) > 1) else "")
-        size += " (replayed)" if any(c.replayed for c in r.cases) else ""
+        size = report.claim_size_text(r)
         reason = f'<div class="note">{escape(r.reason)}</div>' if r.verdict == "unknown" and r.reason else ""
         rows.append(
             f'<tr class="claim {state}" data-verdict="{escape(r.verdict)}"><td class="mark">{mark}</td>'

@@ -170,17 +170,22 @@ def claims_table(results: Sequence[ClaimOutcome]) -> RenderableType:
         mark = Text("ok", style="green") if r.as_expected else Text(
             "??" if r.verdict == "unknown" else "FAIL", style="yellow" if r.verdict == "unknown" else "bold red")
         verdict = Text(r.verdict, style=CLAIM_STYLE[r.verdict])
-        size = r.size_text
-        if r.verdict == "refuted" and r.witness is not None:
-            size += " (smallest)" if r.smallest and (len(r.claim.samples) > 1 or len(r.claim.net) > 1) else ""
-            if any(c.replayed for c in r.cases):
-                size += " (replayed)"
-        t.add_row(mark, r.claim.name, verdict, r.expected, size, f"{r.elapsed:.2f} s")
+        t.add_row(mark, r.claim.name, verdict, r.expected, claim_size_text(r), f"{r.elapsed:.2f} s")
         if r.verdict == "refuted":
             notes.append(Text(f"  {r.claim.name}: {witness_summary(r)}", style="dim"))
         elif r.verdict == "unknown" and r.reason:
             notes.append(Text(f"  {r.claim.name}: {r.reason}", style="yellow"))
     return Group(t, *notes, claims_summary(results))
+
+
+def claim_size_text(r: ClaimOutcome) -> str:
+    """The sizes a claim was decided at, or the refuting witness's size (smallest of several, replayed)."""
+    size = r.size_text
+    if r.verdict == "refuted" and r.witness is not None:
+        size += " (smallest)" if r.smallest and (len(r.claim.samples) > 1 or len(r.claim.net) > 1) else ""
+        if any(c.replayed for c in r.cases):
+            size += " (replayed)"
+    return size
 
 
 def claims_summary(results: Sequence[ClaimOutcome]) -> Text:

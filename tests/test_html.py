@@ -163,6 +163,20 @@ def test_claims_not_as_expected_and_inconclusive_are_marked(tmp_path: Path) -> N
     assert [s.findtext(f"{XHTML}h2") for s in sections] == ["Witness: wrongly expected to hold"]
 
 
+def test_a_replayed_witness_says_so_as_in_the_terminal(tmp_path: Path) -> None:
+    claims = tmp_path / "claims.toml"
+    claims.write_text('[[claim]]\nname = "two inputs"\nnet = "2-1-1"\nsamples = 2\n'
+                      'given = ["grad(W2) == 0", "grad(b2) == 0"]\nthen = ["grad(W1) == 0"]\nexpect = "refuted"\n',
+                      encoding="utf-8")
+    store = tmp_path / "store"
+    for _ in range(2):
+        result = runner.invoke(app, ["check", str(claims), "--store", str(store), "--html", str(tmp_path / "r")])
+        assert result.exit_code == 0, result.output
+    assert "(replayed)" in result.output
+    text = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    assert '<td class="mono">2-1-1 x 2 (replayed)</td>' in text
+
+
 def test_find_page_has_the_witness_the_derivation_and_the_plot(tmp_path: Path) -> None:
     page = tmp_path / "out" / "find.html"
     result = runner.invoke(app, ["find", "--net", "1-2-1", "-M", "2", "-r", "grad(W2) == 0", "-r", "grad(W1) != 0",
