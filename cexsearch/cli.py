@@ -201,6 +201,7 @@ def find(
     explain_to: Annotated[str | None, typer.Option(help="Write the derivation to this file instead.")] = None,
     plot: Annotated[str | None, typer.Option(help="Draw a 1-input, 1-output witness to PATH.png or PATH.svg.")] = None,
     cross_check: Annotated[list[str] | None, typer.Option("--cross-check", help="torch and/or cvc5 (repeatable).")] = None,
+    html: Annotated[str | None, typer.Option("--html", help="Write a self-contained HTML page of the outcome to FILE (needs the html extra).")] = None,
 ) -> None:
     """Search for weights and a dataset meeting every --require condition, or prove none exists at this size."""
 
@@ -216,6 +217,7 @@ def find(
         if not require:
             raise InputError("no --require condition given", hint='add one, e.g. --require "grad(W1) != 0"')
         writable(json_path, "--json")
+        html_option(html, "--html")
         settings = NetworkSettings(activation, number_option(leaky_slope, "--leaky-slope") or Fraction(0), bias, loss,
                                    grad_at_zero)
         network = settings.network(net)
@@ -230,9 +232,26 @@ def find(
         outcome = extras.cross_check(outcome)
         code = render_outcome(outcome, json_path, options)
         extras.write(outcome)
+        if html:
+            from .html_report import write_find_report
+
+            write_find_report(html, outcome)
+            out_console(to_stderr=json_path == "-").print(f"HTML report written to {html}", style="dim")
         return code
 
     run_command(body)
+
+
+def html_option(path: str | None, option: str, directory: bool = False) -> None:
+    """Refuse --html before any search when its converter is missing or its path cannot be written."""
+    if path is None:
+        return
+    if path == "-":
+        raise InputError(f"{option} writes a file, not stdout", hint=f"give {option} a path")
+    from .html_report import require_converter
+
+    require_converter()
+    writable(path, option, directory=directory)
 
 
 def search_options(seconds: float | None, seed: str, strategy: str, jobs: str | None, rlimit: str | None,
@@ -446,6 +465,7 @@ def check(
     shrink: Annotated[bool, typer.Option("--shrink/--no-shrink", help="Shrink refuting witnesses (default on).")] = True,
     shrink_time: Annotated[str, typer.Option(help="Seconds for shrinking each refuting witness.")] = "10",
     explain: Annotated[str | None, typer.Option(help="Print each refuting witness as a derivation: markdown or latex.")] = None,
+    html: Annotated[str | None, typer.Option("--html", help="Write a self-contained HTML report to DIR/index.html (needs the html extra).")] = None,
 ) -> None:
     """Decide every claim in the files: exit 0 when all are as expected, 1 when one is not, 3 when some are unknown."""
 
@@ -461,6 +481,7 @@ def check(
         shrink_seconds = float(number_option(shrink_time, "--shrink-time") or 0) if shrink else 0.0
         for path, option in ((junit, "--junit"), (json_path, "--json")):
             writable(path, option)
+        html_option(html, "--html", directory=True)
         if not no_store:
             writable(store, "--store", directory=True)
         claims = [c for f in files for c in load_claims(f)]  # every file validated before any search
@@ -490,6 +511,10 @@ def check(
             write_atomic(junit, junit_xml(results))
         if json_path:
             emit_json(json_path, report_document(results))
+        if html:
+            from .html_report import write_check_report
+
+            console.print(f"HTML report written to {write_check_report(html, results, files)}", style="dim")
         if interrupted:
             return EXIT_INTERRUPTED
         if any(r.verdict != "unknown" and not r.as_expected for r in results):

@@ -148,6 +148,15 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
 
 
+_LATEX_UNESCAPE = {v: k for k, v in _LATEX_SPECIAL.items()}
+LATEX_ESCAPE_RE = "|".join(re.escape(v) for v in sorted(_LATEX_SPECIAL.values(), key=len, reverse=True))
+
+
+def latex_unescape(text: str) -> str:
+    """The inverse of :func:`latex_escape`: ``latex_unescape(latex_escape(t)) == t``."""
+    return re.sub(LATEX_ESCAPE_RE, lambda m: _LATEX_UNESCAPE[m.group(0)], text)
+
+
 class _Latex(_Format):
     name = "latex"
     line_width = 60
@@ -370,7 +379,9 @@ def _matrix(fmt: _Format, rows: Sequence[Sequence[Fraction]], transpose_mark: bo
     if len(rows) == 1 and len(rows[0]) == 1:
         return fmt.num(rows[0][0])
     body = " \\\\ ".join(" & ".join(fmt.num(v) for v in row) for row in rows)
-    return f"\\begin{{pmatrix}} {body} \\end{{pmatrix}}" + ("^{\\top}" if transpose_mark else "")
+    matrix = f"\\begin{{pmatrix}} {body} \\end{{pmatrix}}"
+    # A braced base: a bare environment before ^ is fine for TeX, but MathML converters split it up.
+    return f"{{{matrix}}}^{{\\top}}" if transpose_mark else matrix
 
 
 def _parameter_lines(fmt: _Format, a: Assignment) -> list[str]:

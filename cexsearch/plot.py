@@ -16,6 +16,7 @@ Agg canvas: no pyplot, no global backend switch.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from fractions import Fraction
@@ -141,12 +142,22 @@ def _figure(problem: Problem, assignment: Assignment) -> Any:
     return fig
 
 
-def plot(problem: Problem, assignment: Assignment, path: str) -> None:
-    """Draw the witness to ``path`` (.png or .svg), written atomically.
+def png_bytes(problem: Problem, assignment: Assignment) -> bytes:
+    """The same picture as :func:`plot` draws, as PNG bytes (for embedding); needs matplotlib.
 
-    Raises :class:`~cexsearch.errors.InputError` for a network without exactly
-    one input and one output, another file suffix, or a missing matplotlib.
+    Raises :class:`~cexsearch.errors.InputError` where :func:`plot` would.
     """
+    _check(problem, assignment)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise InputError("a plot needs matplotlib", hint="pip install 'cexsearch[plot]'") from None
+    buffer = io.BytesIO()
+    _figure(problem, assignment).savefig(buffer, format="png", dpi=120, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _check(problem: Problem, assignment: Assignment) -> None:
     net = assignment.network
     if net.widths[0] != 1 or net.widths[-1] != 1:
         raise InputError(f"plots need width_0 = width_L = 1, the network is {net.text}",
@@ -157,6 +168,15 @@ def plot(problem: Problem, assignment: Assignment, path: str) -> None:
             f"the problem for {problem.network.text} with {problem.samples}",
             hint="plot a witness of the same network and batch size",
         )
+
+
+def plot(problem: Problem, assignment: Assignment, path: str) -> None:
+    """Draw the witness to ``path`` (.png or .svg), written atomically.
+
+    Raises :class:`~cexsearch.errors.InputError` for a network without exactly
+    one input and one output, another file suffix, or a missing matplotlib.
+    """
+    _check(problem, assignment)
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in SUFFIXES:

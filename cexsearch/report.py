@@ -173,22 +173,31 @@ def claims_table(results: Sequence[ClaimOutcome]) -> RenderableType:
         mark = Text("ok", style="green") if r.as_expected else Text(
             "??" if r.verdict == "unknown" else "FAIL", style="yellow" if r.verdict == "unknown" else "bold red")
         verdict = Text(r.verdict, style=CLAIM_STYLE[r.verdict])
-        size = r.size_text
-        if r.verdict == "refuted" and r.witness is not None:
-            size += " (smallest)" if r.smallest and (len(r.claim.samples) > 1 or len(r.claim.net) > 1) else ""
-            if any(c.replayed for c in r.cases):
-                size += " (replayed)"
-        t.add_row(mark, r.claim.name, verdict, r.expected, size, f"{r.elapsed:.2f} s")
+        t.add_row(mark, r.claim.name, verdict, r.expected, claim_size_text(r), f"{r.elapsed:.2f} s")
         if r.verdict == "refuted":
             notes.append(Text(f"  {r.claim.name}: {witness_summary(r)}", style="dim"))
         elif r.verdict == "unknown" and r.reason:
             notes.append(Text(f"  {r.claim.name}: {r.reason}", style="yellow"))
+    return Group(t, *notes, claims_summary(results))
+
+
+def claim_size_text(r: ClaimOutcome) -> str:
+    """The sizes a claim was decided at, or the refuting witness's size (smallest of several, replayed)."""
+    size = r.size_text
+    if r.verdict == "refuted" and r.witness is not None:
+        size += " (smallest)" if r.smallest and (len(r.claim.samples) > 1 or len(r.claim.net) > 1) else ""
+        if any(c.replayed for c in r.cases):
+            size += " (replayed)"
+    return size
+
+
+def claims_summary(results: Sequence[ClaimOutcome]) -> Text:
+    """How many claims are as expected, not as expected and inconclusive; green, red or yellow."""
     n_ok = sum(r.as_expected for r in results)
     n_unknown = sum(r.verdict == "unknown" for r in results)
     n_bad = len(results) - n_ok - n_unknown
-    summary = Text(f"{n_ok} of {len(results)} claims as expected, {n_bad} not as expected, {n_unknown} inconclusive",
-                   style="bold green" if n_ok == len(results) else "bold red" if n_bad else "bold yellow")
-    return Group(t, *notes, summary)
+    return Text(f"{n_ok} of {len(results)} claims as expected, {n_bad} not as expected, {n_unknown} inconclusive",
+                style="bold green" if n_ok == len(results) else "bold red" if n_bad else "bold yellow")
 
 
 CLAIM_STYLE = {"holds": "green", "refuted": "red", "unknown": "yellow"}
