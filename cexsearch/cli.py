@@ -348,7 +348,7 @@ class Extras:
     def write(self, outcome: Outcome) -> None:
         if outcome.witness is None:
             return
-        from .witness import write_atomic
+        from .files import write_atomic
 
         if self.explain is not None:
             from .explain import explain
@@ -366,7 +366,8 @@ class Extras:
 
 def emit_json(path: str, doc: object) -> None:
     """A JSON document alone on stdout ('-'), or written atomically to a file."""
-    from .witness import dumps, write_atomic
+    from .files import write_atomic
+    from .witness import dumps
 
     text = dumps(doc)
     if path == "-":
@@ -472,8 +473,8 @@ def check(
     def body() -> int:
         from .claims import check_claim, load_claims
         from .export import github_annotation, junit_xml, report_document
+        from .files import write_atomic
         from .report import claims_table
-        from .witness import write_atomic
 
         seconds = timeout_option(timeout)
         options = search_options(None, seed, "auto", jobs, None, False, cluster)

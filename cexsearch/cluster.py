@@ -102,14 +102,16 @@ def _subtree_on_worker(problem: Problem, options: SearchOptions, prefix: tuple[b
         done = threading.Event()
 
         def watch() -> None:
+            # Until the subtree ends: an enumeration still being built when the stop is seen is stopped once it starts.
+            stopped = False
             while not done.wait(POLL_SECONDS):
                 try:
-                    if stop.is_set():
-                        for e in running:
-                            e.stop()
-                        return
+                    stopped = stopped or stop.is_set()
                 except Exception:  # the scheduler is gone: the deadline still stops the subtree
                     return
+                if stopped:
+                    for e in running:
+                        e.stop()
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()

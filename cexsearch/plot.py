@@ -17,13 +17,12 @@ Agg canvas: no pyplot, no global backend switch.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .files import atomic_open
 from .numeric import evaluate
 from .spec import Assignment, Problem, entries
 
@@ -188,15 +187,7 @@ def plot(problem: Problem, assignment: Assignment, path: str) -> None:
         raise InputError("--plot needs matplotlib", hint="pip install 'cexsearch[plot]'") from None
 
     fig = _figure(problem, assignment)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
-    os.close(fd)
-    try:
-        # Fixed metadata keeps repeated renders of one witness byte-identical.
-        metadata = {"Date": None} if suffix == ".svg" else {"Software": None}
-        with matplotlib.rc_context({"svg.hashsalt": "cexsearch"}):
-            fig.savefig(tmp, format=suffix[1:], dpi=120, metadata=metadata)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Fixed metadata keeps repeated renders of one witness byte-identical.
+    metadata = {"Date": None} if suffix == ".svg" else {"Software": None}
+    with atomic_open(target, binary=True) as f, matplotlib.rc_context({"svg.hashsalt": "cexsearch"}):
+        fig.savefig(f, format=suffix[1:], dpi=120, metadata=metadata)

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +18,7 @@ import numpy as np
 from . import __version__
 from . import conditions as C
 from .errors import InputError, TooLarge, WitnessFileError
+from .files import write_atomic as write_atomic  # where claims.py and older callers find it
 from .numeric import Evaluation, Recheck
 from .search import Outcome
 from .spec import Assignment, Domain, FixedValues, Network, Problem
@@ -167,27 +165,6 @@ def outcome_document(outcome: Outcome, seed: int = 0, rlimit: int | None = None)
 
 def dumps(doc: Any) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-
-
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write via a temporary file and a rename, so no half-written file is ever left.
-
-    A path that cannot be written is an :class:`InputError` naming it.
-    """
-    target = Path(path)
-    tmp = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except OSError as e:
-        raise InputError(f"cannot write {str(path)!r}: {e.strerror or e}",
-                         hint="choose a path in a writable directory") from None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)  # left only when the rename did not happen
 
 
 # --------------------------------------------------------------------------

@@ -106,21 +106,16 @@ def problem(case):
     return build_problem(settings.network(net), M, conds, fixes)
 
 
-def test_at_least_40_claims():
-    assert len(CASES) >= 40
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("strategy", ["enumerate-plain", "enumerate", "ifencode", "linear", "auto"])
 def test_strategy_agrees_with_known_verdict(case, strategy, tmp_path):
     known = case[6]
-    # linear can only find: on a claim with no witness it would use its whole budget
-    budget = 1.0 if strategy == "linear" and known == "none" else 60.0
+    # linear can only find: on a claim with no witness it would use its whole budget, so it gets 1 s
+    # there; where a witness exists it must find it (the slowest case takes it about 16 s here)
+    budget = 1.0 if strategy == "linear" and known == "none" else 120.0
     out = search(problem(case), SearchOptions(strategy=strategy, timeout=budget))
-    if strategy == "linear":
-        assert out.verdict in ("found", "unknown"), "the linear strategy can never prove"
-        if known == "none":
-            assert out.verdict == "unknown"
+    if strategy == "linear" and known == "none":
+        assert out.verdict == "unknown", "the linear strategy can never prove"
     else:
         assert out.verdict == known, (case[0], strategy, out.reason, case[7])
     if out.verdict == "found":
