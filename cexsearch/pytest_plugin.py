@@ -164,7 +164,9 @@ class ClaimFile(pytest.File):
                     raise self.CollectError(f"{claim.where}: {e.msg}") from None
             for net in claim.net:
                 for samples in claim.samples:
-                    item = ClaimItem.from_parent(self, name=f"{claim.name}[{net} x {samples}]", claim=claim,
+                    name = f"{claim.name}[{net} x {samples}]"
+                    # the id given as text, parsed as pytest parses the ids it stores (--lf), "[...]" as parameters
+                    item = ClaimItem.from_parent(self, name=name, nodeid=f"{self.nodeid}::{name}", claim=claim,
                                                  net=net, samples=samples)
                     for mark in marks:
                         item.add_marker(mark)
