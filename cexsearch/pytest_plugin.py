@@ -41,7 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="report a claim that is not decided (timeout, solver unknown) as failed (default) or xfailed.")
     group.addoption("--cexsearch-store", default=None, metavar="DIR",
                     help=f"where refuting witnesses are kept and replayed from (default {DEFAULT_STORE} "
-                         "in the rootdir, as cexsearch check run there).")
+                         "beside the pytest ini file, as cexsearch check run there).")
     group.addoption("--cexsearch-no-store", action="store_true", default=False,
                     help="neither replay nor save witnesses.")
     group.addoption("--cexsearch-timeout", default=None, metavar="SECONDS",
@@ -59,6 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from .spec import SearchOptions  # light: the standard library only
 
     config.stash[_RUNNER] = Runner(Settings.read(config), SearchOptions())
+    config.stash[_PATTERNS] = listed_patterns(config.rootpath)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ClaimFile | None:
@@ -118,25 +119,31 @@ class Settings:
         return cls(unknown, store, timeout, shrink or 0.0)
 
 
+def listed_patterns(rootpath: Path) -> tuple[str, ...]:
+    """``[tool.cexsearch] claims = [...]`` in the rootdir's pyproject.toml: paths or globs, relative to the rootdir."""
+    pyproject = rootpath / "pyproject.toml"
+    if not pyproject.is_file():
+        return ()
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise pytest.UsageError(f"{pyproject}: cannot read [tool.cexsearch]: {e}") from None
+    section = data.get("tool", {}).get("cexsearch", {})
+    patterns = section.get("claims", []) if isinstance(section, dict) else None
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise pytest.UsageError(f"{pyproject}: [tool.cexsearch] claims must be a list of paths or globs, "
+                                f'got {patterns!r} (e.g. claims = ["examples/*.toml"])')
+    return tuple(patterns)
+
+
 def listed_claim_files(config: pytest.Config) -> frozenset[Path]:
-    """The files ``[tool.cexsearch] claims = [...]`` in the rootdir's pyproject.toml names (globs expanded)."""
-    if _LISTED in config.stash:
-        return config.stash[_LISTED]
-    pyproject = config.rootpath / "pyproject.toml"
-    patterns: Any = []
-    if pyproject.is_file():
-        try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-            raise pytest.UsageError(f"{pyproject}: cannot read [tool.cexsearch]: {e}") from None
-        patterns = data.get("tool", {}).get("cexsearch", {}).get("claims", [])
-        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
-            raise pytest.UsageError(f"{pyproject}: [tool.cexsearch] claims must be a list of paths or globs, "
-                                    f'got {patterns!r} (e.g. claims = ["examples/*.toml"])')
-    found = frozenset(Path(os.path.abspath(os.path.join(config.rootpath, f)))
-                      for p in patterns for f in glob.glob(p, root_dir=config.rootpath, recursive=True))
-    config.stash[_LISTED] = found
-    return found
+    """The files the listed patterns name, globbed once, when the first .toml file is seen."""
+    if _LISTED not in config.stash:
+        root = config.rootpath
+        config.stash[_LISTED] = frozenset(
+            Path(os.path.abspath(os.path.join(root, f)))
+            for p in config.stash[_PATTERNS] for f in glob.glob(p, root_dir=root, recursive=True))
+    return config.stash[_LISTED]
 
 
 # --------------------------------------------------------------------------
@@ -352,4 +359,5 @@ def _reasons(cases: list[Case]) -> str | None:
 
 
 _RUNNER = pytest.StashKey[Runner]()
+_PATTERNS = pytest.StashKey[tuple[str, ...]]()
 _LISTED = pytest.StashKey[frozenset[Path]]()

@@ -146,6 +146,12 @@ def test_bad_settings_are_one_line_usage_errors(pytester):
     result = run(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*cexsearch_unknown = 'skip' must be 'fail' or 'xfail'*"])
+    pytester.makeini("[pytest]\n")
+    pytester.makepyprojecttoml('[tool.cexsearch]\nclaims = "examples/*.toml"\n')
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "pyproject.toml: [tool.cexsearch] claims must be a list of paths or globs, got" in result.stderr.str()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 def test_a_bad_claim_file_is_a_collection_error_naming_file_and_line(pytester):
