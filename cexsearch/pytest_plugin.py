@@ -231,8 +231,9 @@ class ClaimItem(pytest.Item):
 
 
 def _details(result: ClaimOutcome) -> str:
+    # each size decided for this item; an unknown's reason is in the verdict message already
     lines = [f"  {c.net} x {c.samples}: {c.verdict}" + (f" ({c.outcome.reason})" if c.outcome is not None
-                                                          and c.outcome.reason and c.verdict != "holds" else "")
+                                                          and c.outcome.reason and c.verdict == "refuted" else "")
              for c in result.cases]
     claim = result.claim
     where = f"{claim.file}:{claim.line}" if claim.file and claim.line else claim.file or "the claim file"
