@@ -37,7 +37,7 @@ from .spec import MAX_SAMPLES, MAX_TIMEOUT, Network, Problem, SearchOptions, nea
 ClaimVerdict = Literal["holds", "refuted", "unknown"]
 EXPECTS = ("holds", "refuted")
 CLAIM_KEYS = ("name", "net", "samples", "given", "then", "fix", "integers", "bound", "expect", "note",
-              "activation", "loss", "bias", "relu_grad_at_zero", "leaky_slope", "timeout")
+              "activation", "loss", "bias", "relu_grad_at_zero", "leaky_slope", "timeout", "markers")
 DEFAULT_KEYS = tuple(k for k in CLAIM_KEYS if k != "name")
 
 
@@ -106,6 +106,7 @@ class Claim:
     relu_grad_at_zero: int = 0
     leaky_slope: Any = "1/100"
     timeout: float | None = None
+    markers: Any = ()  # pytest markers for the claim's test items (the pytest plugin); no effect on the verdict
     file: str | None = None
     line: int | None = None
 
@@ -130,6 +131,11 @@ class Claim:
         for key, kind in (("integers", bool), ("bias", bool), ("note", str), ("activation", str), ("loss", str)):
             if not isinstance(getattr(self, key), kind):
                 raise ClaimFileError(f"{key} must be a {kind.__name__}, got {getattr(self, key)!r}", where=where)
+        marks = [self.markers] if isinstance(self.markers, str) else self.markers
+        if not isinstance(marks, (list, tuple)) or not all(isinstance(m, str) and m.isidentifier() for m in marks):
+            raise ClaimFileError(f"markers must be a list of pytest marker names, got {C.brief(self.markers)}",
+                                 where=where, hint='e.g. markers = ["slow"]')
+        object.__setattr__(self, "markers", tuple(marks))
         if self.relu_grad_at_zero not in (0, 1) or isinstance(self.relu_grad_at_zero, bool):
             raise ClaimFileError(f"relu_grad_at_zero must be 0 or 1, got {self.relu_grad_at_zero!r}", where=where)
         if self.timeout is not None and not valid_timeout(self.timeout):
@@ -264,7 +270,7 @@ def slug(name: str) -> str:
     return (s or "claim")[:100]
 
 
-def _replay(claim: Claim, store: Path | None) -> Case | None:
+def replay(claim: Claim, store: Path | None) -> Case | None:
     """A stored witness that still refutes this (unchanged) claim, checked exactly, without Z3."""
     if store is None:
         return None
@@ -298,6 +304,26 @@ def _replay(claim: Claim, store: Path | None) -> Case | None:
     return Case(net_text, assignment.samples, "refuted", outcome, stats.elapsed, replayed=True)
 
 
+def decide_case(claim: Claim, network: Network, samples: int, options: SearchOptions = SearchOptions()) -> Case:
+    """Decide one network and batch size of a claim: search for a witness of given and not-then there.
+
+    ``options.timeout`` bounds this one search.  The pytest plugin decides its items with this,
+    and :func:`check_claim` its cases.
+    """
+    started = time.monotonic()
+    outcome = search(claim.problem(network, samples), options)
+    verdict = {"found": "refuted", "none": "holds", "unknown": "unknown"}[outcome.verdict]
+    return Case(network.text, samples, verdict, outcome, time.monotonic() - started)  # type: ignore[arg-type]
+
+
+def shrink_witness(witness: Outcome, options: SearchOptions, shrink_time: float) -> Outcome:
+    """A refuting witness shrunk (:mod:`cexsearch.shrink`) for up to ``shrink_time`` seconds."""
+    from .shrink import shrink
+
+    small = shrink(witness.problem, witness, replace(options, timeout=None), shrink_time)
+    return replace(small.outcome, stats=witness.stats, shrink=small.proven + small.notes)
+
+
 def check_claim(
     claim: Claim,
     timeout: float | None = None,
@@ -317,7 +343,7 @@ def check_claim(
     deadline = started + float(limit) if limit is not None else None
     claim.validate()
     store_dir = Path(store) if store is not None else None
-    replayed = _replay(claim, store_dir)
+    replayed = replay(claim, store_dir)
     if replayed is not None:
         assert replayed.outcome is not None
         doc_smallest = True
@@ -341,11 +367,11 @@ def check_claim(
                 continue
             if progress:
                 progress(f"{claim.name}: {network.text} x {samples}")
-            t0 = time.monotonic()
-            outcome = search(claim.problem(network, samples), replace(options, timeout=left))
-            elapsed = time.monotonic() - t0
-            case_verdict = {"found": "refuted", "none": "holds", "unknown": "unknown"}[outcome.verdict]
-            cases.append(Case(network.text, samples, case_verdict, outcome, elapsed))  # type: ignore[arg-type]
+            case = decide_case(claim, network, samples, replace(options, timeout=left))
+            outcome = case.outcome
+            assert outcome is not None
+            case_verdict = case.verdict
+            cases.append(case)
             if outcome.interrupted:
                 interrupted = True
                 break
@@ -358,10 +384,7 @@ def check_claim(
         if interrupted:
             break
     if witness is not None and shrink_time > 0 and not interrupted:
-        from .shrink import shrink
-
-        small = shrink(witness.problem, witness, replace(options, timeout=None), shrink_time)
-        witness = replace(small.outcome, stats=witness.stats, shrink=small.proven + small.notes)
+        witness = shrink_witness(witness, options, shrink_time)
     if witness is not None:
         verdict: ClaimVerdict = "refuted"
     elif all(c.verdict == "holds" for c in cases):

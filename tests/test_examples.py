@@ -1,13 +1,20 @@
-"""Every claim file in examples/ is decided and every verdict is the expected one."""
+"""Every claim file in examples/ is decided and every verdict is the expected one.
+
+The verdicts are taken through the pytest plugin (``pytest examples/``, one item per claim and
+size) and compared with :func:`check_claim`'s (``cexsearch check examples/*.toml``).
+"""
 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from cexsearch.claims import check_claim, load_claims
+from cexsearch.claims import Claim, ClaimOutcome, check_claim, load_claims
+
+pytest_plugins = ["pytester"]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CLAIMS = [(f.name, c) for f in sorted(EXAMPLES.glob("*.toml")) for c in load_claims(f)]
@@ -23,13 +30,31 @@ def test_every_example_file_is_documented_and_holds_claims():
     assert {c.expect for _, c in CLAIMS} == {"holds", "refuted"}
 
 
-@pytest.mark.parametrize("claim", [c for _, c in CLAIMS], ids=[f"{f}:{c.name}" for f, c in CLAIMS])
-def test_example_claim_verdict(claim):
-    result = check_claim(claim)
-    assert result.verdict == claim.expect, result.reason
-    if result.verdict == "refuted":
-        assert result.witness is not None and result.witness.recheck is not None
-        assert result.witness.recheck.confirmed
+_CHECKED: dict[tuple[str | None, str], ClaimOutcome] = {}
+
+
+def checked(claim: Claim) -> ClaimOutcome:
+    """``check_claim`` once per claim, for the tests that read its outcome."""
+    key = (claim.file, claim.name)
+    if key not in _CHECKED:
+        _CHECKED[key] = check_claim(claim)
+    return _CHECKED[key]
+
+
+def test_examples_as_pytest_items_have_the_verdicts_of_check(pytester):
+    """``pytest examples/`` (the plugin, as the project's pyproject configures it) passes every item,
+    and each claim's items carry the verdict ``cexsearch check`` gives it."""
+    shutil.copytree(EXAMPLES, pytester.path / "examples")
+    pytester.makepyprojecttoml('[tool.cexsearch]\nclaims = ["examples/*.toml"]\n')
+    recorder = pytester.inline_run("-p", "no:cexsearch", "-p", "cexsearch.pytest_plugin", "examples",
+                                   "--cexsearch-no-store", "--cexsearch-shrink-time=0", "-p", "no:cacheprovider")
+    reports = [r for r in recorder.getreports("pytest_runtest_logreport") if r.when == "call"]
+    assert not [r.longreprtext for r in reports if not r.passed]
+    assert len(reports) == sum(len(c.net) * len(c.samples) for _, c in CLAIMS)
+    for file, claim in CLAIMS:
+        mine = [dict(r.user_properties) for r in reports if r.nodeid.startswith(f"examples/{file}::{claim.name}[")]
+        assert len(mine) == len(claim.net) * len(claim.samples)
+        assert {m["verdict"] for m in mine} == {checked(claim).verdict} == {claim.expect}, claim.name
 
 
 @pytest.mark.parametrize("claim", [c for _, c in CLAIMS], ids=[f"{f}:{c.name}" for f, c in CLAIMS])
@@ -38,8 +63,11 @@ def test_cross_checks_agree_on_every_example(claim):
     from cexsearch import crosscheck
     from cexsearch.search import if_encoded_constraints
 
-    result = check_claim(claim)
+    result = checked(claim)
+    assert result.verdict == claim.expect, result.reason
     if result.verdict == "refuted":
+        assert result.witness is not None and result.witness.recheck is not None
+        assert result.witness.recheck.confirmed
         pytest.importorskip("torch", reason="install the torch extra: pip install torch==2.13.0")
         w = result.witness
         report = crosscheck.torch_cross_check(w.witness, w.recheck.evaluation.gradients)
