@@ -8,7 +8,7 @@ from fractions import Fraction
 
 from . import conditions as C
 from .errors import ConditionError
-from .spec import Domain, FixedValues, Network, Problem
+from .spec import Domain, FixedValues, Network, ParameterNames, Problem
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,12 @@ class NetworkSettings:
         return Network(tuple(widths), **kwargs)  # type: ignore[arg-type]
 
 
-def parse_conditions(texts: Sequence[str], where: str = "--require") -> tuple[C.Condition, ...]:
+def parse_conditions(texts: Sequence[str], where: str = "--require",
+                     names: ParameterNames | None = None) -> tuple[C.Condition, ...]:
     out = []
     for text in texts:
         try:
-            out.append(C.parse(text))
+            out.append(C.parse(text, names))
         except ConditionError as e:
             raise e.located(where) from None
     return tuple(out)
@@ -61,7 +62,7 @@ def build_problem(
     if all(isinstance(c, C.Condition) for c in requires):
         conds: tuple[C.Condition, ...] = tuple(requires)  # type: ignore[arg-type]
     else:
-        conds = parse_conditions([str(r) for r in requires])
+        conds = parse_conditions([str(r) for r in requires], names=network.names)
     check_conditions(conds, network, samples)
     parts = [C.parse_fix(f, network, samples) for f in fixes]
     if fixed is not None:
