@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
 from . import conditions as C
 from .errors import ConditionError
 from .spec import Domain, FixedValues, Network, ParameterNames, Problem
+
+if TYPE_CHECKING:
+    from .torchnet import TorchNetwork
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,19 @@ class NetworkSettings:
         if isinstance(widths, str):
             return Network.parse(widths, **kwargs)
         return Network(tuple(widths), **kwargs)  # type: ignore[arg-type]
+
+
+def torch_network(model: Any, loss: str = "mse", relu_grad_at_zero: int = 0) -> TorchNetwork:
+    """A network read from PyTorch: ``model`` is an ``nn.Module``, an ``nn.Module`` class or a function
+    returning one, or the text ``"PATH.py:NAME"``.  Its ``.network`` carries the module's parameter names
+    (pass it to :func:`build_problem`); its ``.weights`` are the module's current values, exactly
+    (pass them as ``fixed=`` to question the trained network with only the data free).
+    """
+    from .torchnet import instantiate, load_torch_network, network_from_module
+
+    if isinstance(model, str):
+        return load_torch_network(model, loss=loss, relu_grad_at_zero=relu_grad_at_zero)
+    return network_from_module(instantiate(model, "model"), "model", loss, relu_grad_at_zero)
 
 
 def parse_conditions(texts: Sequence[str], where: str = "--require",

@@ -566,7 +566,9 @@ def sweep(
             if not found:
                 raise InputError(f"--claim: no claim named {name!r} in {path}")
             chosen = found[0]
-            nets = [chosen.settings().network(n) for n in (expand_nets(net) if net else chosen.net)]
+            if net and chosen.torch_network is not None:
+                raise InputError("--net conflicts with a claim about a PyTorch module", hint="drop --net")
+            nets = [chosen.network_for(n) for n in (expand_nets(net) if net else chosen.net)]
             build = chosen.problem
         else:
             if net is None:

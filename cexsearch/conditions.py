@@ -410,6 +410,21 @@ def substitute_names(text: str, names: ParameterNames | None) -> tuple[str, dict
     return re.sub(rf"(?<![\w.])(?:{pattern})(?![\w])", lambda m: by_external[m.group(0)], text), placeholders
 
 
+def _refuse_unknown_dotted(parsed: str, source: str, names: ParameterNames) -> None:
+    """A dotted name left after substitution is none of the module's (Python cannot even read ``2.bais``)."""
+    for m in re.finditer(r"(?<![\w.])\w+(?:\.\w+)*\.[A-Za-z_]\w*", parsed):
+        try:
+            float(m.group(0))  # 1.e5 is a number
+            continue
+        except ValueError:
+            pass
+        shown = source[m.start():m.end()] if len(parsed) == len(source) else m.group(0)
+        guess = nearest(shown, names.externals())
+        raise ConditionError(f"unknown name {shown!r}", source=source, column=m.start(),
+                             hint=(f"did you mean {guess!r}? " if guess else "")
+                             + f"the module's parameters are {', '.join(names.externals())}")
+
+
 def parse(text: str, names: ParameterNames | None = None) -> Condition:
     """Parse a condition; raise :class:`ConditionError` with the column on bad syntax.
 
@@ -421,6 +436,8 @@ def parse(text: str, names: ParameterNames | None = None) -> Condition:
     if not source:
         raise ConditionError("empty condition", source=text, hint='write e.g. "grad(W1) != 0"')
     parsed, placeholders = substitute_names(source, names)
+    if names is not None:
+        _refuse_unknown_dotted(parsed, source, names)
     try:
         tree = syntax_tree(parsed, ConditionError, "the condition")
     except SyntaxError as e:

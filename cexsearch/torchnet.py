@@ -316,7 +316,7 @@ def network_from_module(module: Any, label: str = "--torch", loss: str = "mse",
                           for s in linears)
         raise TorchModelError(f"{label}: some layers have a bias and some not ({shown})",
                               hint="cexsearch's network has biases in every layer or in none: "
-                              "give every nn.Linear bias=True, or every one bias=False")
+                              f"give every nn.Linear bias=True, or every one bias=False; supported: {SUPPORTED}")
     bias = has_bias.pop()
     aliases: list[tuple[str, str]] = []
     for k, s in enumerate(linears, start=1):
