@@ -84,4 +84,4 @@ def build_problem(
     parts = [C.parse_fix(f, network, samples) for f in fixes]
     if fixed is not None:
         parts.insert(0, fixed)
-    return Problem(network, samples, conds, C.combine_fixed(parts), Domain(integers, bound))
+    return Problem(network, samples, conds, C.combine_fixed(parts, network), Domain(integers, bound))

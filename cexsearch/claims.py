@@ -248,7 +248,7 @@ class Claim:
             parts = [C.fixed_values(name, (), raw, network, samples, f"fix.{name}") for name, raw in self.fix.items()]
             if self.weights_from_module:
                 parts.insert(0, self.torch_network.weights)
-            fixed = C.combine_fixed(parts) if parts else FixedValues()
+            fixed = C.combine_fixed(parts, network) if parts else FixedValues()
             return build_problem(network, samples, conds, fixed=fixed, integers=self.integers,
                                  bound=Fraction(self.bound) if self.bound is not None else None)
         except InputError as e:

@@ -957,15 +957,18 @@ def parse_fix(text: str, network: Network, samples: int) -> FixedValues:
     return fixed_values(name, items, value_text, network, samples, where)
 
 
-def combine_fixed(parts: Sequence[FixedValues]) -> FixedValues:
-    """Merge fixes; a later fix of the same entry with another value is a conflict."""
+def combine_fixed(parts: Sequence[FixedValues], network: Network | None = None) -> FixedValues:
+    """Merge fixes; a later fix of the same entry with another value is a conflict (named as ``network`` calls it)."""
     merged: dict[tuple[str, Index], Fraction] = {}
     for part in parts:
         for name, index, value in part.items:
             key = (name, index)
             if key in merged and merged[key] != value:
-                raise SpecError(f"{name}{_index_text(index)} is fixed twice, to {merged[key]} and to {value}",
-                                hint="drop one of the two --fix options")
+                shown = network.label(name) if network is not None else name
+                raise SpecError(f"{shown}{_index_text(index)} is fixed twice, to {merged[key]} and to {value}",
+                                hint="drop one of the two --fix options (or --weights-from-module)"
+                                if network is not None and network.names is not None else
+                                "drop one of the two --fix options")
             merged[key] = value
     return FixedValues(tuple(sorted((n, i, v) for (n, i), v in merged.items())))
 

@@ -383,7 +383,8 @@ class Problem:
         self.network.check_samples(self.samples)
         if self.domain.bound is not None and self.domain.bound < 0:
             raise SpecError(f"--bound must be at least 0, got {self.domain.bound}")
-        for name, index, value in self.fixed.items:
+        for internal, index, value in self.fixed.items:
+            name = self.network.label(internal)
             if self.domain.integers and value.denominator != 1:
                 raise SpecError(
                     f"--integers conflicts with the fixed value {name}{list(index)} = {value}",
