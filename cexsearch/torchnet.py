@@ -97,6 +97,8 @@ def load_module_file(path: Path, label: str) -> Any:
         raise TorchModelError(f"{label}: cannot import {str(path)!r}")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # dataclasses and pickling look a class's module up here
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)  # as when Python runs the file: its neighbours import by name
     try:
         spec.loader.exec_module(mod)
     except (Exception, SystemExit) as e:
@@ -109,6 +111,9 @@ def load_module_file(path: Path, label: str) -> Any:
             tb = tb.tb_next
         raise TorchModelError(f"{label}: importing {str(path)!r} failed{where}: {type(e).__name__}: {e}",
                               hint="fix the error in the file; it must import on its own") from None
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
     return mod
 
 

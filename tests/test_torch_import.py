@@ -112,6 +112,21 @@ def mixed_activations():
     return nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 2), nn.LeakyReLU(0.5), nn.Linear(2, 1))
 
 
+class Deep(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(1, 2)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Linear(2, 2)
+        self.fc3 = nn.Linear(2, 2)
+        self.fc4 = nn.Linear(2, 1)
+        self.unused = nn.Linear(5, 5)
+
+    def forward(self, x):
+        h = torch.relu(self.fc2(self.act(self.fc1(x))))
+        return self.fc4(self.fc3(h).relu())
+
+
 seq = nn.Sequential(nn.Linear(2, 2), nn.LeakyReLU(0.25), nn.Linear(2, 1))
 linear = nn.Sequential(nn.Linear(2, 2, bias=False), nn.Identity(), nn.Linear(2, 1, bias=False))
 not_a_module = 3
@@ -234,7 +249,7 @@ def test_an_unsupported_module_or_operation_is_exit_2_naming_it(model, name, nam
 
 @pytest.mark.parametrize("ref, message", [
     ("missing.py:Net", "no such file"),
-    ("{model}:Nope", "has no 'Nope' (it defines Conv, Net"),
+    ("{model}:Nope", "has no 'Nope' (it defines Conv, Deep, Net"),
     ("{model}", "must be PATH.py:NAME"),
     ("{model}:not_a_module", "is not an nn.Module"),
 ])
@@ -243,6 +258,12 @@ def test_a_bad_reference_is_exit_2_with_a_message(model, tmp_path, ref, message)
     assert r.exit_code == 2, r.output
     assert message in r.output
     assert "Traceback" not in r.output
+
+
+def test_the_users_file_imports_its_neighbours(tmp_path):
+    (tmp_path / "blocks.py").write_text("import torch.nn as nn\n\ndef mlp():\n    return nn.Sequential(nn.Linear(1, 1))\n")
+    (tmp_path / "main_model.py").write_text("from blocks import mlp\n\nnet = mlp()\n")
+    assert load_torch_network(f"{tmp_path / 'main_model.py'}:net").network.widths == (1, 1)
 
 
 def test_an_import_error_in_the_users_file_is_exit_2(tmp_path):
@@ -290,6 +311,9 @@ def test_sequential_names_and_fix_and_the_mapped_network(model):
     outcome = search(problem)
     assert outcome.verdict == "found"
     assert recheck(problem, outcome.witness).confirmed
+    deep = load_torch_network(f"{model}:Deep").network  # nn.ReLU and torch.relu are one activation
+    assert deep.widths == (1, 2, 2, 2, 1) and deep.activation == "relu"
+    assert "unused.weight" not in deep.names.externals()  # defined but not called: not part of the network
     lin = load_torch_network(f"{model}:linear").network
     assert lin.activation == "linear" and not lin.bias and lin.names.externals() == ("0.weight", "2.weight")
 
