@@ -147,7 +147,8 @@ class Claim:
                                  hint=f"did you mean {guess!r}?" if guess else None)
         if not isinstance(self.fix, dict):
             raise ClaimFileError(f"fix must be a table such as {{ W1 = \"1\" }}, got {self.fix!r}", where=where)
-        object.__setattr__(self, "fix", _dotted(self.fix))
+        # TOML reads fix.fc1.weight = 1 as a nested table: a module's names are dotted
+        object.__setattr__(self, "fix", _dotted(self.fix) if self.torch_network is not None else dict(self.fix))
         for key, kind in (("integers", bool), ("bias", bool), ("note", str), ("activation", str), ("loss", str)):
             if not isinstance(getattr(self, key), kind):
                 raise ClaimFileError(f"{key} must be a {kind.__name__}, got {getattr(self, key)!r}", where=where)

@@ -352,6 +352,8 @@ CLAIM_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "relu_grad_at_zero": st.integers(-1, 2),
     "leaky_slope": number_values,
     "timeout": st.one_of(st.integers(-1, 5), st.decimals(min_value=-1, max_value=5, places=2)),
+    "torch": st.sampled_from(["missing.py:Net", "model.py", "", ":Net", "notes.txt:Net", "a:b:c"]),
+    "weights_from_module": st.one_of(st.booleans(), st.integers(0, 1)),
 }
 VALID_CLAIM = {"name": "a", "net": "1-1-1", "samples": 1, "given": ["grad(b2) == 0"], "then": ["grad(W1) == 0"],
                "expect": "holds"}
