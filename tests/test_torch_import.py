@@ -195,6 +195,10 @@ def test_weights_from_module_are_the_exact_floats_and_only_the_data_are_free(mod
         assert got == [Fraction(v) for v in flat]  # exactly the float32 values, not rounded decimals
         assert all(fixed[(name, idx)] == Fraction(v) for idx, v in zip(_indices(tensor.shape), flat))
     assert net.label("W2") == "fc2.weight"
+    assert run("verify", out).exit_code == 0  # the fixed entries are read back by the module's names
+    doc["fixed"][0]["value"] = "7"  # a fixed value the witness does not have
+    out.write_text(json.dumps(doc))
+    assert run("verify", out).exit_code == 1
 
 
 def test_float32_value_is_read_as_its_exact_rational(model):
