@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
 from . import conditions as C
 from .errors import ConditionError
-from .spec import Domain, FixedValues, Network, Problem
+from .spec import Domain, FixedValues, Network, ParameterNames, Problem
+
+if TYPE_CHECKING:
+    from .torchnet import TorchNetwork
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,25 @@ class NetworkSettings:
         return Network(tuple(widths), **kwargs)  # type: ignore[arg-type]
 
 
-def parse_conditions(texts: Sequence[str], where: str = "--require") -> tuple[C.Condition, ...]:
+def torch_network(model: Any, loss: str = "mse", relu_grad_at_zero: int = 0) -> TorchNetwork:
+    """A network read from PyTorch: ``model`` is an ``nn.Module``, an ``nn.Module`` class or a function
+    returning one, or the text ``"PATH.py:NAME"``.  Its ``.network`` carries the module's parameter names
+    (pass it to :func:`build_problem`); its ``.weights`` are the module's current values, exactly
+    (pass them as ``fixed=`` to question the trained network with only the data free).
+    """
+    from .torchnet import instantiate, load_torch_network, network_from_module
+
+    if isinstance(model, str):
+        return load_torch_network(model, loss=loss, relu_grad_at_zero=relu_grad_at_zero)
+    return network_from_module(instantiate(model, "model"), "model", loss, relu_grad_at_zero)
+
+
+def parse_conditions(texts: Sequence[str], where: str = "--require",
+                     names: ParameterNames | None = None) -> tuple[C.Condition, ...]:
     out = []
     for text in texts:
         try:
-            out.append(C.parse(text))
+            out.append(C.parse(text, names))
         except ConditionError as e:
             raise e.located(where) from None
     return tuple(out)
@@ -61,9 +79,9 @@ def build_problem(
     if all(isinstance(c, C.Condition) for c in requires):
         conds: tuple[C.Condition, ...] = tuple(requires)  # type: ignore[arg-type]
     else:
-        conds = parse_conditions([str(r) for r in requires])
+        conds = parse_conditions([str(r) for r in requires], names=network.names)
     check_conditions(conds, network, samples)
     parts = [C.parse_fix(f, network, samples) for f in fixes]
     if fixed is not None:
         parts.insert(0, fixed)
-    return Problem(network, samples, conds, C.combine_fixed(parts), Domain(integers, bound))
+    return Problem(network, samples, conds, C.combine_fixed(parts, network), Domain(integers, bound))

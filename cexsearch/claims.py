@@ -37,7 +37,9 @@ from .spec import MAX_SAMPLES, MAX_TIMEOUT, Network, Problem, SearchOptions, nea
 ClaimVerdict = Literal["holds", "refuted", "unknown"]
 EXPECTS = ("holds", "refuted")
 CLAIM_KEYS = ("name", "net", "samples", "given", "then", "fix", "integers", "bound", "expect", "note",
-              "activation", "loss", "bias", "relu_grad_at_zero", "leaky_slope", "timeout", "markers")
+              "activation", "loss", "bias", "relu_grad_at_zero", "leaky_slope", "timeout", "markers", "torch",
+              "weights_from_module")
+TORCH_DECIDES = ("net", "activation", "bias", "leaky_slope")  # keys a claim with torch = ... takes from the module
 DEFAULT_KEYS = tuple(k for k in CLAIM_KEYS if k != "name")
 
 
@@ -88,13 +90,20 @@ def _strings(raw: Any, key: str, where: str, allow_empty: bool = True) -> tuple[
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim.  ``net`` and ``samples`` accept what a claim file does (a list, a range)."""
+    """One claim.  ``net`` and ``samples`` accept what a claim file does (a list, a range).
+
+    The network is ``net`` (widths and the settings below), or a PyTorch module: ``model``
+    (an ``nn.Module``, an ``nn.Module`` class or a function returning one) in Python,
+    ``torch = "PATH.py:NAME"`` (relative to the claim file) in a file.  Then conditions and
+    ``fix`` use the module's parameter names, and ``weights_from_module`` fixes every
+    parameter to the module's current values.
+    """
 
     name: str
-    net: Any
-    samples: Any
-    then: Any
-    expect: str
+    net: Any = None
+    samples: Any = None
+    then: Any = ()
+    expect: str = ""
     given: Any = ()
     fix: Any = field(default_factory=dict)
     integers: bool = False
@@ -109,11 +118,23 @@ class Claim:
     markers: Any = ()  # pytest markers for the claim's test items (the pytest plugin); no effect on the verdict
     file: str | None = None
     line: int | None = None
+    model: Any = None
+    torch: str | None = None
+    weights_from_module: bool = False
+    torch_network: Any = field(default=None, init=False, repr=False, compare=False)  # a torchnet.TorchNetwork
 
     def __post_init__(self) -> None:
         where = self.where
         if not isinstance(self.name, str) or not self.name.strip():
             raise ClaimFileError(f"name must be a non-empty string, got {self.name!r}", where=where)
+        if not isinstance(self.weights_from_module, bool):
+            raise ClaimFileError(f"weights_from_module must be true or false, got {self.weights_from_module!r}",
+                                 where=where)
+        if self.model is not None or self.torch is not None:
+            self._read_module(where)
+        elif self.weights_from_module:
+            raise ClaimFileError("weights_from_module needs a module", where=where,
+                                 hint='add torch = "PATH.py:NAME" (or model= in Python)')
         nets = [self.net] if isinstance(self.net, str) else self.net
         if not isinstance(nets, (list, tuple)) or not nets or not all(isinstance(n, str) for n in nets):
             raise ClaimFileError(f"net must be a string such as \"1-1-1\" or a list of them, got {self.net!r}", where=where)
@@ -127,7 +148,8 @@ class Claim:
                                  hint=f"did you mean {guess!r}?" if guess else None)
         if not isinstance(self.fix, dict):
             raise ClaimFileError(f"fix must be a table such as {{ W1 = \"1\" }}, got {self.fix!r}", where=where)
-        object.__setattr__(self, "fix", dict(self.fix))
+        # TOML reads fix.fc1.weight = 1 as a nested table: a module's names are dotted
+        object.__setattr__(self, "fix", _dotted(self.fix) if self.torch_network is not None else dict(self.fix))
         for key, kind in (("integers", bool), ("bias", bool), ("note", str), ("activation", str), ("loss", str)):
             if not isinstance(getattr(self, key), kind):
                 raise ClaimFileError(f"{key} must be a {kind.__name__}, got {getattr(self, key)!r}", where=where)
@@ -163,20 +185,61 @@ class Claim:
         label = f"claim {self.name!r}" if isinstance(self.name, str) else "claim"
         return f"{place}: {label}" if place else label
 
+    def _read_module(self, where: str) -> None:
+        """Read the network from ``model`` or ``torch = "PATH.py:NAME"``."""
+        from .torchnet import instantiate, load_reference, network_from_module
+
+        if self.model is not None and self.torch is not None:
+            raise ClaimFileError("model and torch both give the module", where=where, hint="give one of them")
+        if self.net is not None:
+            raise ClaimFileError("net and a module both give the network", where=where,
+                                 hint="drop net: the module's layers decide the widths")
+        if self.relu_grad_at_zero not in (0, 1) or isinstance(self.relu_grad_at_zero, bool):
+            raise ClaimFileError(f"relu_grad_at_zero must be 0 or 1, got {self.relu_grad_at_zero!r}", where=where)
+        try:
+            if self.torch is not None:
+                if not isinstance(self.torch, str):
+                    raise ClaimFileError(f"torch must be a string \"PATH.py:NAME\", got {self.torch!r}", where=where)
+                base = Path(self.file).parent if self.file else None
+                module, label = load_reference(self.torch, base, "torch =")
+            else:
+                label = "model"
+                module = instantiate(self.model, label)
+            found = network_from_module(module, label, self.loss, self.relu_grad_at_zero)
+        except ClaimFileError:
+            raise
+        except InputError as e:
+            raise ClaimFileError(e.message, where=where, hint=e.hint) from None
+        object.__setattr__(self, "torch_network", found)
+        object.__setattr__(self, "net", found.network.text)
+
+    @property
+    def names(self) -> Any:
+        """The module's parameter names (a :class:`ParameterNames`), or None for a network of widths."""
+        return self.torch_network.network.names if self.torch_network is not None else None
+
     def settings(self) -> NetworkSettings:
         return NetworkSettings(self.activation, Fraction(self.leaky_slope), self.bias, self.loss, self.relu_grad_at_zero)
 
+    def network_for(self, text: str) -> Network:
+        """The network of one of ``net``'s widths (the module's, for a claim about a module)."""
+        if self.torch_network is not None:
+            return self.torch_network.network
+        return self.settings().network(text)
+
     def networks(self) -> list[Network]:
+        if self.torch_network is not None:
+            return [self.torch_network.network]
         try:
             return [self.settings().network(n) for n in self.net]
         except InputError as e:
             raise ClaimFileError(e.message, where=self.where, hint=e.hint) from None
 
     def given_conditions(self) -> tuple[C.Condition, ...]:
-        return parse_conditions(self.given, "given")
+        return parse_conditions(self.given, "given", self.names)
 
     def then_conditions(self) -> tuple[C.Condition, ...]:
-        return parse_conditions(self.then, "then")
+        return parse_conditions(self.then, "then", self.names)
 
     def negation_text(self) -> str:
         """The condition a refuting witness meets: not (then_1 and then_2 and ...)."""
@@ -190,7 +253,9 @@ class Claim:
 
             network.check_samples(samples, "samples")  # before a fixed value fills x or y
             parts = [C.fixed_values(name, (), raw, network, samples, f"fix.{name}") for name, raw in self.fix.items()]
-            fixed = C.combine_fixed(parts) if parts else FixedValues()
+            if self.weights_from_module:
+                parts.insert(0, self.torch_network.weights)
+            fixed = C.combine_fixed(parts, network) if parts else FixedValues()
             return build_problem(network, samples, conds, fixed=fixed, integers=self.integers,
                                  bound=Fraction(self.bound) if self.bound is not None else None)
         except InputError as e:
@@ -211,7 +276,20 @@ class Claim:
             "fix": {k: _jsonable(v) for k, v in sorted(self.fix.items())}, "integers": self.integers,
             "bound": str(self.bound) if self.bound is not None else None, "settings": repr(self.settings()),
         }
+        if self.torch_network is not None:  # the module's layers, names and (when fixed) weights decide it too
+            body["module"] = self.torch_network.digest() if self.weights_from_module else repr(self.torch_network.network)
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _dotted(table: dict, prefix: str = "") -> dict:
+    """A fix table with nested tables flattened: TOML reads ``fix.fc1.weight = 1`` as {"fc1": {"weight": 1}}."""
+    out: dict = {}
+    for k, v in table.items():
+        if isinstance(v, dict):
+            out.update(_dotted(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _jsonable(v: Any) -> Any:
@@ -291,7 +369,7 @@ def replay(claim: Claim, store: Path | None) -> Case | None:
     if net_text not in claim.net or assignment.samples not in claim.samples:
         return None
     try:
-        problem = claim.problem(claim.settings().network(net_text), assignment.samples)
+        problem = claim.problem(claim.network_for(net_text), assignment.samples)
     except CexsearchError:
         return None
     started = time.monotonic()
@@ -508,7 +586,16 @@ def parse_claims(text: str, file: str = "<claims>") -> list[Claim]:
                                      hint=f"did you mean {guess!r}?" if guess else f"keys: {', '.join(CLAIM_KEYS)}")
         merged = dict(defaults)
         merged.update(raw)
+        if "torch" in merged:
+            for k in TORCH_DECIDES:
+                if k in raw or (k == "net" and k in merged and "torch" in raw):
+                    kline = _key_line(text, line or 1, k)
+                    raise ClaimFileError(f"{k} conflicts with torch: the module's layers decide it",
+                                         where=f"{file}:{kline}: claim {name!r}", hint=f"drop {k}")
+            merged.pop("net", None)  # a [defaults] net is for the claims without a module
         for required in ("name", "net", "samples", "then", "expect"):
+            if required == "net" and "torch" in merged:
+                continue
             if required not in merged:
                 raise ClaimFileError(f"missing key {required!r}", where=where,
                                      hint={"expect": 'add expect = "holds" or "refuted"', "then": 'add then = ["..."]',

@@ -26,7 +26,7 @@ from .api import NetworkSettings, build_problem
 from .conditions import parse_number
 from .errors import CexsearchError, InputError, SolverDisagreement, TooLarge
 from .search import Outcome, SearchStats, search
-from .spec import MAX_TIMEOUT, SearchOptions, valid_timeout
+from .spec import MAX_TIMEOUT, FixedValues, Network, SearchOptions, valid_timeout
 
 EXIT_OK, EXIT_NEGATIVE, EXIT_INPUT, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -176,13 +176,19 @@ Cluster = Annotated[str | None, typer.Option(
 
 @app.command()
 def find(
-    net: Annotated[str, typer.Option("--net", help="Widths, input first: 1-1-1, 10-10-1, 2-3-3-2.")],
+    net: Annotated[str | None, typer.Option("--net", help="Widths, input first: 1-1-1, 10-10-1, 2-3-3-2.")] = None,
     samples: Annotated[str, typer.Option("--samples", "-M", help="Batch size M.")] = "1",
     require: Annotated[list[str] | None, typer.Option("--require", "-r", help="A condition that must hold (repeatable).")] = None,
     fix: Annotated[list[str] | None, typer.Option("--fix", help="NAME=VALUE or NAME\\[i,j]=VALUE (repeatable).")] = None,
-    activation: Activation = "relu",
-    leaky_slope: Annotated[str, typer.Option(help="Slope of leaky_relu below 0.")] = "1/100",
-    bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Biases in every layer.")] = True,
+    torch_model: Annotated[str | None, typer.Option(
+        "--torch", help="PATH.py:NAME: the network is this PyTorch module (an instance, an nn.Module class or a "
+        "function returning one), its parameters called by the module's names.")] = None,
+    weights_from_module: Annotated[bool, typer.Option(
+        "--weights-from-module", help="With --torch: fix every parameter to the module's current values, "
+        "exactly; only x and y are free.")] = False,
+    activation: Annotated[str | None, typer.Option(help="Hidden activation: relu (default), leaky_relu or linear.")] = None,
+    leaky_slope: Annotated[str | None, typer.Option(help="Slope of leaky_relu below 0 (default 1/100).")] = None,
+    bias: Annotated[bool | None, typer.Option("--bias/--no-bias", help="Biases in every layer (default on).")] = None,
     loss: Annotated[str, typer.Option(help="mse (mean over all M x width_L errors, as PyTorch) or sse (sum).")] = "mse",
     relu_grad_at_zero: Annotated[str, typer.Option(help="Derivative used at a pre-activation of exactly 0: 0 or 1.")] = "0",
     integers: Annotated[bool, typer.Option("--integers", help="Every free value is an integer.")] = False,
@@ -206,7 +212,7 @@ def find(
     """Search for weights and a dataset meeting every --require condition, or prove none exists at this size."""
 
     def body() -> int:
-        if activation not in ("relu", "leaky_relu", "linear"):
+        if activation is not None and activation not in ("relu", "leaky_relu", "linear"):
             raise InputError(f"--activation {activation!r} is not known", hint="use relu, leaky_relu or linear")
         if loss not in ("mse", "sse"):
             raise InputError(f"--loss {loss!r} is not known", hint="use mse or sse")
@@ -218,11 +224,10 @@ def find(
             raise InputError("no --require condition given", hint='add one, e.g. --require "grad(W1) != 0"')
         writable(json_path, "--json")
         html_option(html, "--html")
-        settings = NetworkSettings(activation, number_option(leaky_slope, "--leaky-slope") or Fraction(0), bias, loss,
-                                   grad_at_zero)
-        network = settings.network(net)
-        problem = build_problem(network, int_option(samples, "--samples"), require, fix or (), integers=integers,
-                                bound=number_option(bound, "--bound"))
+        network, weights = network_option(net, torch_model, weights_from_module, activation, leaky_slope, bias, loss,
+                                          grad_at_zero)
+        problem = build_problem(network, int_option(samples, "--samples"), require, fix or (), fixed=weights,
+                                integers=integers, bound=number_option(bound, "--bound"))
         extras = Extras.parse(explain, explain_to, plot, cross_check, json_path)
         options = search_options(seconds, seed, strategy, jobs, rlimit, force, cluster)
         with progress_reporter(True, "patterns") as progress:
@@ -252,6 +257,32 @@ def html_option(path: str | None, option: str, directory: bool = False) -> None:
 
     require_converter()
     writable(path, option, directory=directory)
+
+
+def network_option(net: str | None, torch_model: str | None, weights_from_module: bool, activation: str | None,
+                   leaky_slope: str | None, bias: bool | None, loss: str, grad_at_zero: int,
+                   ) -> tuple[Network, FixedValues | None]:
+    """The network of --net and its settings, or of --torch (with its weights when --weights-from-module)."""
+    if torch_model is None:
+        if weights_from_module:
+            raise InputError("--weights-from-module needs --torch", hint="add --torch PATH.py:NAME")
+        if net is None:
+            raise InputError("no network given", hint="add --net WIDTHS (e.g. --net 1-1-1) or --torch PATH.py:NAME")
+        slope = number_option(leaky_slope, "--leaky-slope") if leaky_slope is not None else Fraction(1, 100)
+        settings = NetworkSettings(activation or "relu", slope or Fraction(0), True if bias is None else bias, loss,
+                                   grad_at_zero)
+        return settings.network(net), None
+    if net is not None:
+        raise InputError("--net and --torch both give the network", hint="drop one of them")
+    given = [o for o, v in (("--activation", activation), ("--leaky-slope", leaky_slope),
+                            ("--bias/--no-bias", bias)) if v is not None]
+    if given:
+        raise InputError(f"{given[0]} conflicts with --torch: the module's layers decide it",
+                         hint=f"drop {given[0]}")
+    from .torchnet import load_torch_network
+
+    found = load_torch_network(torch_model, loss=loss, relu_grad_at_zero=grad_at_zero)
+    return found.network, found.weights if weights_from_module else None
 
 
 def search_options(seconds: float | None, seed: str, strategy: str, jobs: str | None, rlimit: str | None,
@@ -567,7 +598,9 @@ def sweep(
             if not found:
                 raise InputError(f"--claim: no claim named {name!r} in {path}")
             chosen = found[0]
-            nets = [chosen.settings().network(n) for n in (expand_nets(net) if net else chosen.net)]
+            if net and chosen.torch_network is not None:
+                raise InputError("--net conflicts with a claim about a PyTorch module", hint="drop --net")
+            nets = [chosen.network_for(n) for n in (expand_nets(net) if net else chosen.net)]
             build = chosen.problem
         else:
             if net is None:

@@ -40,7 +40,7 @@ from typing import Any, Protocol, TypeVar, Union
 import numpy as np
 
 from .errors import ConditionError, InputError, SpecError, TooLarge
-from .spec import FixedValues, Index, Network, nearest
+from .spec import FixedValues, Index, Network, ParameterNames, nearest
 
 # --------------------------------------------------------------------------
 # AST
@@ -223,8 +223,23 @@ def syntax_tree(source: str, error: type[InputError], what: str) -> ast.expr:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, names: ParameterNames | None = None, placeholders: Mapping[str, str] = {}) -> None:
         self.text = text
+        self.names = names  # the module's parameter names, when the network has them
+        self.placeholders = placeholders  # identifier standing for a module name in the parsed text -> internal
+
+    def parameter(self, node: ast.AST) -> str | None:
+        """The internal name of a parameter written by the module's name, or None."""
+        return self.placeholders.get(node.id) if isinstance(node, ast.Name) else None
+
+    def unknown_dotted(self, node: ast.AST) -> ConditionError:
+        """A dotted name that is none of the module's parameters."""
+        shown = ast.get_source_segment(self.text, node) or "?"
+        known = self.names.externals() if self.names is not None else ()
+        guess = nearest(shown, known) if known else None
+        hint = (f"did you mean {guess!r}? " if guess else "") + (
+            f"the module's parameters are {', '.join(known)}" if known else "names are W1, b1, ..., x, y, yhat")
+        return self.fail(f"unknown name {shown!r}", getattr(node, "col_offset", 0), hint=hint)
 
     def fail(self, message: str, col: int, hint: str | None = None) -> ConditionError:
         return ConditionError(message, source=self.text, column=col, hint=hint)
@@ -249,7 +264,15 @@ class _Parser:
             if isinstance(node.value, (int, float)):
                 return self.number(node)
             raise self.fail(f"{brief(node.value)} is not a number", col, hint="write a number such as 0, -2/3 or 0.1")
+        if isinstance(node, ast.Attribute) and self.names is not None:
+            raise self.unknown_dotted(node)
         if isinstance(node, ast.Name):
+            internal = self.parameter(node)
+            if internal is not None:
+                return Var(internal, col)
+            if self.names is not None and re.fullmatch(r"[Wb][0-9]+", node.id):
+                raise self.fail(f"{node.id!r}: this network's parameters go by the module's names", col,
+                                hint=f"use one of {', '.join(self.names.externals())}")
             if _NAME_RE.match(node.id):
                 return Var(node.id, col)
             if node.id in ("grad", "all", "any"):
@@ -276,6 +299,15 @@ class _Parser:
                 raise self.fail(f"{fname}(...) takes exactly one argument", col)
             arg = node.args[0]
             if fname == "grad":
+                internal = self.parameter(arg)
+                if internal is not None:
+                    return Grad(internal, col)
+                if self.names is not None:
+                    if isinstance(arg, (ast.Name, ast.Attribute)):
+                        raise self.unknown_dotted(arg)
+                    shown = ast.get_source_segment(self.text, arg) or "?"
+                    raise self.fail(f"grad(...) takes a parameter name, got {shown!r}", arg.col_offset,
+                                    hint=f"one of {', '.join(self.names.externals())}")
                 if not isinstance(arg, ast.Name) or not re.fullmatch(r"[Wb][0-9]+", arg.id):
                     shown = ast.get_source_segment(self.text, arg) or "?"
                     raise self.fail(
@@ -359,13 +391,55 @@ class _Parser:
                         hint="indices are integers or slices such as 0, -1, 1:3, :")
 
 
-def parse(text: str) -> Condition:
-    """Parse a condition; raise :class:`ConditionError` with the column on bad syntax."""
+def substitute_names(text: str, names: ParameterNames | None) -> tuple[str, dict[str, str]]:
+    """The text with each module parameter name replaced by an identifier, and identifier -> internal name.
+
+    Python's parser cannot read every module name (``0.weight`` of an ``nn.Sequential``), so
+    each is replaced before parsing by an identifier of the same length (columns in error
+    messages stay right), which the parser maps back to ``W1, b1, ...``.
+    """
+    if names is None or not names.aliases:
+        return text, {}
+    placeholders: dict[str, str] = {}
+    by_external: dict[str, str] = {}
+    for k, (internal, external) in enumerate(names.aliases):
+        ident = f"_{k}_".ljust(len(external), "_")
+        placeholders[ident] = internal
+        by_external[external] = ident
+    pattern = "|".join(re.escape(e) for e in sorted(by_external, key=len, reverse=True))
+    return re.sub(rf"(?<![\w.])(?:{pattern})(?![\w])", lambda m: by_external[m.group(0)], text), placeholders
+
+
+def _refuse_unknown_dotted(parsed: str, source: str, names: ParameterNames) -> None:
+    """A dotted name left after substitution is none of the module's (Python cannot even read ``2.bais``)."""
+    for m in re.finditer(r"(?<![\w.])\w+(?:\.\w+)*\.[A-Za-z_]\w*", parsed):
+        try:
+            float(m.group(0))  # 1.e5 is a number
+            continue
+        except ValueError:
+            pass
+        shown = source[m.start():m.end()] if len(parsed) == len(source) else m.group(0)
+        guess = nearest(shown, names.externals())
+        raise ConditionError(f"unknown name {shown!r}", source=source, column=m.start(),
+                             hint=(f"did you mean {guess!r}? " if guess else "")
+                             + f"the module's parameters are {', '.join(names.externals())}")
+
+
+def parse(text: str, names: ParameterNames | None = None) -> Condition:
+    """Parse a condition; raise :class:`ConditionError` with the column on bad syntax.
+
+    With ``names`` (a network read from a PyTorch module), parameters are written by the
+    module's names (``grad(fc1.weight)``) and read as ``W1, b1, ...``; the condition's
+    text stays as written.
+    """
     source = text.strip()
     if not source:
         raise ConditionError("empty condition", source=text, hint='write e.g. "grad(W1) != 0"')
+    parsed, placeholders = substitute_names(source, names)
+    if names is not None:
+        _refuse_unknown_dotted(parsed, source, names)
     try:
-        tree = syntax_tree(source, ConditionError, "the condition")
+        tree = syntax_tree(parsed, ConditionError, "the condition")
     except SyntaxError as e:
         col = max((e.offset or 1) - 1, 0)
         msg = e.msg
@@ -382,7 +456,10 @@ def parse(text: str) -> Condition:
         else:
             hint = None
         raise ConditionError(msg, source=source, column=min(col, len(source)), hint=hint) from None
-    return Condition(source, _Parser(source).expr(tree))
+    # segments (numbers, quoted parts of messages) are read from the text as written when the
+    # substitution kept every column in place, which it does unless a name is shorter than its stand-in
+    segments = source if len(parsed) == len(source) else parsed
+    return Condition(source, _Parser(segments, names, placeholders).expr(tree))
 
 
 # --------------------------------------------------------------------------
@@ -737,7 +814,7 @@ def names_used(node: Expr) -> set[str]:
 # --------------------------------------------------------------------------
 # Fixed values: --fix NAME=VALUE, NAME[i,j]=VALUE, and claim-file tables
 
-_TARGET_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(\[[^\]]*\])?\s*=(?!=)\s*(.*)$", re.S)
+_TARGET_RE = re.compile(r"^\s*([A-Za-z0-9_][A-Za-z0-9_.]*)\s*(\[[^\]]*\])?\s*=(?!=)\s*(.*)$", re.S)
 
 
 def value_tree(raw: Any, where: str, depth: int = 0) -> Any:
@@ -825,14 +902,18 @@ def _index_text(index: Index | tuple) -> str:
 
 
 def fixed_values(name: str, index_items: tuple, raw: Any, network: Network, samples: int, where: str) -> FixedValues:
-    """Fix ``name[index_items]`` to ``raw`` (a scalar fills the whole selection)."""
-    valid = network.variable_names()
+    """Fix ``name[index_items]`` to ``raw`` (a scalar fills the whole selection).
+
+    ``name`` is as a person writes it: the module's parameter name for a network read from PyTorch.
+    """
+    valid = tuple(network.label(n) for n in network.variable_names())
     if name not in valid:
         guess = nearest(name, valid)
         extra = " (yhat and gradients follow from the others and cannot be fixed)" if name == "yhat" else ""
         raise SpecError(f"{where}: cannot fix unknown name {name!r}{extra}",
                         hint=f"did you mean {guess!r}?" if guess else f"names: {', '.join(valid)}")
-    shape = network.shape(name, samples)
+    internal = network.names.internal(name) if network.names is not None else None
+    shape = network.shape(internal or name, samples)
     target = f"{name}{_index_text(index_items)}"
     try:
         axes = _selection(index_items, shape)
@@ -854,7 +935,7 @@ def fixed_values(name: str, index_items: tuple, raw: Any, network: Network, samp
                         f"{shape_text(value_shape)}", hint="give a nested list of that shape, or one number to fill it")
     targets = list(itertools.product(*(a if isinstance(a, range) else (a,) for a in axes)))
     values = flat if len(flat) == len(targets) else flat[:1] * len(targets)
-    return FixedValues(tuple((name, index, value) for index, value in zip(targets, values)))
+    return FixedValues(tuple((internal or name, index, value) for index, value in zip(targets, values)))
 
 
 def parse_fix(text: str, network: Network, samples: int) -> FixedValues:
@@ -881,15 +962,18 @@ def parse_fix(text: str, network: Network, samples: int) -> FixedValues:
     return fixed_values(name, items, value_text, network, samples, where)
 
 
-def combine_fixed(parts: Sequence[FixedValues]) -> FixedValues:
-    """Merge fixes; a later fix of the same entry with another value is a conflict."""
+def combine_fixed(parts: Sequence[FixedValues], network: Network | None = None) -> FixedValues:
+    """Merge fixes; a later fix of the same entry with another value is a conflict (named as ``network`` calls it)."""
     merged: dict[tuple[str, Index], Fraction] = {}
     for part in parts:
         for name, index, value in part.items:
             key = (name, index)
             if key in merged and merged[key] != value:
-                raise SpecError(f"{name}{_index_text(index)} is fixed twice, to {merged[key]} and to {value}",
-                                hint="drop one of the two --fix options")
+                shown = network.label(name) if network is not None else name
+                raise SpecError(f"{shown}{_index_text(index)} is fixed twice, to {merged[key]} and to {value}",
+                                hint="drop one of the two --fix options (or --weights-from-module)"
+                                if network is not None and network.names is not None else
+                                "drop one of the two --fix options")
             merged[key] = value
     return FixedValues(tuple(sorted((n, i, v) for (n, i), v in merged.items())))
 

@@ -562,6 +562,9 @@ class _Explainer:
             f"{'with' if net.bias else 'without'} biases, {net.loss} loss. "
             "Indices start at 0 as in cexsearch's names: "
             f"{fmt.code('W1[j,i]')} is row j (unit j of layer 1), column i (input i); samples are m = 0, ..., M-1.")
+        if net.names is not None:  # a network from PyTorch: say which module parameter each symbol is
+            blocks.append("The parameters as the PyTorch module calls them: " + ", ".join(
+                f"{fmt.code(i)} is {fmt.code(e)}" for i, e in net.names.aliases) + ".")
         lines = _network_lines(net, M)
         if net.depth > 1:
             lines += _sigma_text(fmt, net)

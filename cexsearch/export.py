@@ -18,8 +18,9 @@ def witness_summary(result: ClaimOutcome) -> str:
     from .report import fmt_exact
 
     a = w.witness
-    parts = [_compact(name, [fmt_exact(v) for v in a.flat(name)]) for name in a.network.variable_names()]
-    grads = [_compact(f"grad({p})", [fmt_exact(v) for v in w.recheck.evaluation.gradients[p].reshape(-1)])
+    label = a.network.label  # the module's names for a network from PyTorch
+    parts = [_compact(label(name), [fmt_exact(v) for v in a.flat(name)]) for name in a.network.variable_names()]
+    grads = [_compact(f"grad({label(p)})", [fmt_exact(v) for v in w.recheck.evaluation.gradients[p].reshape(-1)])
              for p in a.network.parameter_names()]
     return f"witness at {a.network.text} x {a.samples}: " + "; ".join(parts) + " | " + "; ".join(grads)
 

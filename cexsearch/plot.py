@@ -75,7 +75,7 @@ def _gradient_bars(assignment: Assignment) -> tuple[list[str], list[Fraction]]:
     for name in assignment.network.parameter_names():
         g = grads[name]
         for index in entries(g.shape):
-            labels.append(f"grad({name})[{','.join(str(i) for i in index)}]")
+            labels.append(f"grad({assignment.network.label(name)})[{','.join(str(i) for i in index)}]")
             values.append(Fraction(g[index]))
     return labels, values
 

@@ -89,7 +89,7 @@ def parameter_table(outcome: Outcome) -> Table:
     for name in w.network.parameter_names():
         shape = w.network.shape(name, w.samples)
         for idx, v in zip(entries(shape), w.flat(name)):
-            t.add_row(f"{name}{index_text(idx)}", fmt_exact(v), fmt_float(v))
+            t.add_row(f"{w.network.label(name)}{index_text(idx)}", fmt_exact(v), fmt_float(v))
     return t
 
 
@@ -129,7 +129,8 @@ def gradient_table(outcome: Outcome) -> Table:
         met = ", ".join(c.text for c in conds if f"grad({name})" in C.names_used(c.root))
         first = True
         for idx in entries(g.shape):
-            t.add_row(f"grad({name}){index_text(idx)}", fmt_exact(g[idx]), fmt_float(g[idx]), met if first else "")
+            shown = outcome.problem.network.label(name)
+            t.add_row(f"grad({shown}){index_text(idx)}", fmt_exact(g[idx]), fmt_float(g[idx]), met if first else "")
             first = False
     return t
 

@@ -62,8 +62,54 @@ def nearest(name: str, choices: tuple[str, ...] | list[str]) -> str | None:
 
 
 @dataclass(frozen=True)
+class ParameterNames:
+    """The names a person uses for the parameters, when they are not ``W1, b1, ...``.
+
+    A network read from a PyTorch module (:mod:`cexsearch.torchnet`) calls its
+    parameters by the module's own names (``fc1.weight``, ``0.bias``).  The engine
+    keeps ``W1, b1, ...`` throughout; this alias table is applied at the border only:
+    parsing conditions and ``--fix``, and showing or writing values.
+
+    >>> names = ParameterNames((("W1", "fc1.weight"), ("b1", "fc1.bias")))
+    >>> names.label("W1"), names.internal("fc1.bias"), names.label("x")
+    ('fc1.weight', 'b1', 'x')
+    """
+
+    aliases: tuple[tuple[str, str], ...]  # (internal, external) in parameter order
+
+    def __post_init__(self) -> None:
+        externals = [e for _, e in self.aliases]
+        if len(set(externals)) != len(externals):
+            raise SpecError(f"two parameters share a name in {externals}")
+        clash = [e for e in externals if e in DATA_NAMES + ("yhat", "grad", "all", "any")]
+        if clash:
+            raise SpecError(f"a parameter is named {clash[0]!r}, which conditions use for something else",
+                            hint="rename the module's attribute")
+
+    def label(self, internal: str) -> str:
+        """The person's name of an internal name (``x``, ``y``, ``yhat`` are their own)."""
+        for i, e in self.aliases:
+            if i == internal:
+                return e
+        return internal
+
+    def internal(self, external: str) -> str | None:
+        for i, e in self.aliases:
+            if e == external:
+                return i
+        return None
+
+    def externals(self) -> tuple[str, ...]:
+        return tuple(e for _, e in self.aliases)
+
+
+@dataclass(frozen=True)
 class Network:
-    """A multilayer perceptron: widths input first, hidden activation, output linear."""
+    """A multilayer perceptron: widths input first, hidden activation, output linear.
+
+    ``names`` (optional) is the alias table of a network read from a PyTorch module: the
+    names conditions, fixed values and every output use for ``W1, b1, ...``.
+    """
 
     widths: tuple[int, ...]
     activation: Activation = "relu"
@@ -71,6 +117,7 @@ class Network:
     bias: bool = True
     loss: Loss = "mse"
     relu_grad_at_zero: int = 0
+    names: ParameterNames | None = None
 
     def __post_init__(self) -> None:
         if len(self.widths) < 2:
@@ -95,6 +142,17 @@ class Network:
             raise SpecError(f"relu_grad_at_zero must be 0 or 1, got {self.relu_grad_at_zero!r}")
         if not isinstance(self.leaky_slope, Fraction):
             object.__setattr__(self, "leaky_slope", Fraction(self.leaky_slope))
+        if self.names is not None and tuple(i for i, _ in self.names.aliases) != self.parameter_names():
+            raise SpecError(f"the parameter names {list(self.names.externals())} do not fit {self.text!r}",
+                            hint=f"give one name for each of {', '.join(self.parameter_names())}")
+
+    def label(self, name: str) -> str:
+        """How a person calls an internal name: the module's name with an alias table, else the name itself."""
+        return self.names.label(name) if self.names is not None else name
+
+    def labels(self) -> dict[str, str]:
+        """Internal name -> the person's name, for every value name."""
+        return {n: self.label(n) for n in self.value_names()}
 
     @classmethod
     def parse(cls, text: str, **settings: object) -> Network:
@@ -325,7 +383,8 @@ class Problem:
         self.network.check_samples(self.samples)
         if self.domain.bound is not None and self.domain.bound < 0:
             raise SpecError(f"--bound must be at least 0, got {self.domain.bound}")
-        for name, index, value in self.fixed.items:
+        for internal, index, value in self.fixed.items:
+            name = self.network.label(internal)
             if self.domain.integers and value.denominator != 1:
                 raise SpecError(
                     f"--integers conflicts with the fixed value {name}{list(index)} = {value}",

@@ -21,7 +21,7 @@ from .errors import InputError, TooLarge, WitnessFileError
 from .files import write_atomic as write_atomic  # where claims.py and older callers find it
 from .numeric import Evaluation, Recheck
 from .search import Outcome
-from .spec import Assignment, Domain, FixedValues, Network, Problem
+from .spec import Assignment, Domain, FixedValues, Network, ParameterNames, Problem
 
 SCHEMA = "cexsearch.witness/1"
 
@@ -56,7 +56,7 @@ def tensor_doc(arr: np.ndarray) -> dict[str, Any]:
 
 
 def network_doc(net: Network) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "widths": list(net.widths),
         "activation": net.activation,
         "leaky_slope": exact_text(net.leaky_slope),
@@ -64,6 +64,9 @@ def network_doc(net: Network) -> dict[str, Any]:
         "loss": net.loss,
         "relu_grad_at_zero": net.relu_grad_at_zero,
     }
+    if net.names is not None:  # a network from PyTorch: W1, b1, ... as the module calls them
+        doc["parameter_names"] = dict(net.names.aliases)
+    return doc
 
 
 def problem_doc(problem: Problem) -> dict[str, Any]:
@@ -71,7 +74,8 @@ def problem_doc(problem: Problem) -> dict[str, Any]:
         "network": network_doc(problem.network),
         "samples": problem.samples,
         "conditions": [c.text for c in problem.conditions],
-        "fixed": [{"name": n, "index": list(i), "value": exact_text(v)} for n, i, v in problem.fixed.items],
+        "fixed": [{"name": problem.network.label(n), "index": list(i), "value": exact_text(v)}
+                  for n, i, v in problem.fixed.items],
         "domain": {
             "integers": problem.domain.integers,
             "bound": exact_text(problem.domain.bound) if problem.domain.bound is not None else None,
@@ -90,13 +94,14 @@ def evaluation_doc(a: Assignment, ev: Evaluation) -> dict[str, Any]:
     for name in a.network.variable_names():
         arr = np.empty(len(a.flat(name)), dtype=object)
         arr[:] = list(a.flat(name))
-        values[name] = tensor_doc(arr.reshape(a.network.shape(name, a.samples)))
+        values[a.network.label(name)] = tensor_doc(arr.reshape(a.network.shape(name, a.samples)))
     return {
         "values": values,
         "yhat": tensor_doc(ev.yhat),
         "residual": tensor_doc(ev.residual),
         "loss": {"exact": exact_text(ev.loss), "float": float_or_none(ev.loss)},
-        "gradients": {p: tensor_doc(g) for p, g in sorted(ev.gradients.items(), key=lambda kv: _param_key(kv[0]))},
+        "gradients": {a.network.label(p): tensor_doc(g)
+                      for p, g in sorted(ev.gradients.items(), key=lambda kv: _param_key(kv[0]))},
         "pre_activations": [tensor_doc(z) for z in ev.pre_activations[:-1]],
         "activation_pattern": [[[bool(v) for v in layer[m]] for layer in ev.pattern] for m in range(a.samples)],
     }
@@ -191,6 +196,16 @@ def _number(v: Any, where: str) -> Fraction:
                                'exact values are strings such as "-2/3"') from None
 
 
+def _parameter_names(raw: Any, where: str) -> ParameterNames | None:
+    """The alias table of a network from PyTorch, as ``network_doc`` writes it."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise WitnessFileError(f"field 'network.parameter_names' should map W1, b1, ... to names, got {C.brief(raw)}",
+                               where=where)
+    return ParameterNames(tuple(raw.items()))
+
+
 def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignment | None, dict[str, Any]]:
     """Parse a witness document into the problem it answers and its values."""
     try:
@@ -215,6 +230,7 @@ def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignmen
             raise WitnessFileError(f"network widths must be integers, got {widths!r}", where=where)
         net = Network(
             tuple(widths),
+            names=_parameter_names(nd.get("parameter_names"), where),
             activation=_need(nd, "activation", str, f"{where}: network"),  # type: ignore[arg-type]
             leaky_slope=_number(nd.get("leaky_slope", "1/100"), f"{where}: network.leaky_slope"),
             bias=_need(nd, "bias", bool, f"{where}: network"),
@@ -228,7 +244,7 @@ def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignmen
         for t in texts:
             if not isinstance(t, str):
                 raise WitnessFileError(f"condition {t!r} is not a string", where=where)
-            c = C.parse(t)
+            c = C.parse(t, net.names)
             C.check(c, net, samples)
             conds.append(c)
         fixed_items = []
@@ -239,10 +255,12 @@ def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignmen
         for item in fixed or []:
             if not isinstance(item, dict):
                 raise WitnessFileError(f"fixed entry {C.brief(item)} is not an object", where=where)
-            name = _need(item, "name", str, f"{where}: fixed")
-            if name not in net.variable_names():
-                raise WitnessFileError(f"fixed entry names {name!r}, which cannot be fixed", where=where,
-                                       hint=f"fix one of {', '.join(net.variable_names())}; yhat and gradients "
+            shown = _need(item, "name", str, f"{where}: fixed")
+            name = (net.names.internal(shown) if net.names is not None else None) or shown
+            if shown != net.label(name) or name not in net.variable_names():
+                raise WitnessFileError(f"fixed entry names {shown!r}, which cannot be fixed", where=where,
+                                       hint=f"fix one of {', '.join(net.labels()[n] for n in net.variable_names())}; "
+                                       "yhat and gradients "
                                        "follow from them")
             index = tuple(_need(item, "index", list, f"{where}: fixed"))
             shape = net.shape(name, samples)
@@ -266,14 +284,15 @@ def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignmen
         if not isinstance(values, dict):
             raise WitnessFileError("field 'values' should be an object", where=where)
         entries_ = []
-        for name in net.variable_names():
+        for internal in net.variable_names():
+            name = net.label(internal)
             if name not in values:
                 raise WitnessFileError(f"values has no {name!r}", where=where)
             td = values[name]
             exact = _need(td, "exact", list, f"{where}: values.{name}") if isinstance(td, dict) else None
             if exact is None:
                 raise WitnessFileError(f"values.{name} should be an object with 'exact'", where=where)
-            shape = net.shape(name, samples)
+            shape = net.shape(internal, samples)
             found = C.regular(exact, len(shape))
             if found is None:
                 raise WitnessFileError(f"values.{name} is not a nested list of shape {list(shape)}", where=where,
@@ -281,7 +300,7 @@ def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignmen
             if found[0] != shape:
                 raise WitnessFileError(f"values.{name} has shape {list(found[0])}, the network needs {list(shape)}",
                                        where=where)
-            entries_.append((name, tuple(_number(v, f"{where}: values.{name}") for v in found[1])))
+            entries_.append((internal, tuple(_number(v, f"{where}: values.{name}") for v in found[1])))
         return problem, Assignment(net, samples, tuple(entries_)), doc
     except WitnessFileError:
         raise

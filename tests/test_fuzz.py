@@ -354,6 +354,8 @@ CLAIM_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "timeout": st.one_of(st.integers(-1, 5), st.decimals(min_value=-1, max_value=5, places=2)),
     "markers": st.one_of(st.lists(st.sampled_from(["slow", "ok_2", "not-a-name", "", "1a"]), max_size=2),
                          st.sampled_from(["slow", "x y"])),
+    "torch": st.sampled_from(["missing.py:Net", "model.py", "", ":Net", "notes.txt:Net", "a:b:c"]),
+    "weights_from_module": st.one_of(st.booleans(), st.integers(0, 1)),
 }
 VALID_CLAIM = {"name": "a", "net": "1-1-1", "samples": 1, "given": ["grad(b2) == 0"], "then": ["grad(W1) == 0"],
                "expect": "holds"}
