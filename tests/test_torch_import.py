@@ -18,6 +18,7 @@ from cexsearch.claims import Claim, check_claim, parse_claims  # noqa: E402
 from cexsearch.cli import app  # noqa: E402
 from cexsearch.errors import InputError  # noqa: E402
 from cexsearch.numeric import recheck  # noqa: E402
+from cexsearch.schema import problems  # noqa: E402
 from cexsearch.search import search  # noqa: E402
 from cexsearch.torchnet import SUPPORTED, load_torch_network  # noqa: E402
 
@@ -159,7 +160,8 @@ def test_free_weights_seed_001_is_found_by_the_module_names_and_verifies(model, 
     assert set(doc["gradients"]) == {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
     assert doc["conditions"][0] == "grad(fc2.weight) == 0"
     assert doc["network"]["parameter_names"]["W1"] == "fc1.weight"
-    v = run("verify", out)
+    assert problems(doc) == []  # the shipped schema admits the module's names
+    v = run("verify", "--strict", out)
     assert v.exit_code == 0, v.output
     assert "holds: grad(fc1.bias) != 0" in v.output
     # a tampered document fails the re-check: verify reads the module's names, not W1..
@@ -195,6 +197,7 @@ def test_weights_from_module_are_the_exact_floats_and_only_the_data_are_free(mod
         assert got == [Fraction(v) for v in flat]  # exactly the float32 values, not rounded decimals
         assert all(fixed[(name, idx)] == Fraction(v) for idx, v in zip(_indices(tensor.shape), flat))
     assert net.label("W2") == "fc2.weight"
+    assert problems(doc) == []
     assert run("verify", out).exit_code == 0  # the fixed entries are read back by the module's names
     doc["fixed"][0]["value"] = "7"  # a fixed value the witness does not have
     out.write_text(json.dumps(doc))
