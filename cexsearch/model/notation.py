@@ -64,6 +64,11 @@ class _Reader:
             if isinstance(v, bool) or not isinstance(v, (int, Fraction)):
                 raise self.error("a sign goes before a number only", node)
             return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.Tuple):  # kernel_size=(2, 3)
+            items = tuple(self.literal(n) for n in node.elts)
+            if not items or any(isinstance(v, (tuple, Layer)) for v in items):
+                raise self.error("a tuple holds numbers only, e.g. (2, 3)", node)
+            return items
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):  # 1/3, as notation() writes it
             a, b = self.literal(node.left), self.literal(node.right)
             if any(isinstance(v, bool) or not isinstance(v, (int, Fraction)) for v in (a, b)) or b == 0:
@@ -102,7 +107,8 @@ class _Reader:
         nodes: dict[str, ast.expr] = {}
         values: dict[str, Any] = {}
         for pname, given in list(bound.arguments.items())[1:]:
-            if isinstance(given, tuple):  # *layers
+            param = sig.parameters[pname]
+            if param.kind is param.VAR_POSITIONAL:  # *layers
                 values[pname] = tuple(self.literal(n) for n in given)
                 if given:
                     nodes[pname] = given[0]
