@@ -93,7 +93,8 @@ class _Reader:
         if builder is None:
             from ..spec import nearest
 
-            guess = nearest(name, list(LAYERS))
+            same_letters = [n for n in LAYERS if n.lower() == name.lower()]  # Relu -> ReLU before Residual
+            guess = same_letters[0] if same_letters else nearest(name, list(LAYERS))
             hint = f"did you mean {guess}?" if guess else f"the layers are {', '.join(LAYERS)}"
             raise self.error(f"unknown layer {name!r}", call.func, hint=hint)
         sig = inspect.signature(builder)
