@@ -94,6 +94,8 @@ class ConvNd(Layer):
         ops.gradient(path, "W", ops.matmul(dY.T, cols).reshape(W.shape))
         if self.bias:
             ops.gradient(path, "b", ops.sum(dY, 0))
+        if not ops.input_gradient_needed(path):
+            return dy
         dcols = ops.matmul(dY, W.reshape(self.out_channels, -1))
         m, outs = in_shape[0], dy.shape[2:]
         dpatches = dcols.reshape(m, *outs, self.in_channels, *self.kernel_size)

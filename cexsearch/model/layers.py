@@ -46,6 +46,7 @@ class Ops(Protocol):
     def argmax(self, path: str, windows: np.ndarray) -> Chosen: ...
     def params(self, path: str) -> Mapping[str, np.ndarray]: ...
     def gradient(self, path: str, role: str, value: np.ndarray) -> None: ...
+    def input_gradient_needed(self, path: str) -> bool: ...
     def forward(self, layers: Sequence[Layer], x: np.ndarray, path: str) -> tuple[np.ndarray, Any]: ...
     def backward(self, layers: Sequence[Layer], cache: Any, dy: np.ndarray, path: str) -> np.ndarray: ...
 
@@ -100,7 +101,11 @@ class Layer:
         raise NotImplementedError
 
     def backward(self, ops: Ops, cache: Any, dy: np.ndarray, path: str) -> np.ndarray:
-        """dL/dx from dL/dy; parameter gradients go to ``ops.gradient``."""
+        """dL/dx from dL/dy; parameter gradients go to ``ops.gradient``.
+
+        A layer with parameters may skip dL/dx (returning ``dy``, unread) where
+        ``ops.input_gradient_needed(path)`` is False: the first layer, whose input is x.
+        """
         raise NotImplementedError
 
     def sublayers(self) -> tuple[Layer, ...]:
@@ -147,7 +152,7 @@ class Linear(Layer):
         ops.gradient(path, "W", ops.matmul(dy.T, x))
         if self.bias:
             ops.gradient(path, "b", ops.sum(dy, 0))
-        return ops.matmul(dy, W)
+        return ops.matmul(dy, W) if ops.input_gradient_needed(path) else dy
 
     def notation(self) -> str:
         return f"Linear({self.in_features}, {self.out_features}{'' if self.bias else ', bias=False'})"

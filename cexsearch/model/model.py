@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from fractions import Fraction
 
 from ..errors import SpecError, TooLarge
@@ -80,16 +81,22 @@ class Model:
     # -- structure ---------------------------------------------------------
     def walk(self) -> tuple[tuple[str, Layer, Shape, Shape], ...]:
         """(path, layer, input shape, output shape) of every layer, nested ones after their container."""
+        return self._walked
+
+    @cached_property
+    def _walked(self) -> tuple[tuple[str, Layer, Shape, Shape], ...]:
         return tuple(_walk(self.layers, self.input_shape, ""))
 
     @property
     def output_shape(self) -> Shape:
-        shape = self.input_shape
-        for layer in self.layers:
-            shape = layer.out_shape(shape)
-        return shape
+        last = str(len(self.layers) - 1)
+        return next(out for path, _, _, out in self.walk() if path == last)
 
     def parameters(self) -> tuple[Parameter, ...]:
+        return self._parameters
+
+    @cached_property
+    def _parameters(self) -> tuple[Parameter, ...]:
         out: list[Parameter] = []
         k = 0
         for path, layer, _, _ in self.walk():

@@ -83,10 +83,11 @@ class ConcreteAlgebra:
 
     def asarray(self, values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=object)
-        out = np.empty(values.shape, dtype=self.dtype)
-        for idx in np.ndindex(values.shape):
-            out[idx] = self.convert(Fraction(values[idx]))  # type: ignore[call-overload]
-        return out
+        convert = self.convert
+        flat = [convert(v if isinstance(v, Fraction) else Fraction(v)) for v in values.reshape(-1)]
+        out = np.empty(len(flat), dtype=self.dtype)
+        out[:] = flat
+        return out.reshape(values.shape)
 
     def zeros(self, shape: Shape) -> np.ndarray:
         return np.zeros(shape, dtype=self.dtype) if self.dtype is not object else np.full(shape, 0, dtype=object)
@@ -109,10 +110,32 @@ class ConcreteAlgebra:
             table[i] = self.convert(Fraction(v))
         return table[indices]
 
+    def _bound(self, b: Fraction) -> Any:
+        """The breakpoint to compare with in this algebra; None if that comparison would not be exact."""
+        return self.convert(b)
+
+    def _side(self, z: np.ndarray, bound: Fraction, closed: bool, above: bool) -> np.ndarray:
+        """z >= bound (above, closed), z > bound, z <= bound or z < bound, exactly, as a bool array."""
+        b = self._bound(bound)
+        if b is None:  # compare each value with the exact Fraction (Python compares float and Fraction exactly)
+            cmp = (lambda v: v >= bound) if above and closed else (lambda v: v > bound) if above else \
+                (lambda v: v <= bound) if closed else (lambda v: v < bound)
+            return np.array([cmp(v) for v in z.reshape(-1)], dtype=bool).reshape(z.shape)
+        with np.errstate(invalid="ignore"):
+            out = (z >= b if closed else z > b) if above else (z <= b if closed else z < b)
+        return np.asarray(out, dtype=bool)
+
     def choose(self, path: str, table: PiecewiseLinear, z: np.ndarray) -> Selection:
-        indices = np.zeros(z.shape, dtype=np.int64)
-        for idx in np.ndindex(z.shape):
-            indices[idx] = table.index(z[idx])
+        """Each entry's piece by comparing with the breakpoints (vectorised); NaN takes the piece of 0."""
+        indices = np.full(z.shape, -1, dtype=np.int64)
+        for i, p in enumerate(table.pieces):
+            inside = indices < 0
+            if p.lo is not None:
+                inside &= self._side(z, p.lo, p.lo_closed, above=True)
+            if p.hi is not None:
+                inside &= self._side(z, p.hi, p.hi_closed, above=False)
+            indices[inside] = i
+        indices[indices < 0] = table.index(0)
         return Selection(lambda values: self._lookup(values, indices), indices)
 
     def argmax(self, path: str, windows: np.ndarray) -> Selection:

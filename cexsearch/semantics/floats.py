@@ -29,6 +29,10 @@ class FloatAlgebra(ConcreteAlgebra):
     def convert(self, v: Fraction) -> float:
         return to_float(v)
 
+    def _bound(self, b: Fraction) -> float | None:
+        f = to_float(b)
+        return f if Fraction(f) == b else None  # 1/3 has no float: compare exactly entry by entry
+
     def finish_scalar(self, v: object) -> float:
         return float(v)  # type: ignore[arg-type]
 

@@ -141,6 +141,9 @@ class _Context:
         name = self._names[(path, role)]
         self.grads[name] = value if name not in self.grads else self.grads[name] + value
 
+    def input_gradient_needed(self, path: str) -> bool:
+        return path != "0"  # dL/dx of the first layer is dL/d(data): no condition reads it
+
     # sequences of layers
     def forward(self, layers: Sequence[Layer], x: np.ndarray, path: str) -> tuple[np.ndarray, Any]:
         caches = []
@@ -225,7 +228,13 @@ def trace(model: Model, params: Mapping[str, Any], x: Any, y: Any, algebra: Alge
     for p in model.parameters():
         grad = ctx.grads.get(p.name)
         grads[p.name] = algebra.finish(algebra.zeros(p.shape) if grad is None else grad * c)
-    f = algebra.finish
+    finished: dict[int, np.ndarray] = {}
+
+    def f(a: np.ndarray) -> np.ndarray:  # a layer's output is the next one's input: convert it once
+        if id(a) not in finished:
+            finished[id(a)] = algebra.finish(a)
+        return finished[id(a)]
+
     layers = tuple(LayerTrace(r.path, r.layer, f(r.input), f(r.output)) for r in ctx.records)
     pattern = tuple(ctx.pattern)
     return Trace(model, samples, algebra.name, layers, pattern, f(yhat), f(residual), f(t),
