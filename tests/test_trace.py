@@ -154,3 +154,15 @@ def test_piecewise_losses_record_their_pattern():
     t = trace(m, {"W1": [[1]], "b1": [0]}, [[F(1)], [F(2)], [F(3)]], [[F(2)], [F(2)], [F(2)]], EXACT)
     assert t.pattern_of("loss").reshape(-1).tolist() == [0, 1, 2]
     assert t.gradients["W1"][0, 0] == F(-1, 3) + F(3, 3) and t.loss == F(2, 3)
+
+
+def test_from_network_and_values_of_give_numeric_evaluate():
+    net = Network.parse("2-3-1", activation="leaky_relu", bias=False, loss="sse", relu_grad_at_zero=1)
+    a = Assignment(net, 2, tuple((n, tuple(F(i % 5 - 2, 2) for i in range(int(np.prod(net.shape(n, 2))))))
+                                 for n in net.variable_names()))
+    model = Model.from_network(net)
+    v = model.values_of(a)
+    t = trace(model, v, v["x"], v["y"], EXACT)
+    ev = numeric.evaluate(a)
+    for p in ev.gradients:
+        assert_same(t.gradients[p], ev.gradients[p])

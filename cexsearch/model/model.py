@@ -22,8 +22,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from fractions import Fraction
+from functools import cached_property
+from typing import Any
+
+import numpy as np
 
 from ..errors import SpecError, TooLarge
 from .layers import LAYERS, Activation, Layer, LayerSettings, Linear, Shape
@@ -140,6 +143,22 @@ class Model:
         return f"{self.text()} on input {self.input_shape}, {self.loss.describe()} loss"
 
     # -- the MLP shorthand ---------------------------------------------------
+    @classmethod
+    def from_network(cls, network: Any) -> Model:
+        """The model of a :class:`cexsearch.spec.Network` (same names, shapes and semantics)."""
+        return cls.from_mlp(network.text, activation=network.activation, bias=network.bias, loss=network.loss,
+                            relu_grad_at_zero=network.relu_grad_at_zero, leaky_slope=network.leaky_slope)
+
+    def values_of(self, assignment: Any) -> dict[str, np.ndarray]:
+        """name -> object array of Fractions, from a :class:`cexsearch.spec.Assignment` of this model's names."""
+        out = {}
+        for name in self.variable_names():
+            flat = assignment.flat(name)
+            arr = np.empty(len(flat), dtype=object)
+            arr[:] = list(flat)
+            out[name] = arr.reshape(self.shape(name, assignment.samples))
+        return out
+
     @classmethod
     def from_mlp(cls, text: str, activation: str = "relu", bias: bool = True, loss: str = "mse",
                  relu_grad_at_zero: int = 0, leaky_slope: Fraction = Fraction(1, 100),
