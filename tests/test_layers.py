@@ -6,6 +6,7 @@ from fractions import Fraction as F
 
 import numpy as np
 import pytest
+from architectures import ACTS, random_architecture
 
 from cexsearch.errors import SpecError
 from cexsearch.model import LAYERS, parse_model
@@ -63,44 +64,11 @@ def test_fixed_architectures_match_torch(text, shape, loss):
             _check_against_torch(model, rng, ties=ties)
 
 
-ACTS = ["ReLU()", "LeakyReLU(0.25)", "Identity()", "Hardtanh()", "ReLU6()", "Abs()"]
-
-
-def _random_architecture(rng):
-    """1-d or 2-d: random convolutions, activations, poolings and residual blocks, then Flatten and Linear."""
-    dims = int(rng.integers(1, 3))
-    channels = int(rng.integers(1, 3))
-    spatial = [int(rng.integers(3, 7)) for _ in range(dims)]
-    shape = (channels, *spatial)
-    nd = f"{dims}d"
-    layers = []
-    for _ in range(int(rng.integers(1, 4))):
-        choice = rng.choice(["conv", "act", "max", "avg", "res"])
-        if choice == "conv":
-            out, k = int(rng.integers(1, 3)), int(rng.integers(1, 3))
-            stride, pad = int(rng.integers(1, 3)), int(rng.integers(0, 2))
-            if all((n + 2 * pad - k) // stride + 1 >= 1 for n in spatial):
-                layers.append(f"Conv{nd}({channels}, {out}, {k}, stride={stride}, padding={pad}, "
-                              f"bias={bool(rng.integers(0, 2))})")
-                spatial = [(n + 2 * pad - k) // stride + 1 for n in spatial]
-                channels = out
-        elif choice == "act":
-            layers.append(str(rng.choice(ACTS)))
-        elif choice in ("max", "avg") and min(spatial) >= 2:
-            layers.append(f"{'MaxPool' if choice == 'max' else 'AvgPool'}{nd}(2)")
-            spatial = [n // 2 for n in spatial]
-        elif choice == "res":
-            layers.append(f"Residual(Conv{nd}({channels}, {channels}, 3, padding=1), {rng.choice(ACTS)})")
-    flat = channels * int(np.prod(spatial))
-    layers += ["Flatten()", f"Linear({flat}, {int(rng.integers(1, 3))})"]
-    return f"Sequential({', '.join(layers)})", shape
-
-
 @pytest.mark.parametrize("seed", range(12))
 def test_random_architectures_match_torch(seed):
     pytest.importorskip("torch")
     rng = np.random.default_rng(seed)
-    text, shape = _random_architecture(rng)
+    text, shape = random_architecture(rng)
     loss = str(rng.choice(["mse", "sse", "l1", "huber"]))
     model = parse_model(text, shape, loss=loss, relu_grad_at_zero=0)
     for ties in (False, True):

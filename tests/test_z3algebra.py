@@ -7,6 +7,7 @@ from fractions import Fraction as F
 import numpy as np
 import pytest
 import z3
+from architectures import random_architecture
 
 from cexsearch.engine.z3algebra import Z3Algebra, to_z3
 from cexsearch.model import parse_model
@@ -47,9 +48,9 @@ def _substituted(term, pairs):
     return F(s.numerator_as_long(), s.denominator_as_long())
 
 
-def _case(text, shape, loss, seed, samples=2):
+def _case(text, shape, loss, seed, samples=2, relu_grad_at_zero=0):
     rng = np.random.default_rng(seed)
-    model = parse_model(text, shape, loss=loss)
+    model = parse_model(text, shape, loss=loss, relu_grad_at_zero=relu_grad_at_zero)
     values = {p.name: _values(rng, p.shape) for p in model.parameters()}
     values["x"] = _values(rng, model.shape("x", samples))
     values["y"] = _values(rng, model.shape("y", samples), hinge=loss == "hinge")
@@ -139,3 +140,17 @@ def test_the_if_form_finds_the_cnn_witness_of_issue_11_and_the_exact_trace_confi
     e = trace(model, values, values["x"], values["y"], EXACT)
     assert all(g == 0 for g in e.gradients["W2"].reshape(-1)) and e.gradients["b2"][0] == 0
     assert any(g != 0 for g in e.gradients["W1"].reshape(-1))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_architectures_in_both_z3_forms(seed):
+    rng = np.random.default_rng(100 + seed)
+    text, shape = random_architecture(rng)
+    loss = str(rng.choice(["mse", "sse", "l1", "huber"]))
+    model, values, exact, syms, pairs = _case(text, shape, loss, seed, samples=int(rng.integers(1, 3)),
+                                              relu_grad_at_zero=int(rng.integers(0, 2)))
+    free = ({p: syms[p] for p in model.parameter_names()}, syms["x"], syms["y"])
+    fixed = trace(model, *free, Z3Algebra({path: arr for path, arr in exact.pattern}))
+    _assert_values_equal(fixed, exact, pairs)
+    assert all(_substituted(c, pairs) is True for c in fixed.constraints)
+    _assert_values_equal(trace(model, *free, Z3Algebra()), exact, pairs)
