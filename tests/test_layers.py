@@ -116,3 +116,26 @@ def test_layer_shape_errors_name_the_expected_shape(text, shape, fragment):
     with pytest.raises(SpecError) as e:
         parse_model(text, shape)
     assert fragment in str(e.value) and e.value.column is not None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_sites_are_the_trace_pattern(seed):
+    rng = np.random.default_rng(200 + seed)
+    text, shape = random_architecture(rng)
+    model = parse_model(text, shape, loss=str(rng.choice(["mse", "l1", "hinge"])))
+    samples = int(rng.integers(1, 3))
+    params = {p.name: _values(rng, p.shape) for p in model.parameters()}
+    y = np.ones(model.shape("y", samples), dtype=object)
+    t = trace(model, params, _values(rng, model.shape("x", samples)), y, EXACT)
+    sites = model.sites(samples)
+    assert [(s.path, s.shape) for s in sites] == [(p, a.shape) for p, a in t.pattern]
+    assert all(0 <= a.min() and a.max() < s.pieces for s, (_, a) in zip(sites, t.pattern) if a.size)
+
+
+def test_summary_lists_every_layer_with_its_parameters():
+    model = parse_model("Sequential(Conv1d(1, 2, 2), ReLU(), Residual(Conv1d(2, 2, 1)), Flatten(), Linear(6, 1))",
+                        (1, 4))
+    rows = [(r.path, r.kind, r.input_shape, r.output_shape, r.parameters) for r in model.summary()]
+    assert rows == [("0", "Conv1d", (1, 4), (2, 3), ("W1", "b1")), ("1", "Activation", (2, 3), (2, 3), ()),
+                    ("2", "Residual", (2, 3), (2, 3), ()), ("2.0", "Conv1d", (2, 3), (2, 3), ("W2", "b2")),
+                    ("3", "Flatten", (2, 3), (6,), ()), ("4", "Linear", (6,), (1,), ("W3", "b3"))]

@@ -5,10 +5,10 @@ from .activations import ACTIVATIONS, Piece, PiecewiseLinear, activation
 from .conv import Conv1d, Conv2d
 from .layers import LAYERS, Activation, Flatten, Layer, LayerSettings, Linear, Ops
 from .losses import LOSSES, Loss, loss
-from .model import Model, Parameter
+from .model import LayerInfo, Model, Parameter, Site
 from .notation import parse_model
 from .pool import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from .residual import Residual
 
 __all__ = ["AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "Residual", "ACTIVATIONS", "LAYERS", "LOSSES", "Activation", "Flatten", "Layer", "LayerSettings", "Linear", "Loss",
-           "Model", "Ops", "Parameter", "Piece", "PiecewiseLinear", "activation", "loss", "parse_model"]
+           "LayerInfo", "Model", "Ops", "Parameter", "Site", "Piece", "PiecewiseLinear", "activation", "loss", "parse_model"]

@@ -50,6 +50,29 @@ class Parameter:
     shape: Shape
 
 
+@dataclass(frozen=True)
+class Site:
+    """Where a pattern chooses: ``path`` (a layer's, or ``"loss"``), the kind, the shape of the
+    choices over the batch, and how many pieces each entry chooses among."""
+
+    path: str
+    kind: str
+    shape: Shape
+    pieces: int
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A layer as a document shows it: path, PyTorch notation, kind, shapes, its parameters' names."""
+
+    path: str
+    notation: str
+    kind: str
+    input_shape: Shape
+    output_shape: Shape
+    parameters: tuple[str, ...]
+
+
 def _walk(layers: tuple[Layer, ...], in_shape: Shape, prefix: str) -> Iterator[tuple[str, Layer, Shape, Shape]]:
     shape = in_shape
     for i, layer in enumerate(layers):
@@ -138,6 +161,32 @@ class Model:
     def text(self) -> str:
         """The network in PyTorch's notation (parse_model reads it back)."""
         return "Sequential(" + ", ".join(layer.notation() for layer in self.layers) + ")"
+
+    def sites(self, samples: int) -> tuple[Site, ...]:
+        """Every place a value chooses a piece, in the order the forward pass meets them: the
+        pattern space.  Activation units (shape (M, *in)), max-pool windows ((M, C, *out), one
+        choice of |kernel| positions each) and, for a piecewise loss, the output entries."""
+        out: list[Site] = []
+        for path, layer, in_shape, out_shape in self.walk():
+            table = getattr(layer, "table", None)
+            if isinstance(layer, Activation) and table is not None and not table.is_linear:
+                out.append(Site(path, "activation", (samples, *in_shape), len(table.pieces)))
+            elif layer.kind.startswith("MaxPool"):
+                size = 1
+                for k in layer.kernel_size:  # type: ignore[attr-defined]
+                    size *= k
+                out.append(Site(path, "max", (samples, *out_shape), size))
+        if self.loss.is_piecewise:
+            out.append(Site("loss", "loss", (samples, *self.output_shape), len(self.loss.derivative.pieces)))
+        return tuple(out)
+
+    def summary(self) -> tuple[LayerInfo, ...]:
+        """One row per layer (nested ones after their block): for documents, tables and explanations."""
+        owners: dict[str, list[str]] = {}
+        for p in self.parameters():
+            owners.setdefault(p.path, []).append(p.name)
+        return tuple(LayerInfo(path, layer.notation(), layer.kind, i, o, tuple(owners.get(path, ())))
+                     for path, layer, i, o in self.walk())
 
     def describe(self) -> str:
         return f"{self.text()} on input {self.input_shape}, {self.loss.describe()} loss"
