@@ -108,6 +108,23 @@ def test_if_form_equals_the_exact_trace(text, shape, loss):
     _assert_values_equal(symbolic, exact, pairs)
 
 
+@pytest.mark.parametrize("text,shape,loss", ARCHS)
+def test_if_form_with_named_selectors_is_defined_by_its_constraints(text, shape, loss):
+    model, values, exact, syms, pairs = _case(text, shape, loss, seed=5)
+    alg = Z3Algebra(selectors=True)
+    symbolic = trace(model, {p: syms[p] for p in model.parameter_names()}, syms["x"], syms["y"], alg)
+    assert symbolic.constraints
+    # the selectors of the exact pattern: true for the piece taken, false for the others
+    bits = []
+    for path, arr in exact.pattern:
+        for idx in np.ndindex(arr.shape):
+            for q in range(_site_size(model, path, arr) - 1):
+                bits.append((alg.selector(path, idx, q), z3.BoolVal(int(arr[idx]) == q)))
+    full = pairs + bits
+    assert all(_substituted(c, full) is True for c in symbolic.constraints)
+    _assert_values_equal(symbolic, exact, full)
+
+
 def test_constants_fold_and_decide_their_piece_without_the_solver():
     model = parse_model("Sequential(Linear(1, 1), ReLU(), Linear(1, 1))", (1,))
     x = np.empty((1, 1), dtype=object)

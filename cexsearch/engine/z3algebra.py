@@ -17,7 +17,10 @@ Choosing a piece (``choose``, ``argmax``) reads the given pattern, per site path
   the first maximum": ``w_j > w_i`` for i < j and ``w_j >= w_i`` for i > j.
 
 ``Z3Algebra(pattern)`` with every site fixed is the pattern-fixed form,
-``Z3Algebra()`` the If form; a mix of both is allowed.
+``Z3Algebra()`` the If form; a mix of both is allowed.  With ``selectors=True`` an open
+entry's conditions become named Booleans (:meth:`Z3Algebra.selector`) defined by
+``b_p == (z ∈ I_p)`` constraints, as the encoding's ``active_m_k_j`` bits are, so that
+the solver splits on them.
 """
 
 from __future__ import annotations
@@ -170,8 +173,15 @@ class Z3Algebra:
 
     name = "z3"
 
-    def __init__(self, pattern: Mapping[str, np.ndarray] | None = None) -> None:
+    def __init__(self, pattern: Mapping[str, np.ndarray] | None = None, selectors: bool = False) -> None:
         self.pattern = {k: np.asarray(v, dtype=np.int64) for k, v in (pattern or {}).items()}
+        self.selectors = selectors
+
+    @staticmethod
+    def selector(path: str, index: tuple[int, ...], piece: int) -> z3.BoolRef:
+        """With ``selectors=True``: the Boolean 'entry ``index`` of site ``path`` takes ``piece``'
+        (one for every piece but the last of an open entry), so Z3 can split on it."""
+        return z3.Bool(f"piece_{path}_{'_'.join(map(str, index))}_{piece}")
 
     def constant(self, value: Fraction) -> Any:
         return _norm(Fraction(value))
@@ -209,7 +219,7 @@ class Z3Algebra:
             raise ValueError(f"the pattern of {path} has shape {given.shape}, the site {shape}")
         return given
 
-    def _select(self, indices: np.ndarray, conds: np.ndarray, constraints: list[Any]) -> Selection:
+    def _select(self, path: str, indices: np.ndarray, conds: np.ndarray, constraints: list[Any]) -> Selection:
         """conds[..., p]: the condition of piece p at each entry (bools or Z3 formulas)."""
         for idx in np.ndindex(indices.shape):
             p = int(indices[idx])
@@ -217,6 +227,13 @@ class Z3Algebra:
                 c = conds[idx][p]
                 if c is not True:
                     constraints.append(z3.BoolVal(False) if c is False else c)
+            elif self.selectors and not all(isinstance(c, bool) for c in conds[idx]):
+                named = []
+                for q, c in enumerate(conds[idx][:-1]):
+                    b = self.selector(path, idx, q)
+                    constraints.append(b == (z3.BoolVal(c) if isinstance(c, bool) else c))
+                    named.append(b)
+                conds[idx] = named + [True]
 
         def pick(values: Sequence[Fraction]) -> np.ndarray:
             vals = [_norm(Fraction(v)) for v in values]
@@ -233,7 +250,7 @@ class Z3Algebra:
         conds = np.empty(z.shape, dtype=object)
         for idx in np.ndindex(z.shape):
             conds[idx] = [_in_piece(z[idx], p) for p in table.pieces]
-        return self._select(indices, conds, [])
+        return self._select(path, indices, conds, [])
 
     def argmax(self, path: str, windows: np.ndarray) -> Selection:
         indices = self._indices(path, windows.shape[:-1])
@@ -241,7 +258,7 @@ class Z3Algebra:
         for idx in np.ndindex(conds.shape):
             w = list(windows[idx])
             conds[idx] = [_conj(_first_max(w, j)) for j in range(len(w))]
-        return self._select(indices, conds, [])
+        return self._select(path, indices, conds, [])
 
     def finish(self, a: np.ndarray) -> np.ndarray:
         out = np.empty(np.shape(a), dtype=object)
