@@ -1,0 +1,40 @@
+"""The float64 algebra: the same trace in IEEE doubles (to measure rounding, to compare with torch).
+
+A Fraction beyond the float range becomes ±inf (as :func:`cexsearch.numeric.to_float`);
+pieces are chosen by comparing the float with the exact breakpoints, and a NaN takes
+the piece of 0.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from .algebra import ConcreteAlgebra
+
+
+def to_float(v: Fraction) -> float:
+    """The nearest float64, or ±inf for a value beyond its range."""
+    try:
+        return float(v)
+    except OverflowError:
+        return float("inf") if v > 0 else float("-inf")
+
+
+class FloatAlgebra(ConcreteAlgebra):
+    name = "float64"
+    dtype = np.float64
+
+    def convert(self, v: Fraction) -> float:
+        return to_float(v)
+
+    def _bound(self, b: Fraction) -> float | None:
+        f = to_float(b)
+        return f if Fraction(f) == b else None  # 1/3 has no float: compare exactly entry by entry
+
+    def finish_scalar(self, v: object) -> float:
+        return float(v)  # type: ignore[arg-type]
+
+
+FLOAT = FloatAlgebra()
