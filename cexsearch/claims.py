@@ -31,7 +31,7 @@ from . import conditions as C
 from .api import NetworkSettings, build_problem, parse_conditions
 from .errors import CexsearchError, ClaimFileError, InputError, TooLarge
 from .numeric import recheck
-from .search import Outcome, SearchStats, search
+from .search import Outcome, SearchStats, search_or_unknown
 from .spec import MAX_SAMPLES, MAX_TIMEOUT, Network, Problem, SearchOptions, nearest, valid_timeout
 
 ClaimVerdict = Literal["holds", "refuted", "unknown"]
@@ -342,7 +342,7 @@ def check_claim(
             if progress:
                 progress(f"{claim.name}: {network.text} x {samples}")
             t0 = time.monotonic()
-            outcome = search(claim.problem(network, samples), replace(options, timeout=left))
+            outcome = search_or_unknown(claim.problem(network, samples), replace(options, timeout=left))
             elapsed = time.monotonic() - t0
             case_verdict = {"found": "refuted", "none": "holds", "unknown": "unknown"}[outcome.verdict]
             cases.append(Case(network.text, samples, case_verdict, outcome, elapsed))  # type: ignore[arg-type]

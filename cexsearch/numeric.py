@@ -248,6 +248,9 @@ def _domain_failures(problem: Problem, a: Assignment, first: bool = False) -> li
             if first:
                 return results
     dom = problem.domain
+    if first and not (dom.integers or dom.bound is not None or dom.denominator is not None or dom.max_abs is not None
+                      or dom.max_nonzero is not None or dom.max_abs_sum is not None):
+        return results  # no limit on the values: nothing to check (a shortcut for the shrinker's screening)
     for name, index, value in a.items():
         if dom.integers and value.denominator != 1:
             results.append(ConditionResult(f"{name}{list(index)} is an integer (--integers)", False,

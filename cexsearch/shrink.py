@@ -51,10 +51,10 @@ DENOMINATORS = (2, 3, 4, 6, 10, 12, 100)
 # only up to these sizes; 3^15 grid points is within grid.MAX_POINTS.
 SMALL_FREE = 15
 SMALL_PATTERNS = 2**8
-# The local steps' budget in multiply-adds of the exact re-check (about a second of Python's
-# Fractions on 10-10-1 at 64 samples), and at least this many whole re-checks of a larger problem.
-LOCAL_UNITS = 250_000
-LOCAL_MIN_CHECKS = 3
+# The local steps' budget in multiply-adds of the exact re-check (well under a second on 10-10-1
+# at any batch size), and at least this many whole re-checks of a larger problem.
+LOCAL_UNITS = 160_000
+LOCAL_MIN_CHECKS = 6
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,9 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
             raise
         except Exception as e:  # best effort: a failed step keeps the best confirmed witness
             run.notes.append(f"a shrink step failed ({type(e).__name__}: {e}); kept the best confirmed witness")
+        if not run.proven and not run.notes:
+            run.notes.append("a simpler witness found" if run.best.witness != outcome.witness
+                             else "no simpler witness found")
         return ShrinkResult(run.best, tuple(run.proven), tuple(run.notes), time.monotonic() - started, run.steps)
     return _local(problem, outcome, options, deadline, started)
 

@@ -60,11 +60,17 @@ class Budget:
         self.units -= units
         self.spent += units
 
+    def affords(self, units: int) -> bool:
+        return units <= self.units
+
+
+CHECK_OVERHEAD = 2_000  # a re-check's fixed cost (building arrays, reading conditions), in multiply-adds
+
 
 def cost(problem: Problem) -> int:
-    """Multiply-adds of one forward and backward pass: what one exact re-check of ``problem`` is charged."""
+    """What one exact re-check of ``problem`` is charged: its multiply-adds plus a fixed share."""
     w = problem.network.widths
-    return max(1, problem.samples * sum(a * (b + 1) for a, b in zip(w[1:], w)))
+    return CHECK_OVERHEAD + problem.samples * sum(a * (b + 1) for a, b in zip(w[1:], w))
 
 
 def simplicity(keys: list[Key], values: dict[Key, Fraction]) -> tuple[int, Fraction, int, Fraction]:
@@ -120,12 +126,13 @@ class LocalShrink:
         self.values = candidate
         return True
 
-    def blocks(self, items: list, make) -> list:  # type: ignore[no-untyped-def]
+    def blocks(self, items: list, make, kept: list | None = None) -> list:  # type: ignore[no-untyped-def]
         """Greedy chunked elimination: try ``make(values, chunk)`` for halves, quarters, ... of ``items``.
 
-        Returns the items whose step was kept.
+        The items whose step was kept are added to ``kept`` as they are (so they stay counted when the
+        budget ends the elimination), which is returned.
         """
-        kept: list = []
+        kept = [] if kept is None else kept
         left = list(items)
         size = max(1, len(left) // 2)
         while left:
@@ -179,13 +186,15 @@ class LocalShrink:
 
     def resolve_targets(self) -> None:
         """Every value but the targets fixed (rounded first), the targets re-solved as integers: a linear system."""
-        targets = [k for k in self.free if k[0] == "y" and k[1][0] not in self.dropped]
+        targets = {k for k in self.keys if k[0] == "y" and k[1][0] not in self.dropped}
         if not targets or all(v.denominator == 1 for k, v in self.values.items() if k in self.free):
             return
         bound = self.problem.domain.bound
         rounded = {k: (Fraction(round(v)) if k in self.free and k[0] != "y" and (bound is None or abs(round(v)) <= bound)
                        else v) for k, v in self.values.items()}
         for base, how in ((rounded, "rounded the other values to integers and "), (self.values, "")):
+            if not self.budget.affords(self.cost * RESOLVE_CHECKS):
+                return  # optional: the budget goes to the zeroing steps instead
             self.budget.spend(self.cost * RESOLVE_CHECKS)
             pins = FixedValues(tuple(sorted((n, i, v) for (n, i), v in base.items() if (n, i) not in targets)))
             domain = replace(self.problem.domain, denominator=1)
@@ -207,7 +216,8 @@ class LocalShrink:
         samples = [m for m in range(self.M)
                    if any(("x", (m, i)) in self.free and self.values[("x", (m, i))] != 0
                           for i in range(self.net.widths[0]))]
-        self.dropped = sorted(self.blocks(samples, self.drop))
+        self.blocks(samples, self.drop, self.dropped)
+        self._outputs = {}
         self.resolve_targets()
         net = self.net
         units = []
@@ -228,7 +238,7 @@ class LocalShrink:
         now = simplicity(self.keys, self.values)
         out = []
         if self.dropped:
-            out.append(f"{len(self.dropped)} of {self.M} samples set to x = 0 with a zero residual")
+            out.append(f"{len(self.dropped)} of {self.M} samples dropped (free x set to 0, free y to the output: a zero residual)")
         if self.resolved:
             out.append(self.resolved)
         if now[2] < first[2]:
