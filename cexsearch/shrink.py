@@ -17,8 +17,9 @@ absolute values, in the whole grid, so the greedy steps after it cannot improve 
 are skipped.  The choice depends on the grid's size only, never on time, so a shrink
 gives the same witness on every run.
 
-Those exhaustive steps are for small problems only (at most :data:`SMALL_FREE` free values
-and :data:`SMALL_PATTERNS` activation patterns).  A larger problem is shrunk locally
+Those exhaustive steps are for small problems only (at most :data:`SMALL_FREE` free values;
+a solver step is tried only up to :data:`SMALL_PATTERNS` activation patterns, and is an
+undecided step beyond).  A larger problem is shrunk locally
 (:mod:`cexsearch.shrink_local`): small steps from the witness, each decided by the exact
 re-check, within a work budget counted in re-checks and Z3 resource limits.
 
@@ -82,8 +83,11 @@ def _interval(b: Fraction) -> str:
 
 
 def small(problem: Problem) -> bool:
-    """Whether the exhaustive steps fit: few free values and few activation patterns."""
-    return len(problem.free_keys()) <= SMALL_FREE and raw_pattern_count(problem) <= SMALL_PATTERNS
+    """Whether the exhaustive steps fit: few enough free values for the grid at [-1, 1].
+
+    (A solver step of a problem with more than :data:`SMALL_PATTERNS` patterns is an undecided step.)
+    """
+    return len(problem.free_keys()) <= SMALL_FREE
 
 
 def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOptions(),

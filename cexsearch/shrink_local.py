@@ -220,10 +220,10 @@ class LocalShrink:
         self._outputs = {}
         self.resolve_targets()
         net = self.net
-        units = []
+        units: list[list[Key]] = []
         for k in range(1, net.depth):
             for j in range(net.widths[k]):
-                keys = [("W" + str(k), (j, i)) for i in range(net.widths[k - 1])]
+                keys: list[Key] = [("W" + str(k), (j, i)) for i in range(net.widths[k - 1])]
                 keys += [("b" + str(k), (j,))] if net.bias else []
                 keys += [("W" + str(k + 1), (o, j)) for o in range(net.widths[k + 1])]
                 keys = [key for key in keys if key in self.free and self.values[key] != 0]

@@ -106,3 +106,20 @@ def test_zero_initialisation_claim_is_refuted_with_a_witness(tmp_path):
 
     doc = json.loads(report.read_text())
     assert "zero init" in json.dumps(doc)
+
+
+def test_a_size_refusal_inside_a_claim_or_sweep_is_an_unknown_case():
+    from cexsearch.api import NetworkSettings, build_problem
+    from cexsearch.search import search_or_unknown
+    from cexsearch.spec import SearchOptions
+
+    p = build_problem(NetworkSettings().network("10-10-1"), 6, ["grad(W1) != 0"])
+    out = search_or_unknown(p, SearchOptions(strategy="enumerate"))
+    assert out.verdict == "unknown" and "far beyond exhaustive enumeration" in (out.reason or "")
+
+
+def test_auto_out_of_reach_is_inconclusive_and_suggests_no_option_in_use():
+    r = runner.invoke(app, ["find", "--net", "10-10-1", "--samples", "64", "-r", "grad(b2) != grad(b2)",
+                            "--timeout", "2"])
+    assert r.exit_code == 3, r.output
+    assert "Traceback" not in r.output and "--strategy auto" not in r.output
