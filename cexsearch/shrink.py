@@ -55,7 +55,7 @@ SMALL_PATTERNS = 2**8
 # The local steps' budget in multiply-adds of the exact re-check (well under a second on 10-10-1
 # at any batch size), and at least this many whole re-checks of a larger problem.
 LOCAL_UNITS = 160_000
-LOCAL_MIN_CHECKS = 6
+LOCAL_MIN_CHECKS = 10
 
 
 @dataclass(frozen=True)

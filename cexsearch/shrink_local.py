@@ -6,14 +6,15 @@ shrinker moves from the confirmed witness in small steps instead, each one
 decided by the exact re-check (:func:`cexsearch.numeric.satisfies`) with every
 other value kept:
 
-1. samples are dropped in blocks: their free ``x`` set to 0 and their free ``y``
-   to the network's output there, a zero residual, so they leave every gradient;
+1. samples with a zero residual are dropped, as one block: their free ``x`` set to 0
+   and their free ``y`` to the network's output there, so they stay out of every gradient;
 2. when a free value is not an integer and ``y`` is free, everything but the
    targets is fixed (rounded to integers first, when that keeps the witness) and
    the targets re-solved as integers: with weights and inputs fixed every
    gradient is linear in the residuals, so one Z3 check (simplex) decides it;
 3. hidden units are removed in blocks (their free incoming weights, bias and
-   outgoing weights set to 0), then single values are set to 0.
+   outgoing weights set to 0); then the other samples are dropped in blocks
+   (halves, quarters, ...), and single values are set to 0.
 
 A step is kept only when the witness gets simpler (fewer non-integer values, a
 smaller largest absolute value, fewer non-zero values, a smaller sum of
@@ -229,9 +230,9 @@ class LocalShrink:
         residual = self.residuals
         quiet = [m for m in samples if all(r == 0 for r in residual[m])]
         self.blocks(quiet, self.drop, self.dropped, whole=True)
-        self.blocks([m for m in samples if m not in quiet], self.drop, self.dropped)
-        self._outputs = {}
         self.resolve_targets()
+        # Hidden units next (a dead unit's weights go as one block), before the samples that do
+        # carry a residual, which rarely drop and would spend a large problem's budget first.
         net = self.net
         units: list[list[Key]] = []
         for k in range(1, net.depth):
@@ -243,6 +244,8 @@ class LocalShrink:
                 if keys:
                     units.append(keys)
         self.blocks(units, self.zero)
+        self._outputs = {}  # the parameters may have changed: outputs are computed afresh
+        self.blocks([m for m in samples if m not in quiet], self.drop, self.dropped)
         singles = [k for k in self.keys if self.values[k] != 0]
         self.blocks(singles, self.zero)
 
