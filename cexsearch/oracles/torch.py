@@ -54,6 +54,7 @@ from .torch_modules import (
 __all__ = ["TORCH_HINT", "TorchPass", "activation_module", "import_torch", "magnitudes", "torch_available", "torch_loss",
            "torch_pass", "torch_trace", "uses_custom_function"]
 
+
 @dataclass
 class _Counts:
     at_breakpoint: int = 0
@@ -125,7 +126,7 @@ class _Builder:
     autograd sums the absolute values of the terms that make up each gradient entry.
     """
 
-    def __init__(self, torch: Any, model: Model, values: Mapping[str, Any], exact: ExactPass | None,
+    def __init__(self, torch: Any, model: Model, values: Mapping[str, Any], exact: ExactPass,
                  mode: str = "value", native: bool = False) -> None:
         self.torch, self.model, self.exact, self.mode, self.native = torch, model, exact, mode, native
         self.names = {(p.path, p.role): p.name for p in model.parameters()}
@@ -181,8 +182,6 @@ class _Builder:
 
     def activation(self, table: PiecewiseLinear, path: str) -> Any:
         torch = self.torch
-        if self.exact is None:
-            return activation_module(torch, table, self.native)
         z = self.exact.inputs[path]
         pieces = _pieces(table, z)
         if self.mode == "magnitude":
@@ -197,14 +196,15 @@ class _Builder:
         counts.at_breakpoint += int(at.sum())
         if uses_custom_function(table):
             counts.custom_at_breakpoint += int(at.sum())
-        counts.kept_at |= {v for v, hit in zip(z.reshape(-1), at.reshape(-1)) if hit}
         mask = torch.tensor(at)
         pinned = torch.tensor(np.where(at, floats(z), 0.0), dtype=torch.float64)
         inner = activation_module(torch, table, self.native)
 
         def pin(v: Any) -> Any:
             vd = v.detach()
-            counts.rounded_off += int((mask & (vd != pinned)).sum())
+            off = (mask & (vd != pinned)).numpy()
+            counts.rounded_off += int(off.sum())
+            counts.kept_at |= set(z[off].tolist())
             moved = _pieces(table, vd.numpy()) != pieces
             counts.flips += int((moved & ~at).sum())
             return inner(torch.where(mask, v - vd + pinned, v) if at.any() else v)
@@ -213,8 +213,6 @@ class _Builder:
     def max_pool(self, layer: MaxPoolNd, path: str) -> Any:
         torch = self.torch
         pool = getattr(torch.nn, layer.kind)(layer.kernel_size)
-        if self.exact is None:
-            return pool
         a = self.exact.inputs[path]
         first, tied = _max_masks(layer, a)
         if self.mode == "magnitude":  # the exact maximum's entry alone, summed over its window
@@ -283,7 +281,7 @@ def torch_pass(model: Model, values: Mapping[str, Any], native: bool = False,
     dyhat = np.zeros(tuple(out.shape)) if grads[-1] is None else grads[-1].detach().numpy()
     c = builder.counts
     return TorchPass(float(loss.detach()), dyhat, gradients, c.at_breakpoint, c.custom_at_breakpoint,
-                     tuple(sorted(c.kept_at)) if c.rounded_off else (), c.rounded_off, c.flips, c.ties,
+                     tuple(sorted(c.kept_at)), c.rounded_off, c.flips, c.ties,
                      c.moved_maxima, c.loss_kinks)
 
 
