@@ -5,6 +5,8 @@ the float pass); the elementwise ``+``, ``-`` and ``*`` are numpy's.  An algebra
 supplies only what differs between number systems:
 
 * converting the given Fractions (``asarray``, ``constant``) and back (``finish``);
+* ``rescale``: ``(D a, 1/D)`` for a factor D that makes computing linearly in ``a``
+  cheaper (the exact algebra's common denominator, so backprop runs on ints; 1 elsewhere);
 * the reductions ``matmul`` and ``sum``, so a symbolic algebra can build one n-ary sum;
 * **choosing a linear piece** (``choose``) and a window's maximum (``argmax``).  A
   concrete algebra compares the values and records the piece taken (the trace's
@@ -56,6 +58,7 @@ class Algebra(Protocol):
     def sum(self, a: np.ndarray, axis: int) -> np.ndarray: ...
     def choose(self, path: str, table: PiecewiseLinear, z: np.ndarray) -> Selection: ...
     def argmax(self, path: str, windows: np.ndarray) -> Selection: ...
+    def rescale(self, a: np.ndarray) -> tuple[np.ndarray, Fraction]: ...
     def finish(self, a: np.ndarray) -> np.ndarray: ...
     def finish_scalar(self, v: Any) -> Any: ...
 
@@ -144,6 +147,9 @@ class ConcreteAlgebra:
         flat = windows.reshape(-1, k)
         indices = np.array([first_argmax(list(row)) for row in flat], dtype=np.int64).reshape(windows.shape[:-1])
         return Selection(lambda values: self._lookup(values, indices), indices)
+
+    def rescale(self, a: np.ndarray) -> tuple[np.ndarray, Fraction]:
+        return a, Fraction(1)
 
     def finish(self, a: np.ndarray) -> np.ndarray:
         return a

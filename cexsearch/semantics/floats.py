@@ -29,6 +29,11 @@ class FloatAlgebra(ConcreteAlgebra):
     def convert(self, v: Fraction) -> float:
         return to_float(v)
 
+    def asarray(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=object)
+        flat = [to_float(v if isinstance(v, Fraction) else Fraction(v)) for v in values.reshape(-1).tolist()]
+        return np.array(flat, dtype=np.float64).reshape(values.shape)
+
     def _bound(self, b: Fraction) -> float | None:
         f = to_float(b)
         return f if Fraction(f) == b else None  # 1/3 has no float: compare exactly entry by entry

@@ -7,8 +7,9 @@ For a model ``f = l_n ∘ ... ∘ l_1`` and a batch x (M, *input_shape)::
     L = s Σ_e G(t_e),   dL/dyhat = s g(t) [⊙ y]         (see cexsearch.model.losses)
     δ_n = g(t) [⊙ y],   δ_{i-1} = backward of l_i at δ_i   (each layer's own rule)
 
-Backprop is linear in δ_n, so it runs unscaled (in integers where the data are)
-and every parameter gradient is multiplied by the loss's scale s at the end.
+Backprop is linear in δ_n, so it runs unscaled, and multiplied by the common
+denominator of δ_n in the exact algebra (``Algebra.rescale``), so in integers
+where the data are; every parameter gradient is multiplied by s (and 1/D) at the end.
 
 Every piece a value takes (an activation's piece, a max-pool's argmax, a loss's
 piece per output entry) goes through the algebra's ``choose``/``argmax``; the trace
@@ -222,12 +223,15 @@ def trace(model: Model, params: Mapping[str, Any], x: Any, y: Any, algebra: Alge
     loss_value = algebra.constant(scale) * total
 
     delta = g if loss.argument == "residual" else g * ys
-    ctx.backward(model.layers, caches, delta, "")
+    # Backprop is linear in delta: run it on D delta (whole numbers in the exact algebra) and divide by D.
+    seed, inverse = algebra.rescale(delta) if delta.size else (delta, Fraction(1))
+    ctx.backward(model.layers, caches, seed, "")
     c = algebra.constant(scale)
+    c_grad = algebra.constant(scale * inverse)
     grads = {}
     for p in model.parameters():
         grad = ctx.grads.get(p.name)
-        grads[p.name] = algebra.finish(algebra.zeros(p.shape) if grad is None else grad * c)
+        grads[p.name] = algebra.finish(algebra.zeros(p.shape) if grad is None else grad * c_grad)
     finished: dict[int, np.ndarray] = {}
 
     def f(a: np.ndarray) -> np.ndarray:  # a layer's output is the next one's input: convert it once
