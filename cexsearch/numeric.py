@@ -96,8 +96,8 @@ def active_piece(table: PiecewiseLinear) -> int | None:
 def evaluate(a: Assignment, exact: bool = True) -> Evaluation:
     """Forward pass and backprop of the batch loss for one assignment, read from the single trace."""
     model = model_of(a.network)
-    values = {name: _fractions(a, name) for name in model.variable_names()}
-    t = trace(model, values, values["x"], values["y"], EXACT if exact else FLOAT)
+    values = {name: a.flat(name) for name in model.parameter_names()}  # the trace reshapes them
+    t = trace(model, values, _fractions(a, "x"), _fractions(a, "y"), EXACT if exact else FLOAT)
     chosen = dict(t.pattern)
     pres: list[np.ndarray] = []
     acts: list[np.ndarray] = []

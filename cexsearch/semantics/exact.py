@@ -66,6 +66,11 @@ class ExactAlgebra(ConcreteAlgebra):
             out.append(n // g if g == d else Fraction(n, d))
         return _objects(out, prod.shape)
 
+    def sum(self, a: np.ndarray, axis: int) -> np.ndarray:
+        if a.shape[axis] == 0:
+            return self.zeros(a.shape[:axis] + a.shape[axis + 1:])
+        return a.sum(axis=axis)  # no float to warn about: no errstate
+
     def rescale(self, a: np.ndarray) -> tuple[np.ndarray, Fraction]:
         """(D a, 1/D) with D the common denominator of ``a``: D a is whole, so what is linear in it runs on ints."""
         flat = a.reshape(-1).tolist()

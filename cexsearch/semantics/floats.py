@@ -31,8 +31,12 @@ class FloatAlgebra(ConcreteAlgebra):
 
     def asarray(self, values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=object)
-        flat = [to_float(v if isinstance(v, Fraction) else Fraction(v)) for v in values.reshape(-1).tolist()]
-        return np.array(flat, dtype=np.float64).reshape(values.shape)
+        flat = values.reshape(-1).tolist()
+        try:  # ints and Fractions: true division of the integers is correctly rounded, as float(Fraction)
+            floats = [v.numerator / v.denominator for v in flat]
+        except (OverflowError, AttributeError):  # beyond the float range (±inf), or not a rational
+            floats = [to_float(v if isinstance(v, Fraction) else Fraction(v)) for v in flat]
+        return np.array(floats, dtype=np.float64).reshape(values.shape)
 
     def _bound(self, b: Fraction) -> float | None:
         f = to_float(b)

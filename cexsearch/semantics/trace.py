@@ -28,6 +28,7 @@ keeps them as its pattern, keyed by layer path (``"loss"`` for the loss).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -182,7 +183,7 @@ def _linear_in(sel: Selection | None, a: Sequence[Fraction], b: Sequence[Fractio
 def _array(model: Model, algebra: Algebra, name: str, value: Any, samples: int) -> np.ndarray:
     shape = model.shape(name, samples)
     arr = np.asarray(value, dtype=object)
-    if arr.size != int(np.prod(shape, dtype=np.int64)):
+    if arr.size != math.prod(shape):
         raise SpecError(f"{name} needs shape {shape}, got {arr.shape}")
     return algebra.asarray(arr.reshape(shape))
 
@@ -217,7 +218,7 @@ def trace(model: Model, params: Mapping[str, Any], x: Any, y: Any, algebra: Alge
     G = _linear_in(sel, [v / 2 for v in slopes], intercepts, t) * t
     if any(c != 0 for c in loss.constants):
         G = G + (sel.pick(loss.constants) if sel is not None else _const(loss.constants[0]))
-    outputs = int(np.prod(model.output_shape, dtype=np.int64))
+    outputs = math.prod(model.output_shape)
     scale = loss.gradient_scale(max(samples, 1), outputs)
     total = algebra.sum(G.reshape(-1), 0) if G.size else algebra.constant(Fraction(0))
     loss_value = algebra.constant(scale) * total
