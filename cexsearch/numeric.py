@@ -198,6 +198,27 @@ def recheck(problem: Problem, a: Assignment) -> Recheck:
         used = C.names_used(c.root)
         results.append(ConditionResult(c.text, bool(C.holds(c, env, backend)),
                                        tuple((key, env[key]) for key in env if key in used)))
+    results += _domain_failures(problem, a)
+    return Recheck(tuple(results), float_deviation(ev, fv), ev)
+
+
+def satisfies(problem: Problem, a: Assignment) -> bool:
+    """Whether every condition, fixed value and domain limit holds: :func:`recheck`'s verdict, exact pass only.
+
+    For screening many candidates (the shrinker's local steps); a witness is still
+    confirmed by :func:`recheck` before it is shown.
+    """
+    if _domain_failures(problem, a, first=True):
+        return False
+    ev = evaluate(a, exact=True)
+    env = environment(a, ev)
+    backend = C.ExactBackend()
+    return all(bool(C.holds(c, env, backend)) for c in problem.conditions)
+
+
+def _domain_failures(problem: Problem, a: Assignment, first: bool = False) -> list[ConditionResult]:
+    """The fixed values, the person's domain and the shrinker's limits that ``a`` breaks (``first``: stop at one)."""
+    results: list[ConditionResult] = []
 
     def entry(name: str, index: tuple[int, ...], value: Fraction) -> tuple[tuple[str, np.ndarray], ...]:
         return ((f"{name}{list(index)}", np.array(value, dtype=object)),)
@@ -206,7 +227,12 @@ def recheck(problem: Problem, a: Assignment) -> Recheck:
         actual = a.entry(name, index)
         if actual != value:
             results.append(ConditionResult(f"{name}{list(index)} == {value} (fixed)", False, entry(name, index, actual)))
+            if first:
+                return results
     dom = problem.domain
+    if first and not (dom.integers or dom.bound is not None or dom.denominator is not None or dom.max_abs is not None
+                      or dom.max_nonzero is not None or dom.max_abs_sum is not None):
+        return results  # no limit on the values: nothing to check (a shortcut for the shrinker's screening)
     for name, index, value in a.items():
         if dom.integers and value.denominator != 1:
             results.append(ConditionResult(f"{name}{list(index)} is an integer (--integers)", False,
@@ -214,6 +240,8 @@ def recheck(problem: Problem, a: Assignment) -> Recheck:
         if dom.bound is not None and abs(value) > dom.bound:
             results.append(ConditionResult(f"|{name}{list(index)}| <= {dom.bound} (--bound)", False,
                                            entry(name, index, value)))
+        if first and results:
+            return results
     # The shrinker's limits, on the free values only.
     fixed = problem.fixed.as_dict()
     free = [(name, index, value) for name, index, value in a.items() if (name, index) not in fixed]
@@ -223,8 +251,10 @@ def recheck(problem: Problem, a: Assignment) -> Recheck:
                                            entry(name, index, value)))
         if dom.max_abs is not None and abs(value) > dom.max_abs:
             results.append(ConditionResult(f"|{name}{list(index)}| <= {dom.max_abs}", False, entry(name, index, value)))
+        if first and results:
+            return results
     if dom.max_nonzero is not None and sum(v != 0 for _, _, v in free) > dom.max_nonzero:
         results.append(ConditionResult(f"at most {dom.max_nonzero} free values are non-zero", False, ()))
     if dom.max_abs_sum is not None and sum(abs(v) for _, _, v in free) > dom.max_abs_sum:
         results.append(ConditionResult(f"the free values' absolute values sum to at most {dom.max_abs_sum}", False, ()))
-    return Recheck(tuple(results), float_deviation(ev, fv), ev)
+    return results

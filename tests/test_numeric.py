@@ -464,3 +464,18 @@ def test_a_torch_named_network_evaluates_under_its_internal_names():
     net = Network.parse("1-1-1", names=names)
     ev = numeric.evaluate(assignment(net, 3, **SEED_001))
     assert list(ev.gradients) == ["W1", "b1", "W2", "b2"] and ev.gradients["W1"][0, 0] == F(-2, 3)
+
+
+def test_satisfies_is_rechecks_verdict():
+    from cexsearch.conditions import parse
+    from cexsearch.spec import Domain, FixedValues, Problem
+
+    net = Network.parse("1-1-1")
+    a = assignment(net, 3, **SEED_001)
+    holds = (parse("grad(W2) == 0"), parse("grad(W1) != 0"))
+    for conditions, fixed, domain in [(holds, (), Domain()), (holds + (parse("grad(b1) == 0"),), (), Domain()),
+                                      (holds, ((("W1", (0, 0), F(2))),), Domain()),
+                                      (holds, (), Domain(bound=F(1))), (holds, (), Domain(integers=True))]:
+        problem = Problem(net, 3, conditions, FixedValues(fixed), domain)
+        assert numeric.satisfies(problem, a) == numeric.recheck(problem, a).confirmed
+    assert numeric.satisfies(Problem(net, 3, holds), a)
