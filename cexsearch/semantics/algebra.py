@@ -82,7 +82,15 @@ class ConcreteAlgebra:
         raise NotImplementedError
 
     def constant(self, value: Fraction) -> Any:
-        return self.convert(Fraction(value))
+        # The same few constants (slopes, breakpoints, loss scales) in every trace: convert each once.
+        memo: dict[Any, Any] = self.__dict__.setdefault("_constants", {})
+        try:
+            return memo[value]
+        except KeyError:
+            if len(memo) > 4096:
+                memo.clear()
+            out = memo[value] = self.convert(Fraction(value))
+            return out
 
     def asarray(self, values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=object)
@@ -110,12 +118,12 @@ class ConcreteAlgebra:
     def _lookup(self, values: Sequence[Fraction], indices: np.ndarray) -> np.ndarray:
         table = np.empty(len(values), dtype=self.dtype)
         for i, v in enumerate(values):
-            table[i] = self.convert(Fraction(v))
+            table[i] = self.constant(v)
         return table[indices]
 
     def _bound(self, b: Fraction) -> Any:
         """The breakpoint to compare with in this algebra; None if that comparison would not be exact."""
-        return self.convert(b)
+        return self.constant(b)
 
     def _side(self, z: np.ndarray, bound: Fraction, closed: bool, above: bool) -> np.ndarray:
         """z >= bound (above, closed), z > bound, z <= bound or z < bound, exactly, as a bool array."""

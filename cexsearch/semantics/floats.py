@@ -39,8 +39,8 @@ class FloatAlgebra(ConcreteAlgebra):
         return np.array(floats, dtype=np.float64).reshape(values.shape)
 
     def _bound(self, b: Fraction) -> float | None:
-        f = to_float(b)
-        return f if Fraction(f) == b else None  # 1/3 has no float: compare exactly entry by entry
+        f = self.constant(b)
+        return f if f == b else None  # 1/3 has no float: compare exactly entry by entry (float == Fraction is exact)
 
     def finish_scalar(self, v: object) -> float:
         return float(v)  # type: ignore[arg-type]
