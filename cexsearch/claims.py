@@ -31,7 +31,7 @@ from . import conditions as C
 from .api import NetworkSettings, build_problem, parse_conditions
 from .errors import CexsearchError, ClaimFileError, InputError, TooLarge
 from .numeric import recheck
-from .search import Outcome, SearchStats, search
+from .search import Outcome, SearchStats, search_or_unknown
 from .spec import MAX_SAMPLES, MAX_TIMEOUT, Network, Problem, SearchOptions, nearest, valid_timeout
 
 ClaimVerdict = Literal["holds", "refuted", "unknown"]
@@ -389,7 +389,7 @@ def decide_case(claim: Claim, network: Network, samples: int, options: SearchOpt
     and :func:`check_claim` its cases.
     """
     started = time.monotonic()
-    outcome = search(claim.problem(network, samples), options)
+    outcome = search_or_unknown(claim.problem(network, samples), options)  # a size refusal is unknown here
     verdict = {"found": "refuted", "none": "holds", "unknown": "unknown"}[outcome.verdict]
     return Case(network.text, samples, verdict, outcome, time.monotonic() - started)  # type: ignore[arg-type]
 

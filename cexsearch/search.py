@@ -708,3 +708,16 @@ def search(problem: Problem, options: SearchOptions = SearchOptions(), progress:
     if strategy == "linear":
         return LinearStrategy(problem, options, deadline).run()
     return _enumerate(problem, options, progress, deadline, plain=strategy == "enumerate-plain")
+
+
+def search_or_unknown(problem: Problem, options: SearchOptions = SearchOptions(),
+                      progress: Progress | None = None) -> Outcome:
+    """:func:`search` for one case among many (a claim's sizes, a sweep's cells): a pattern space
+    refused for its size is an *unknown* case with the reason, never an error that ends the run."""
+    try:
+        return search(problem, options, progress)
+    except TooLarge as e:
+        if options.strategy not in STRATEGIES:  # a bad option, not a size
+            raise
+        return Outcome("unknown", problem, SearchStats(options.strategy, raw_pattern_count(problem)),
+                       reason=e.message)

@@ -28,7 +28,7 @@ import numpy as np
 from . import conditions as C
 from . import numeric
 from .errors import SpecError
-from .search import Outcome, SearchStats, search
+from .search import Outcome, SearchStats, search_or_unknown
 from .spec import Assignment, Network, Problem, SearchOptions
 
 MAX_CELLS = 400
@@ -169,7 +169,7 @@ def sweep(build: Callable[[Network, int], Problem], networks: Sequence[Network],
                 out = extend(previous, problem)
             extended = out is not None
             if out is None:
-                out = search(problem, options)
+                out = search_or_unknown(problem, options)
             cells.append(Cell(net.text, m, out.verdict, time.monotonic() - t, out, extended))
             previous = out
             if out.interrupted:

@@ -207,7 +207,7 @@ def test_the_witness_store_is_shared_with_check(pytester, monkeypatch):
 
     (store / "batch-refutes.json").unlink()
     check_claim(claim, store=store)  # check keeps a witness, pytest replays it without a search
-    monkeypatch.setattr(claims_mod, "search", no_search)
+    monkeypatch.setattr(claims_mod, "search_or_unknown", no_search)
     run(pytester, "-k", "batch").assert_outcomes(passed=3)
     run(pytester, "-k", "batch", "--cexsearch-no-store").assert_outcomes(failed=3)
 

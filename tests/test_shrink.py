@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import pytest
+
 from cexsearch import numeric
 from cexsearch.api import NetworkSettings, build_problem
 from cexsearch.search import search
@@ -84,3 +86,78 @@ def test_every_step_is_rechecked(monkeypatch):
     shrink(p, search(p, SearchOptions()), time_limit=30)
     assert calls and all(calls)
     assert Fraction(1) > 0
+
+
+FIND = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0"]
+
+
+def headline(samples: int = 6):
+    return build_problem(NetworkSettings().network("10-10-1"), samples, FIND)
+
+
+def test_a_large_problem_is_shrunk_locally_and_says_what_it_achieved():
+    p = headline()
+    found = search(p)
+    result = shrink(p, found)
+    assert numeric.recheck(p, result.outcome.witness).confirmed
+    assert "too large to shrink exhaustively" in result.statement
+    before = sum(v != 0 for _, _, v in found.witness.items())
+    after = sum(v != 0 for _, _, v in result.outcome.witness.items())
+    assert after < before, result.statement
+
+
+@pytest.mark.slow
+def test_the_local_shrink_is_the_same_on_every_run(tmp_path):
+    # Fresh processes, as a user runs the command: inside one process Z3's term numbering carries
+    # over, which changes the models of the targets' re-solve.
+    import json
+    import subprocess
+    import sys
+
+    docs = []
+    for run in range(2):
+        out = tmp_path / f"w{run}.json"
+        args = ["find", "--net", "10-10-1", "--samples", "6", *[a for c in FIND for a in ("-r", c)], "--json", str(out)]
+        proc = subprocess.run([sys.executable, "-m", "cexsearch", *args], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(out.read_text())
+        docs.append((doc["values"], doc["shrink"]))
+    assert docs[0] == docs[1]
+
+
+def test_the_time_limit_bounds_a_local_shrink_and_keeps_the_witness():
+    p = headline()
+    found = search(p)
+    result = shrink(p, found, time_limit=0.0)
+    assert result.outcome.witness == found.witness
+    assert "time limit" in result.statement and "kept the solver's witness" in result.statement
+
+
+def test_a_failing_step_keeps_the_confirmed_witness(monkeypatch):
+    from cexsearch import grid, shrink_local
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a sub-search crashed")
+
+    p = seed_problem()
+    found = search(p)
+    monkeypatch.setattr(grid, "search_grid", broken)
+    monkeypatch.setattr(shrink_local.numeric, "satisfies", broken)
+    for problem, first in ((p, found), (headline(), search(headline()))):
+        result = shrink(problem, first)  # what came before the crash (a Z3 re-solve) may be kept
+        assert numeric.recheck(problem, result.outcome.witness).confirmed
+        assert "a shrink step failed (RuntimeError: a sub-search crashed)" in result.statement
+    assert shrink(p, found).outcome.witness == found.witness  # the grid was its first step
+
+
+def test_a_solver_disagreement_is_never_swallowed(monkeypatch):
+    from cexsearch import shrink_local
+    from cexsearch.errors import SolverDisagreement
+
+    def disagree(*args, **kwargs):
+        raise SolverDisagreement("the re-check disagrees")
+
+    monkeypatch.setattr(shrink_local.numeric, "satisfies", disagree)
+    p = headline()
+    with pytest.raises(SolverDisagreement):
+        shrink(p, search(p))

@@ -77,6 +77,20 @@ def test_float_trace_agrees_with_exact(case):
     model = Model.from_mlp(text, **settings)
     exact = trace(model, _params(model, values), values["x"], values["y"], EXACT)
     approx = trace(model, _params(model, values), values["x"], values["y"], FLOAT)
+    # float64 can round a value that is exactly on a breakpoint (3 * (1/3) - 1 == 0) off it and take
+    # another piece: then the two passes differ by design, and only such entries may differ.
+    inputs = {lt.path: (lt.input, lt.layer.table) for lt in exact.layers if getattr(lt.layer, "table", None)}
+    inputs["loss"] = (exact.loss_argument, model.loss.derivative)
+    same = True
+    for (path, mine), (_, theirs) in zip(exact.pattern, approx.pattern):
+        if mine is None or np.array_equal(mine, theirs):
+            continue
+        same = False
+        values_at, table = inputs[path]
+        for idx in zip(*np.nonzero(mine != theirs)):
+            assert values_at[idx] in table.breakpoints, (path, idx, values_at[idx])
+    if not same:
+        return
     for p in exact.gradients:
         e = exact.gradients[p].astype(float)
         np.testing.assert_allclose(approx.gradients[p], e, rtol=1e-9, atol=1e-9 * (1 + np.abs(e).max(initial=0)))
