@@ -1,11 +1,15 @@
-"""The reference semantics: forward pass, backprop and conditions, without Z3.
+"""The reference semantics: one exact trace of a witness, and the re-check of its conditions.
 
-Everything here is computed twice over: exactly with :class:`fractions.Fraction`
-(object arrays) and in numpy float64, by the same matrix code.  The encoding in
-:mod:`cexsearch.encode` is tested against this module, and no witness is shown
-to a user before :func:`recheck` has confirmed it exactly.
+The forward pass and backprop are written once, in :func:`cexsearch.semantics.trace`
+(over the layers of :mod:`cexsearch.model`); this module runs that trace on an
+:class:`~cexsearch.spec.Assignment`, exactly (Fractions, the ``EXACT`` algebra) and in
+float64 (``FLOAT``), and adds what a verdict needs on top: the values conditions
+read (:func:`environment`) and the exact re-check of every condition, fixed value and
+domain limit (:func:`recheck`).  The encoding is tested against this module, and no
+witness is shown to a user before :func:`recheck` has confirmed it exactly.
 
-Batch form, with ``A0 = x`` (M x n0) and σ the hidden activation::
+For the MLPs of :class:`~cexsearch.spec.Network` the trace computes, with ``A0 = x``
+(M x n0) and σ the hidden activation::
 
     Z_k = A_{k-1} W_k^T + b_k        A_k = σ(Z_k)  (k < L)       yhat = Z_L
     Δ_L = c (yhat - y)               c = 2/(M n_L) for mse, 2 for sse
@@ -13,7 +17,8 @@ Batch form, with ``A0 = x`` (M x n0) and σ the hidden activation::
     Δ_{k-1} = (Δ_k W_k) ⊙ σ'(Z_{k-1})
 
 σ' at a pre-activation of exactly 0 follows ``relu_grad_at_zero``
-(:meth:`cexsearch.spec.Network.is_active`).
+(:meth:`cexsearch.spec.Network.is_active`).  A network read from a PyTorch module
+keeps ``W1, b1, ...`` here; only what is shown to a person uses its alias table.
 
 >>> from fractions import Fraction as F
 >>> from cexsearch.spec import Network, Assignment
@@ -23,28 +28,37 @@ Batch form, with ``A0 = x`` (M x n0) and σ the hidden activation::
 >>> g = exact_gradients(a)
 >>> [str(g[p].reshape(-1)[0]) for p in ("W1", "b1", "W2", "b2")]
 ['-2/3', '-2/3', '0', '0']
+>>> evaluate(a).pattern[0].reshape(-1).tolist()
+[False, True, True]
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from . import conditions as C
+from .model import Model
+from .model.activations import PiecewiseLinear
+from .model.layers import Activation
+from .semantics import EXACT, FLOAT, Trace, trace
+from .semantics import to_float as to_float
 from .spec import Assignment, Network, Problem
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Every intermediate value of one forward and backward pass.
+    """Every intermediate value of one forward and backward pass, per hidden layer of the MLP.
 
     Arrays are object arrays of Fractions for the exact pass and float64 arrays
-    for the float pass.  ``pattern[k]`` (M x width of hidden layer k+1) says
-    which units took the active branch.
+    for the float pass.  ``pre_activations`` are Z_1 .. Z_L (the last is yhat),
+    ``activations`` A_0 = x .. A_{L-1}.  ``pattern[k]`` (M x width of hidden layer
+    k+1) says which units took the active piece (:func:`active_piece`).  ``trace``
+    is the semantics' own record, for a reader that needs more.
     """
 
     pre_activations: tuple[np.ndarray, ...]
@@ -54,100 +68,68 @@ class Evaluation:
     residual: np.ndarray
     loss: Any
     gradients: dict[str, np.ndarray]
+    trace: Trace | None = field(default=None, compare=False, repr=False)
 
 
-def _array(a: Assignment, name: str, exact: bool) -> np.ndarray:
-    shape = a.network.shape(name, a.samples)
-    flat = a.flat(name)
-    if exact:
-        # Integers as Python ints: exact like Fractions, and far faster in the matrix products.
-        arr = np.empty(len(flat), dtype=object)
-        arr[:] = [v.numerator if v.denominator == 1 else v for v in flat]
-        return arr.reshape(shape)
-    return np.array([to_float(v) for v in flat], dtype=np.float64).reshape(shape)
+@lru_cache(maxsize=64)
+def model_of(net: Network) -> Model:
+    """The layer model of a network, built once per (frozen, hashable) Network."""
+    return Model.from_network(net)
 
 
-def _int_if_whole(v: Fraction) -> Fraction | int:
-    return v.numerator if v.denominator == 1 else v
+def active_piece(table: PiecewiseLinear) -> int | None:
+    """The piece whose entries count as *active*: the rightmost piece of slope 1.
 
-
-def to_float(v: Fraction) -> float:
-    """The nearest float64, or ±inf for a value beyond its range."""
-    try:
-        return float(v)
-    except OverflowError:
-        return float("inf") if v > 0 else float("-inf")
+    That is the piece on which a unit passes its input through: ReLU's and
+    LeakyReLU's positive side (0 itself is in it exactly when ``relu_grad_at_zero``
+    is 1, so this is :meth:`cexsearch.spec.Network.is_active`), Hardtanh's and
+    ReLU6's middle, Abs's positive side.  None if no piece has slope 1.  An
+    activation of one piece (Identity, the MLP's ``linear``) records no pattern,
+    and all its units are active.
+    """
+    for i in range(len(table.pieces) - 1, -1, -1):
+        if table.pieces[i].slope == 1:
+            return i
+    return None
 
 
 def evaluate(a: Assignment, exact: bool = True) -> Evaluation:
-    """Forward pass and backprop of the batch loss for one assignment."""
-    net: Network = a.network
-    L = net.depth
-    active_slope, inactive_slope = net.slopes()
-    s_on = _int_if_whole(active_slope) if exact else float(active_slope)
-    s_off = _int_if_whole(inactive_slope) if exact else float(inactive_slope)
-    W = [_array(a, f"W{k}", exact) for k in range(1, L + 1)]
-    b = [_array(a, f"b{k}", exact) if net.bias else None for k in range(1, L + 1)]
-    x, y = _array(a, "x", exact), _array(a, "y", exact)
-
-    acts = [x]
+    """Forward pass and backprop of the batch loss for one assignment, read from the single trace."""
+    model = model_of(a.network)
+    values = {name: a.flat(name) for name in model.parameter_names()}  # the trace reshapes them
+    t = trace(model, values, _fractions(a, "x"), _fractions(a, "y"), EXACT if exact else FLOAT)
+    chosen = dict(t.pattern)
     pres: list[np.ndarray] = []
+    acts: list[np.ndarray] = []
     pattern: list[np.ndarray] = []
-    slopes: list[np.ndarray] = []
-    for k in range(L):
-        z = acts[-1].dot(W[k].T)
-        if b[k] is not None:
-            z = z + b[k]
-        pres.append(z)
-        if k == L - 1:
-            break
-        if net.activation == "linear":
-            on = np.ones(z.shape, dtype=bool)
-        else:
-            # is_active compares with 0, so it reads ints, Fractions and floats alike (a float
-            # beyond range is ±inf, on its side of 0; NaN takes the branch of 0)
-            on = np.vectorize(net.is_active, otypes=[bool])(z) if z.size else np.zeros(z.shape, bool)
-        slope = np.where(on, s_on, s_off).astype(object if exact else np.float64)  # type: ignore[arg-type]
-        pattern.append(on)
-        slopes.append(slope)
-        acts.append(z * slope)
-    yhat = pres[-1]
-    residual = yhat - y
-    c = net.loss_gradient_scale(a.samples)
-    with np.errstate(all="ignore"):  # the float pass may overflow on huge exact values; it only reports
-        loss = net.loss_scale(a.samples) * (residual * residual).sum() if exact else float(
-            net.loss_scale(a.samples)) * float((residual * residual).sum())
-    # Backprop is linear in delta_L = c * residual, so it runs on the residual and every
-    # gradient is scaled by c at the end: the same numbers, in integers where the data are.
-    scale = c if exact else float(c)
-    delta = residual
-    if exact and delta.size:
-        # Residuals over one common denominator D: backprop then runs on Python ints (Fraction
-        # arithmetic dominated the shrinker's re-checks), and D goes into the final scale.
-        D = math.lcm(*(Fraction(v).denominator for v in delta.reshape(-1)))
-        if D != 1:
-            delta = np.vectorize(lambda v: _int_if_whole(Fraction(v) * D), otypes=[object])(delta)
-            scale = scale / D
-    grads: dict[str, np.ndarray] = {}
-    for k in range(L - 1, -1, -1):
-        grads[f"W{k + 1}"] = delta.T.dot(acts[k]) * scale
-        if net.bias:
-            grads[f"b{k + 1}"] = (delta.sum(axis=0) if delta.shape[0] else np.zeros(
-                delta.shape[1:], dtype=object if exact else np.float64)) * scale
-        if k > 0:
-            delta = delta.dot(W[k]) * slopes[k - 1]
-    if exact:  # ints were a speed-up inside; every exact value leaves as a Fraction
-        pres, acts = [_fractions(z) for z in pres], [_fractions(v) for v in acts]
-        yhat, residual, loss = _fractions(yhat), _fractions(residual), Fraction(loss)
-        grads = {p: _fractions(g) for p, g in grads.items()}
-    return Evaluation(tuple(pres), tuple(acts), tuple(pattern), yhat, residual, loss, grads)
+    for lt in t.layers:
+        if lt.layer.kind == "Linear":
+            acts.append(lt.input)
+            pres.append(lt.output)
+        elif isinstance(lt.layer, Activation):
+            indices = chosen.get(lt.path)
+            on = active_piece(lt.layer.table)
+            if indices is None:  # one piece: every unit passes its input through
+                pattern.append(np.full(lt.input.shape, on is not None, dtype=bool))
+            else:
+                pattern.append(indices == on)
+    return Evaluation(tuple(pres), tuple(acts), tuple(pattern), t.yhat, t.residual, t.loss,
+                      dict(t.gradients), t)
 
 
-def _fractions(arr: np.ndarray) -> np.ndarray:
-    out = np.empty(arr.shape, dtype=object)
-    for idx in np.ndindex(arr.shape):
-        out[idx] = Fraction(arr[idx])  # type: ignore[call-overload]
-    return out
+def _fractions(a: Assignment, name: str) -> np.ndarray:
+    flat = a.flat(name)
+    arr = np.empty(len(flat), dtype=object)
+    arr[:] = flat
+    return arr.reshape(a.network.shape(name, a.samples))
+
+
+def _values(a: Assignment, name: str) -> np.ndarray:
+    """An assigned value as an object array, whole numbers as ints (exact, and faster in conditions)."""
+    flat = a.flat(name)
+    arr = np.empty(len(flat), dtype=object)
+    arr[:] = [v.numerator if v.denominator == 1 else v for v in flat]
+    return arr.reshape(a.network.shape(name, a.samples))
 
 
 def exact_gradients(a: Assignment) -> dict[str, np.ndarray]:
@@ -157,7 +139,7 @@ def exact_gradients(a: Assignment) -> dict[str, np.ndarray]:
 
 def environment(a: Assignment, ev: Evaluation) -> dict[str, np.ndarray]:
     """Name -> array for condition evaluation: values, yhat and grad(P)."""
-    env = {name: _array(a, name, True) for name in a.network.variable_names()}
+    env = {name: _values(a, name) for name in a.network.variable_names()}
     env["yhat"] = ev.yhat
     for p, g in ev.gradients.items():
         env[f"grad({p})"] = g

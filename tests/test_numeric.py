@@ -399,3 +399,83 @@ def test_seed_001_recheck_float_deviation():
     assert not check.confirmed
     assert check.failures() == ["grad(W2) != 0"]
     assert check.float_deviation <= 1e-9
+
+
+# --------------------------------------------------------------------------
+# numeric reads the single trace
+
+
+def test_the_model_is_built_once_per_network():
+    net = Network.parse("2-3-1", activation="leaky_relu")
+    assert numeric.model_of(net) is numeric.model_of(Network.parse("2-3-1", activation="leaky_relu"))
+    assert numeric.model_of(net) is not numeric.model_of(Network.parse("2-3-1"))
+    a = assignment(net, 1, W1=[[1, 2], [0, -1], [3, 1]], b1=[0, 1, -1], W2=[[1, 1, 1]], b2=[0], x=[[1, 1]], y=[[0]])
+    assert numeric.evaluate(a).trace.model is numeric.model_of(net)
+
+
+def test_active_piece_is_the_rightmost_piece_of_slope_one():
+    from cexsearch.model.activations import activation
+
+    assert numeric.active_piece(activation("relu")) == 1
+    assert numeric.active_piece(activation("leaky_relu", negative_slope=F(1))) == 1  # both slopes 1: z > 0
+    assert numeric.active_piece(activation("hardtanh")) == 1
+    assert numeric.active_piece(activation("abs")) == 2
+    assert numeric.active_piece(activation("identity")) == 0
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "linear"])
+@pytest.mark.parametrize("rgz", [0, 1])
+def test_pattern_is_is_active_of_every_pre_activation(activation, rgz):
+    net = Network.parse("2-3-2-1", activation=activation, relu_grad_at_zero=rgz, leaky_slope=F(1))
+    rng = random.Random(7)
+    for _ in range(20):
+        values = {n: np.array([F(rng.randint(-2, 2)) for _ in range(int(np.prod(net.shape(n, 3))))],
+                              dtype=object).reshape(net.shape(n, 3)) for n in net.variable_names()}
+        ev = numeric.evaluate(assignment(net, 3, **{n: v.tolist() for n, v in values.items()}))
+        assert len(ev.pattern) == 2 and len(ev.activations) == 3 and len(ev.pre_activations) == 3
+        for z, on in zip(ev.pre_activations, ev.pattern):
+            assert on.dtype == bool and on.shape == z.shape
+            expect = [True] * z.size if activation == "linear" else [net.is_active(v) for v in z.reshape(-1)]
+            assert on.reshape(-1).tolist() == expect
+
+
+def test_fractional_targets_and_weights_give_the_naive_loop_exactly():
+    """The exact algebra multiplies over common denominators in ints: the same Fractions as plain arithmetic."""
+    widths = (2, 3, 3, 2)
+    net = Network(widths)
+    rng = random.Random(11)
+    for _ in range(10):
+        def q():
+            return F(rng.randint(-9, 9), rng.choice([1, 2, 3, 5, 7]))
+        params = {f"W{k}": [[q() for _ in range(widths[k - 1])] for _ in range(widths[k])] for k in (1, 2, 3)}
+        params.update({f"b{k}": [q() for _ in range(widths[k])] for k in (1, 2, 3)})
+        x, y = [[q(), q()] for _ in range(3)], [[q(), q()] for _ in range(3)]
+        a = assignment(net, 3, x=x, y=y, **params)
+        ev = numeric.evaluate(a)
+        assert_all_fractions(ev)
+        expected, yhats = naive_gradients(widths, "relu", True, "mse", 0, params, x, y)
+        assert ev.yhat.tolist() == yhats and grads_of(a) == expected
+
+
+def test_a_torch_named_network_evaluates_under_its_internal_names():
+    from cexsearch.spec import ParameterNames
+
+    names = ParameterNames((("W1", "fc.weight"), ("b1", "fc.bias"), ("W2", "out.weight"), ("b2", "out.bias")))
+    net = Network.parse("1-1-1", names=names)
+    ev = numeric.evaluate(assignment(net, 3, **SEED_001))
+    assert list(ev.gradients) == ["W1", "b1", "W2", "b2"] and ev.gradients["W1"][0, 0] == F(-2, 3)
+
+
+def test_satisfies_is_rechecks_verdict():
+    from cexsearch.conditions import parse
+    from cexsearch.spec import Domain, FixedValues, Problem
+
+    net = Network.parse("1-1-1")
+    a = assignment(net, 3, **SEED_001)
+    holds = (parse("grad(W2) == 0"), parse("grad(W1) != 0"))
+    for conditions, fixed, domain in [(holds, (), Domain()), (holds + (parse("grad(b1) == 0"),), (), Domain()),
+                                      (holds, ((("W1", (0, 0), F(2))),), Domain()),
+                                      (holds, (), Domain(bound=F(1))), (holds, (), Domain(integers=True))]:
+        problem = Problem(net, 3, conditions, FixedValues(fixed), domain)
+        assert numeric.satisfies(problem, a) == numeric.recheck(problem, a).confirmed
+    assert numeric.satisfies(Problem(net, 3, holds), a)

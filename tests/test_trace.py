@@ -180,3 +180,18 @@ def test_from_network_and_values_of_give_numeric_evaluate():
     ev = numeric.evaluate(a)
     for p in ev.gradients:
         assert_same(t.gradients[p], ev.gradients[p])
+
+
+@given(st.lists(VALUES, min_size=6, max_size=6), st.lists(VALUES, min_size=6, max_size=6))
+def test_exact_matmul_over_a_common_denominator_is_plain_fraction_arithmetic(left, right):
+    a = EXACT.asarray(np.array(left, dtype=object).reshape(2, 3))
+    b = EXACT.asarray(np.array(right, dtype=object).reshape(3, 2))
+    got = EXACT.matmul(a, b)
+    want = [[sum((F(left[3 * i + k]) * F(right[2 * k + j]) for k in range(3)), F(0)) for j in range(2)]
+            for i in range(2)]
+    assert got.tolist() == want
+    assert all(type(v) is int for v in got.reshape(-1) if F(v).denominator == 1)  # whole stays int inside
+    scaled, inverse = EXACT.rescale(a)
+    assert all(type(v) is int for v in scaled.reshape(-1))
+    assert (scaled * inverse).tolist() == a.tolist()
+    assert FLOAT.rescale(a)[1] == 1

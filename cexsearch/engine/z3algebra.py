@@ -260,6 +260,9 @@ class Z3Algebra:
             conds[idx] = [_conj(_first_max(w, j)) for j in range(len(w))]
         return self._select(path, indices, conds, [])
 
+    def rescale(self, a: np.ndarray) -> tuple[np.ndarray, Fraction]:
+        return a, Fraction(1)  # terms: nothing to gain
+
     def finish(self, a: np.ndarray) -> np.ndarray:
         out = np.empty(np.shape(a), dtype=object)
         for idx in np.ndindex(out.shape):

@@ -113,7 +113,7 @@ class Model:
     def _walked(self) -> tuple[tuple[str, Layer, Shape, Shape], ...]:
         return tuple(_walk(self.layers, self.input_shape, ""))
 
-    @property
+    @cached_property
     def output_shape(self) -> Shape:
         last = str(len(self.layers) - 1)
         return next(out for path, _, _, out in self.walk() if path == last)

@@ -5,6 +5,8 @@ the float pass); the elementwise ``+``, ``-`` and ``*`` are numpy's.  An algebra
 supplies only what differs between number systems:
 
 * converting the given Fractions (``asarray``, ``constant``) and back (``finish``);
+* ``rescale``: ``(D a, 1/D)`` for a factor D that makes computing linearly in ``a``
+  cheaper (the exact algebra's common denominator, so backprop runs on ints; 1 elsewhere);
 * the reductions ``matmul`` and ``sum``, so a symbolic algebra can build one n-ary sum;
 * **choosing a linear piece** (``choose``) and a window's maximum (``argmax``).  A
   concrete algebra compares the values and records the piece taken (the trace's
@@ -56,6 +58,7 @@ class Algebra(Protocol):
     def sum(self, a: np.ndarray, axis: int) -> np.ndarray: ...
     def choose(self, path: str, table: PiecewiseLinear, z: np.ndarray) -> Selection: ...
     def argmax(self, path: str, windows: np.ndarray) -> Selection: ...
+    def rescale(self, a: np.ndarray) -> tuple[np.ndarray, Fraction]: ...
     def finish(self, a: np.ndarray) -> np.ndarray: ...
     def finish_scalar(self, v: Any) -> Any: ...
 
@@ -79,7 +82,15 @@ class ConcreteAlgebra:
         raise NotImplementedError
 
     def constant(self, value: Fraction) -> Any:
-        return self.convert(Fraction(value))
+        # The same few constants (slopes, breakpoints, loss scales) in every trace: convert each once.
+        memo: dict[Any, Any] = self.__dict__.setdefault("_constants", {})
+        try:
+            return memo[value]
+        except KeyError:
+            if len(memo) > 4096:
+                memo.clear()
+            out = memo[value] = self.convert(Fraction(value))
+            return out
 
     def asarray(self, values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=object)
@@ -107,12 +118,12 @@ class ConcreteAlgebra:
     def _lookup(self, values: Sequence[Fraction], indices: np.ndarray) -> np.ndarray:
         table = np.empty(len(values), dtype=self.dtype)
         for i, v in enumerate(values):
-            table[i] = self.convert(Fraction(v))
+            table[i] = self.constant(v)
         return table[indices]
 
     def _bound(self, b: Fraction) -> Any:
         """The breakpoint to compare with in this algebra; None if that comparison would not be exact."""
-        return self.convert(b)
+        return self.constant(b)
 
     def _side(self, z: np.ndarray, bound: Fraction, closed: bool, above: bool) -> np.ndarray:
         """z >= bound (above, closed), z > bound, z <= bound or z < bound, exactly, as a bool array."""
@@ -144,6 +155,9 @@ class ConcreteAlgebra:
         flat = windows.reshape(-1, k)
         indices = np.array([first_argmax(list(row)) for row in flat], dtype=np.int64).reshape(windows.shape[:-1])
         return Selection(lambda values: self._lookup(values, indices), indices)
+
+    def rescale(self, a: np.ndarray) -> tuple[np.ndarray, Fraction]:
+        return a, Fraction(1)
 
     def finish(self, a: np.ndarray) -> np.ndarray:
         return a

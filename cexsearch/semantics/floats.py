@@ -29,9 +29,18 @@ class FloatAlgebra(ConcreteAlgebra):
     def convert(self, v: Fraction) -> float:
         return to_float(v)
 
+    def asarray(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=object)
+        flat = values.reshape(-1).tolist()
+        try:  # ints and Fractions: true division of the integers is correctly rounded, as float(Fraction)
+            floats = [v.numerator / v.denominator for v in flat]
+        except (OverflowError, AttributeError):  # beyond the float range (±inf), or not a rational
+            floats = [to_float(v if isinstance(v, Fraction) else Fraction(v)) for v in flat]
+        return np.array(floats, dtype=np.float64).reshape(values.shape)
+
     def _bound(self, b: Fraction) -> float | None:
-        f = to_float(b)
-        return f if Fraction(f) == b else None  # 1/3 has no float: compare exactly entry by entry
+        f = self.constant(b)
+        return f if f == b else None  # 1/3 has no float: compare exactly entry by entry (float == Fraction is exact)
 
     def finish_scalar(self, v: object) -> float:
         return float(v)  # type: ignore[arg-type]

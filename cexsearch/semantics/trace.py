@@ -7,8 +7,9 @@ For a model ``f = l_n ∘ ... ∘ l_1`` and a batch x (M, *input_shape)::
     L = s Σ_e G(t_e),   dL/dyhat = s g(t) [⊙ y]         (see cexsearch.model.losses)
     δ_n = g(t) [⊙ y],   δ_{i-1} = backward of l_i at δ_i   (each layer's own rule)
 
-Backprop is linear in δ_n, so it runs unscaled (in integers where the data are)
-and every parameter gradient is multiplied by the loss's scale s at the end.
+Backprop is linear in δ_n, so it runs unscaled, and multiplied by the common
+denominator of δ_n in the exact algebra (``Algebra.rescale``), so in integers
+where the data are; every parameter gradient is multiplied by s (and 1/D) at the end.
 
 Every piece a value takes (an activation's piece, a max-pool's argmax, a loss's
 piece per output entry) goes through the algebra's ``choose``/``argmax``; the trace
@@ -27,6 +28,7 @@ keeps them as its pattern, keyed by layer path (``"loss"`` for the loss).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -181,7 +183,7 @@ def _linear_in(sel: Selection | None, a: Sequence[Fraction], b: Sequence[Fractio
 def _array(model: Model, algebra: Algebra, name: str, value: Any, samples: int) -> np.ndarray:
     shape = model.shape(name, samples)
     arr = np.asarray(value, dtype=object)
-    if arr.size != int(np.prod(shape, dtype=np.int64)):
+    if arr.size != math.prod(shape):
         raise SpecError(f"{name} needs shape {shape}, got {arr.shape}")
     return algebra.asarray(arr.reshape(shape))
 
@@ -216,18 +218,21 @@ def trace(model: Model, params: Mapping[str, Any], x: Any, y: Any, algebra: Alge
     G = _linear_in(sel, [v / 2 for v in slopes], intercepts, t) * t
     if any(c != 0 for c in loss.constants):
         G = G + (sel.pick(loss.constants) if sel is not None else _const(loss.constants[0]))
-    outputs = int(np.prod(model.output_shape, dtype=np.int64))
+    outputs = math.prod(model.output_shape)
     scale = loss.gradient_scale(max(samples, 1), outputs)
     total = algebra.sum(G.reshape(-1), 0) if G.size else algebra.constant(Fraction(0))
     loss_value = algebra.constant(scale) * total
 
     delta = g if loss.argument == "residual" else g * ys
-    ctx.backward(model.layers, caches, delta, "")
+    # Backprop is linear in delta: run it on D delta (whole numbers in the exact algebra) and divide by D.
+    seed, inverse = algebra.rescale(delta) if delta.size else (delta, Fraction(1))
+    ctx.backward(model.layers, caches, seed, "")
     c = algebra.constant(scale)
+    c_grad = algebra.constant(scale * inverse)
     grads = {}
     for p in model.parameters():
         grad = ctx.grads.get(p.name)
-        grads[p.name] = algebra.finish(algebra.zeros(p.shape) if grad is None else grad * c)
+        grads[p.name] = algebra.finish(algebra.zeros(p.shape) if grad is None else grad * c_grad)
     finished: dict[int, np.ndarray] = {}
 
     def f(a: np.ndarray) -> np.ndarray:  # a layer's output is the next one's input: convert it once
