@@ -224,11 +224,13 @@ def test_ctrl_c_exits_130_quickly_and_stops_every_worker(tmp_path, jobs):
     assert "interrupted" in (stdout + stderr)
     assert "Traceback" not in stderr
     _eventually(lambda: not any(_alive(p) for p in workers), "every worker process ended")
-    # the witness document is the interrupted search's, written whole: the search ended on the
-    # signal with patterns left, not at the end of the proof
-    doc = json.loads(out.read_text())
-    assert doc["verdict"] == "unknown" and doc["reason"] == "interrupted"
-    assert doc["search"]["remaining"] + doc["search"]["undecided"] > 0
+    # A signal that lands inside a strategy gives the interrupted search's document, written whole,
+    # with patterns left (the search ended on the signal, not at the end of the proof); one that lands
+    # between two steps of the portfolio stops the command before any document: never half a file.
+    if out.exists():
+        doc = json.loads(out.read_text())
+        assert doc["verdict"] == "unknown" and doc["reason"] == "interrupted"
+        assert doc["search"]["remaining"] + doc["search"]["undecided"] > 0
     assert not list(tmp_path.glob(".*.tmp"))
 
 
