@@ -237,7 +237,7 @@ def find(
         writable(json_path, "--json")
         html_option(html, "--html")
         if layers:
-            network, weights = layer_option(net, input_shape, torch_model, activation, leaky_slope, bias, loss,
+            network, weights = layer_option(net or "", input_shape, torch_model, activation, leaky_slope, bias, loss,
                                             grad_at_zero, huber_delta), None
         else:
             network, weights = network_option(net, torch_model, weights_from_module, activation, leaky_slope, bias,

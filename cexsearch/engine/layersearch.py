@@ -103,7 +103,7 @@ def search_layers(problem: Problem, options: SearchOptions, deadline: float | No
                        hint="use --strategy auto")
     name = "ifencode" if options.strategy == "ifencode" else "auto: ifencode"
     started = time.monotonic()
-    total = problem.network.pattern_count(problem.samples)
+    total = problem.network.pattern_count(problem.samples)  # type: ignore[attr-defined]
     enc = LayerEncoding(problem)
     ps = PatternSolver(enc, seed=options.seed, rlimit=options.rlimit, kind="smt")  # type: ignore[arg-type]
     ps.add(*enc.query())
