@@ -8,7 +8,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from . import conditions as C
-from .errors import ConditionError
+from .errors import ConditionError, InputError
 from .spec import Domain, FixedValues, Network, ParameterNames, Problem
 
 if TYPE_CHECKING:
@@ -85,3 +85,44 @@ def build_problem(
     if fixed is not None:
         parts.insert(0, fixed)
     return Problem(network, samples, conds, C.combine_fixed(parts, network), Domain(integers, bound))
+
+
+def is_layer_notation(text: str) -> bool:
+    """Whether ``--net`` text is PyTorch's notation (``Sequential(...)`` or a layer) rather than widths."""
+    from .model.layers import LAYERS
+
+    head = text.strip().split("(", 1)[0].strip()
+    for prefix in ("torch.nn.", "nn."):
+        head = head[len(prefix):] if head.startswith(prefix) else head
+    return "(" in text and (head == "Sequential" or head in LAYERS)
+
+
+def parse_input_shape(text: str, option: str = "--input-shape") -> tuple[int, ...]:
+    """``1,4`` -> (1, 4): one sample's shape, comma-separated positive integers."""
+    parts = [p.strip() for p in text.strip().strip("()[]").split(",")]
+    parts = parts[:-1] if len(parts) > 1 and parts[-1] == "" else parts
+    column = 0
+    for part in parts:
+        if not part.isdigit() or int(part) < 1:
+            raise InputError(f"bad {option} {text!r}: {part!r} is not a positive size", source=text, column=column,
+                             hint=f"comma-separated sizes of one sample, e.g. {option} 1,8")
+        column += len(part) + 1
+    return tuple(int(p) for p in parts)
+
+
+def layer_network(text: str, input_shape: str | None, loss: str = "mse", relu_grad_at_zero: int = 0,
+                  huber_delta: Fraction | None = None) -> Any:
+    """The :class:`cexsearch.model.Model` of ``--net "Sequential(...)" --input-shape ...``."""
+    from .model.losses import LOSSES
+    from .model.notation import parse_model
+
+    if input_shape is None:
+        raise InputError("a network in PyTorch's notation needs --input-shape",
+                         hint="give one sample's shape, e.g. --input-shape 1,8 for Conv1d(1, ...) on length 8")
+    if loss not in LOSSES:
+        raise InputError(f"--loss {loss!r} is not known", hint=f"use one of {', '.join(LOSSES)}")
+    if huber_delta is not None and loss != "huber":
+        raise InputError("--huber-delta needs --loss huber", hint="add --loss huber or drop --huber-delta")
+    settings = {"delta": huber_delta} if huber_delta is not None else {}
+    return parse_model(text, parse_input_shape(input_shape), loss=loss, relu_grad_at_zero=relu_grad_at_zero,
+                       **settings)

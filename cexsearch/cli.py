@@ -15,14 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
-from .api import NetworkSettings, build_problem
+from .api import NetworkSettings, build_problem, is_layer_notation, layer_network
 from .conditions import parse_number
 from .errors import CexsearchError, InputError, SolverDisagreement, TooLarge
 from .search import Outcome, SearchStats, search
@@ -176,7 +176,10 @@ Cluster = Annotated[str | None, typer.Option(
 
 @app.command()
 def find(
-    net: Annotated[str | None, typer.Option("--net", help="Widths, input first: 1-1-1, 10-10-1, 2-3-3-2.")] = None,
+    net: Annotated[str | None, typer.Option("--net", help="Widths, input first: 1-1-1, 10-10-1, 2-3-3-2; or PyTorch "
+        "layers: \"Sequential(Conv1d(1, 2, 2), ReLU(), Flatten(), Linear(6, 1))\" with --input-shape.")] = None,
+    input_shape: Annotated[str | None, typer.Option(
+        "--input-shape", help="One sample's shape for a --net in PyTorch's notation, e.g. 1,4 (channels, length).")] = None,
     samples: Annotated[str, typer.Option("--samples", "-M", help="Batch size M.")] = "1",
     require: Annotated[list[str] | None, typer.Option("--require", "-r", help="A condition that must hold (repeatable).")] = None,
     fix: Annotated[list[str] | None, typer.Option("--fix", help="NAME=VALUE or NAME\\[i,j]=VALUE (repeatable).")] = None,
@@ -189,7 +192,9 @@ def find(
     activation: Annotated[str | None, typer.Option(help="Hidden activation: relu (default), leaky_relu or linear.")] = None,
     leaky_slope: Annotated[str | None, typer.Option(help="Slope of leaky_relu below 0 (default 1/100).")] = None,
     bias: Annotated[bool | None, typer.Option("--bias/--no-bias", help="Biases in every layer (default on).")] = None,
-    loss: Annotated[str, typer.Option(help="mse (mean over all M x width_L errors, as PyTorch) or sse (sum).")] = "mse",
+    loss: Annotated[str, typer.Option(help="mse (mean over all M x width_L errors, as PyTorch) or sse (sum); for a "
+                                           "network in PyTorch's notation also l1, huber or hinge.")] = "mse",
+    huber_delta: Annotated[str | None, typer.Option(help="delta of --loss huber (default 1).")] = None,
     relu_grad_at_zero: Annotated[str, typer.Option(help="Derivative used at a pre-activation of exactly 0: 0 or 1.")] = "0",
     integers: Annotated[bool, typer.Option("--integers", help="Every free value is an integer.")] = False,
     bound: Annotated[str | None, typer.Option(help="Every free value lies in [-B, B].")] = None,
@@ -214,21 +219,35 @@ def find(
     def body() -> int:
         if activation is not None and activation not in ("relu", "leaky_relu", "linear"):
             raise InputError(f"--activation {activation!r} is not known", hint="use relu, leaky_relu or linear")
-        if loss not in ("mse", "sse"):
-            raise InputError(f"--loss {loss!r} is not known", hint="use mse or sse")
+        layers = net is not None and is_layer_notation(net)
+        if loss not in ("mse", "sse") and not layers:
+            raise InputError(f"--loss {loss!r} is not known", hint="use mse or sse (l1, huber and hinge need a --net "
+                             "in PyTorch's notation, e.g. \"Sequential(Linear(1, 1))\" --input-shape 1)")
         grad_at_zero = int_option(relu_grad_at_zero, "--relu-grad-at-zero")
         if grad_at_zero not in (0, 1):
             raise InputError(f"--relu-grad-at-zero {grad_at_zero} must be 0 or 1", hint="write 0 (as PyTorch) or 1")
+        if not layers:
+            for option, value in (("--input-shape", input_shape), ("--huber-delta", huber_delta)):
+                if value is not None:
+                    raise InputError(f"{option} needs a --net in PyTorch's notation", hint=f"drop {option}, or write "
+                                     "the network as layers, e.g. --net \"Sequential(Linear(1, 1))\"")
         seconds = timeout_option(timeout)
         if not require:
             raise InputError("no --require condition given", hint='add one, e.g. --require "grad(W1) != 0"')
         writable(json_path, "--json")
         html_option(html, "--html")
-        network, weights = network_option(net, torch_model, weights_from_module, activation, leaky_slope, bias, loss,
-                                          grad_at_zero)
+        if layers:
+            network, weights = layer_option(net or "", input_shape, torch_model, activation, leaky_slope, bias, loss,
+                                            grad_at_zero, huber_delta), None
+        else:
+            network, weights = network_option(net, torch_model, weights_from_module, activation, leaky_slope, bias,
+                                              loss, grad_at_zero)
         problem = build_problem(network, int_option(samples, "--samples"), require, fix or (), fixed=weights,
                                 integers=integers, bound=number_option(bound, "--bound"))
         extras = Extras.parse(explain, explain_to, plot, cross_check, json_path)
+        if layers:
+            refuse_for_layers(explain=explain, plot=plot, html=html, cvc5="cvc5" in (cross_check or []),
+                              strategy=strategy)
         options = search_options(seconds, seed, strategy, jobs, rlimit, force, cluster)
         with progress_reporter(True, "patterns") as progress:
             outcome = search(problem, options, progress)
@@ -285,6 +304,33 @@ def network_option(net: str | None, torch_model: str | None, weights_from_module
     return found.network, found.weights if weights_from_module else None
 
 
+def layer_option(net: str, input_shape: str | None, torch_model: str | None, activation: str | None,
+                 leaky_slope: str | None, bias: bool | None, loss: str, grad_at_zero: int,
+                 huber_delta: str | None) -> Any:
+    """The layer model of a --net in PyTorch's notation; the MLP shorthand's settings conflict with it."""
+    if torch_model is not None:
+        raise InputError("--net and --torch both give the network", hint="drop one of them")
+    given = [o for o, v in (("--activation", activation), ("--leaky-slope", leaky_slope),
+                            ("--bias/--no-bias", bias)) if v is not None]
+    if given:
+        raise InputError(f"{given[0]} conflicts with a --net in PyTorch's notation: its layers decide it",
+                         hint=f"drop {given[0]} and write it in the layers, e.g. LeakyReLU(0.1) or bias=False")
+    delta = number_option(huber_delta, "--huber-delta") if huber_delta is not None else None
+    return layer_network(net, input_shape, loss, grad_at_zero, delta)
+
+
+def refuse_for_layers(**options: Any) -> None:
+    """Exit 2 before any search for what does not read layer models yet."""
+    for option, given in (("--explain", options["explain"]), ("--plot", options["plot"]), ("--html", options["html"]),
+                          ("--cross-check cvc5", options["cvc5"])):
+        if given:
+            raise InputError(f"{option} is not yet supported for layer models (only for the MLP shorthand)",
+                             hint=f"drop {option}; --json and --cross-check torch work")
+    if options["strategy"] in ("enumerate", "enumerate-plain", "linear"):
+        raise InputError(f"--strategy {options['strategy']} is not yet supported for layer models",
+                         hint="use --strategy auto")
+
+
 def search_options(seconds: float | None, seed: str, strategy: str, jobs: str | None, rlimit: str | None,
                    force: bool, cluster: str | None = None) -> SearchOptions:
     from .search import STRATEGIES
@@ -321,6 +367,8 @@ def shrunk(outcome: Outcome, options: SearchOptions, seconds: Fraction) -> Outco
 
     if seconds <= 0:
         return outcome
+    if not isinstance(outcome.problem.network, Network):
+        return replace(outcome, shrink=("shrinking supports MLPs only for now",))
     with progress_reporter(True, "shrinking") as _:
         result = shrink(outcome.problem, outcome, replace(options, timeout=None), float(seconds))
     best = result.outcome

@@ -95,6 +95,8 @@ def active_piece(table: PiecewiseLinear) -> int | None:
 
 def evaluate(a: Assignment, exact: bool = True) -> Evaluation:
     """Forward pass and backprop of the batch loss for one assignment, read from the single trace."""
+    if not isinstance(a.network, Network):  # a layer model (--net in PyTorch's notation)
+        return evaluate_model(a, exact)
     model = model_of(a.network)
     values = {name: a.flat(name) for name in model.parameter_names()}  # the trace reshapes them
     t = trace(model, values, _fractions(a, "x"), _fractions(a, "y"), EXACT if exact else FLOAT)
@@ -258,3 +260,26 @@ def _domain_failures(problem: Problem, a: Assignment, first: bool = False) -> li
     if dom.max_abs_sum is not None and sum(abs(v) for _, _, v in free) > dom.max_abs_sum:
         results.append(ConditionResult(f"the free values' absolute values sum to at most {dom.max_abs_sum}", False, ()))
     return results
+
+
+def evaluate_model(a: Assignment, exact: bool = True) -> Evaluation:
+    """:func:`evaluate` for an assignment of a layer model (:class:`cexsearch.model.Model`): its trace.
+
+    ``pre_activations`` are the inputs of the activation layers, ``activations`` their outputs;
+    ``pattern`` is, per activation layer with pieces, True where the unit took its last
+    (positive-side) piece for a two-piece table, else the index of the piece.
+    """
+    model = a.network
+    values = model.values_of(a)  # type: ignore[attr-defined]
+    params = {p: values[p] for p in model.parameter_names()}
+    t = trace(model, params, values["x"], values["y"], EXACT if exact else FLOAT)  # type: ignore[arg-type]
+    acts = [lt for lt in t.layers if isinstance(lt.layer, Activation)]
+    pattern = []
+    for lt in acts:
+        table = getattr(lt.layer, "table", None)
+        if table is None or table.is_linear:
+            continue
+        chosen = np.asarray(t.pattern_of(lt.path))
+        pattern.append(chosen == len(table.pieces) - 1 if len(table.pieces) == 2 else chosen)
+    return Evaluation(tuple(lt.input for lt in acts), tuple(lt.output for lt in acts), tuple(pattern), t.yhat,
+                      t.residual, t.loss, dict(t.gradients))

@@ -114,9 +114,34 @@ def dataset_table(outcome: Outcome) -> Table:
     for m in range(w.samples):
         row = [str(m), _row_text(x[m]), _row_text(y[m]), _row_text(ev.yhat[m]), _row_text(ev.residual[m])]
         if ev.pattern:
-            row.append(" ".join("".join("1" if b else "0" for b in layer[m]) for layer in ev.pattern))
+            row.append(" ".join("".join(_piece_text(b) for b in np.asarray(layer[m]).reshape(-1))
+                                for layer in ev.pattern))
         t.add_row(*row)
     return t
+
+
+def _piece_text(b: Any) -> str:
+    return ("1" if b else "0") if isinstance(b, (bool, np.bool_)) else str(b)
+
+
+def layer_table(outcome: Outcome) -> Table | None:
+    """The layers of a network in PyTorch's notation with their shapes and parameters (None for an MLP)."""
+    net = outcome.problem.network
+    if not hasattr(net, "summary"):
+        return None
+    t = _table("layers", "path", "layer", "input", "output", "parameters")
+    t.columns[1].justify = t.columns[0].justify = t.columns[4].justify = "left"
+    for info in net.summary():
+        params = ", ".join(f"{p} {shape_text(net.shape(p, outcome.problem.samples))}" for p in info.parameters)
+        t.add_row(info.path, info.notation, shape_text(info.input_shape), shape_text(info.output_shape), params)
+    t.caption = (f"x has shape {shape_text(net.shape('x', outcome.problem.samples))}, y and yhat "
+                 f"{shape_text(net.shape('y', outcome.problem.samples))} (samples first)")
+    t.caption_justify = "left"
+    return t
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def gradient_table(outcome: Outcome) -> Table:
@@ -151,6 +176,9 @@ def outcome_renderable(outcome: Outcome) -> RenderableType:
     parts: list[RenderableType] = [verdict_line(outcome), Text(problem_line(outcome), style="dim")]
     if outcome.problem.conditions:
         parts.append(Text("conditions: " + "; ".join(c.text for c in outcome.problem.conditions), style="dim"))
+    layers = layer_table(outcome)
+    if layers is not None:
+        parts += [Text(""), layers]
     if outcome.verdict == "found":
         parts += [Text(""), parameter_table(outcome), dataset_table(outcome), gradient_table(outcome), check_line(outcome)]
     if outcome.shrink:

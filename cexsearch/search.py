@@ -43,7 +43,7 @@ from . import numeric
 from .encode import Encoding
 from .errors import SolverDisagreement, TooLarge
 from .solver import AlgebraicModel, AlgebraicValue, PatternSolver, Sat, Unknown, Unsat
-from .spec import Assignment, FixedValues, Index, Problem, SearchOptions, entries
+from .spec import Assignment, FixedValues, Index, Network, Problem, SearchOptions, entries
 from .symmetry import Symmetry, detect
 
 Verdict = Literal["found", "none", "unknown"]
@@ -107,6 +107,8 @@ def pattern_count_text(n: int) -> str:
 
 def raw_pattern_count(problem: Problem) -> int:
     net = problem.network
+    if not isinstance(net, Network):  # a layer model counts its own sites
+        return net.pattern_count(problem.samples)
     return 2 ** (problem.samples * net.hidden_units) if net.has_patterns else 1
 
 
@@ -695,6 +697,10 @@ def search(problem: Problem, options: SearchOptions = SearchOptions(), progress:
     strategy = options.strategy
     if strategy not in STRATEGIES:
         raise TooLarge(f"unknown strategy {strategy!r}", hint=f"use one of {', '.join(STRATEGIES)}")
+    if not isinstance(problem.network, Network):
+        from .engine.layersearch import search_layers
+
+        return search_layers(problem, options, deadline)
     total = raw_pattern_count(problem)
     if strategy in ("enumerate", "enumerate-plain") and total > REACHABLE_PATTERNS and not options.force:
         raise TooLarge(

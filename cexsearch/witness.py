@@ -56,6 +56,8 @@ def tensor_doc(arr: np.ndarray) -> dict[str, Any]:
 
 
 def network_doc(net: Network) -> dict[str, Any]:
+    if not isinstance(net, Network):
+        return layer_network_doc(net)
     doc: dict[str, Any] = {
         "widths": list(net.widths),
         "activation": net.activation,
@@ -102,9 +104,49 @@ def evaluation_doc(a: Assignment, ev: Evaluation) -> dict[str, Any]:
         "loss": {"exact": exact_text(ev.loss), "float": float_or_none(ev.loss)},
         "gradients": {a.network.label(p): tensor_doc(g)
                       for p, g in sorted(ev.gradients.items(), key=lambda kv: _param_key(kv[0]))},
-        "pre_activations": [tensor_doc(z) for z in ev.pre_activations[:-1]],
-        "activation_pattern": [[[bool(v) for v in layer[m]] for layer in ev.pattern] for m in range(a.samples)],
+        # an MLP's last pre-activation is yhat; a layer model lists the inputs of its activation layers
+        "pre_activations": [tensor_doc(z) for z in (ev.pre_activations[:-1] if isinstance(a.network, Network)
+                                                    else ev.pre_activations)],
+        "activation_pattern": [[[_piece(v) for v in np.asarray(layer[m]).reshape(-1)] for layer in ev.pattern]
+                               for m in range(a.samples)],
     }
+
+
+def _piece(v: Any) -> bool | int:
+    """True for the active branch of a two-piece activation, else the index of the piece taken."""
+    return bool(v) if isinstance(v, (bool, np.bool_)) else int(v)
+
+
+def layer_network_doc(model: Any) -> dict[str, Any]:
+    """A layer model (:class:`cexsearch.model.Model`): its notation, input shape, loss and every layer's shapes."""
+    return {
+        "notation": model.text,
+        "input_shape": list(model.input_shape),
+        "loss": model.loss.name,
+        "loss_settings": {k: exact_text(v) for k, v in model.loss.settings},
+        "relu_grad_at_zero": model.settings.relu_grad_at_zero,
+        "layers": [{"path": info.path, "notation": info.notation, "kind": info.kind,
+                    "input_shape": list(info.input_shape), "output_shape": list(info.output_shape),
+                    "parameters": [{"name": p, "shape": list(model.shape(p, 1))} for p in info.parameters]}
+                   for info in model.summary()],
+    }
+
+
+def _layer_network(nd: dict[str, Any], where: str) -> Any:
+    """The model of a document's layer network: parse_model of the stored notation, checked against its layers."""
+    from .model.notation import parse_model
+
+    shape = _need(nd, "input_shape", list, where)
+    if not shape or not all(type(s) is int and s >= 1 for s in shape):
+        raise WitnessFileError(f"network.input_shape should be positive integers, got {C.brief(shape)}", where=where)
+    settings = _need(nd, "loss_settings", dict, where) if "loss_settings" in nd else {}
+    model = parse_model(_need(nd, "notation", str, where), tuple(shape), loss=_need(nd, "loss", str, where),
+                        relu_grad_at_zero=_need(nd, "relu_grad_at_zero", int, where),
+                        **{k: _number(v, f"{where}.loss_settings.{k}") for k, v in settings.items()})
+    if "layers" in nd and nd["layers"] != layer_network_doc(model)["layers"]:
+        raise WitnessFileError("network.layers do not match network.notation", where=where,
+                               hint="the layer list is derived from the notation: was the file edited by hand?")
+    return model
 
 
 def _param_key(p: str) -> tuple[int, str]:
@@ -206,6 +248,21 @@ def _parameter_names(raw: Any, where: str) -> ParameterNames | None:
     return ParameterNames(tuple(raw.items()))
 
 
+def _mlp_network(nd: dict[str, Any], where: str) -> Network:
+    widths = _need(nd, "widths", list, f"{where}: network")
+    if not all(isinstance(w, int) and not isinstance(w, bool) for w in widths):
+        raise WitnessFileError(f"network widths must be integers, got {widths!r}", where=where)
+    return Network(
+        tuple(widths),
+        names=_parameter_names(nd.get("parameter_names"), where),
+        activation=_need(nd, "activation", str, f"{where}: network"),  # type: ignore[arg-type]
+        leaky_slope=_number(nd.get("leaky_slope", "1/100"), f"{where}: network.leaky_slope"),
+        bias=_need(nd, "bias", bool, f"{where}: network"),
+        loss=_need(nd, "loss", str, f"{where}: network"),  # type: ignore[arg-type]
+        relu_grad_at_zero=_need(nd, "relu_grad_at_zero", int, f"{where}: network"),
+    )
+
+
 def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignment | None, dict[str, Any]]:
     """Parse a witness document into the problem it answers and its values."""
     try:
@@ -225,18 +282,7 @@ def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignmen
         raise WitnessFileError(f"unknown schema version {schema!r}", where=where, hint=f"this cexsearch reads {SCHEMA!r}")
     nd = _need(doc, "network", dict, where)
     try:
-        widths = _need(nd, "widths", list, f"{where}: network")
-        if not all(isinstance(w, int) and not isinstance(w, bool) for w in widths):
-            raise WitnessFileError(f"network widths must be integers, got {widths!r}", where=where)
-        net = Network(
-            tuple(widths),
-            names=_parameter_names(nd.get("parameter_names"), where),
-            activation=_need(nd, "activation", str, f"{where}: network"),  # type: ignore[arg-type]
-            leaky_slope=_number(nd.get("leaky_slope", "1/100"), f"{where}: network.leaky_slope"),
-            bias=_need(nd, "bias", bool, f"{where}: network"),
-            loss=_need(nd, "loss", str, f"{where}: network"),  # type: ignore[arg-type]
-            relu_grad_at_zero=_need(nd, "relu_grad_at_zero", int, f"{where}: network"),
-        )
+        net = _layer_network(nd, f"{where}: network") if "notation" in nd else _mlp_network(nd, where)
         samples = _need(doc, "samples", int, where)
         net.check_samples(samples, "samples")
         texts = _need(doc, "conditions", list, where)

@@ -57,7 +57,7 @@ FIXED = [
 def test_fixed_architectures_match_torch(text, shape, loss):
     pytest.importorskip("torch")
     model = parse_model(text, shape, loss=loss)
-    assert parse_model(model.text(), shape, loss=loss) == model
+    assert parse_model(model.text, shape, loss=loss) == model
     rng = np.random.default_rng(abs(hash((text, loss))) % 2**32)
     for ties in (False, True):
         for _ in range(4):

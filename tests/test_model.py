@@ -139,8 +139,8 @@ def test_parameters_are_numbered_by_the_layers_that_have_them():
 def test_notation_round_trips():
     text = "Sequential(Linear(2, 3), LeakyReLU(1/3), Hardtanh(-2, 1/2), ReLU6(), Abs(), Identity(), Linear(3, 1))"
     m = parse_model(text, (2,))
-    assert m.text() == text
-    assert parse_model(m.text(), (2,)) == m
+    assert m.text == text
+    assert parse_model(m.text, (2,)) == m
 
 
 def test_notation_accepts_nn_prefix_keywords_and_decimal_floats():

@@ -158,9 +158,49 @@ class Model:
                 return p.shape
         raise SpecError(f"unknown name {name!r}", hint=f"the network has {', '.join(self.variable_names())}")
 
+    @property
     def text(self) -> str:
         """The network in PyTorch's notation (parse_model reads it back)."""
         return "Sequential(" + ", ".join(layer.notation() for layer in self.layers) + ")"
+
+    # -- what Problem, Assignment and the condition checker ask of a network --
+    names = None  # no alias table: a layer model's parameters are W1, b1, ... to everyone
+
+    def label(self, name: str) -> str:
+        return name
+
+    def labels(self) -> dict[str, str]:
+        return {n: n for n in self.value_names()}
+
+    def value_names(self) -> tuple[str, ...]:
+        """Every name a condition may use as a value (not counting grad(...))."""
+        return self.variable_names() + ("yhat",)
+
+    @property
+    def bias(self) -> bool:
+        """Whether any layer has a bias (the condition checker's hint when a ``bK`` is missing)."""
+        return any(p.role == "b" for p in self.parameters())
+
+    @property
+    def has_patterns(self) -> bool:
+        return bool(self.sites(1))
+
+    def pattern_count(self, samples: int) -> int:
+        """How many patterns the sites of a batch of ``samples`` choose among."""
+        total = 1
+        for site in self.sites(samples):
+            total *= site.pieces ** int(np.prod(site.shape, dtype=object))
+        return total
+
+    def check_samples(self, samples: int, label: str = "--samples") -> None:
+        """Refuse a batch size below 1, or one whose data make the problem too large."""
+        if samples < 1:
+            raise SpecError(f"{label} must be at least 1, got {samples}", hint="a batch has one sample or more")
+        data = int(np.prod(self.input_shape, dtype=object)) + int(np.prod(self.output_shape, dtype=object))
+        values = self.parameter_count() + samples * data
+        if values > MAX_VALUES:
+            raise TooLarge(f"this network with {label} {samples} has {values} parameters and data entries, above "
+                           f"the limit of {MAX_VALUES}", hint="use a smaller batch or a smaller network")
 
     def sites(self, samples: int) -> tuple[Site, ...]:
         """Every place a value chooses a piece, in the order the forward pass meets them: the
@@ -189,7 +229,7 @@ class Model:
                      for path, layer, i, o in self.walk())
 
     def describe(self) -> str:
-        return f"{self.text()} on input {self.input_shape}, {self.loss.describe()} loss"
+        return f"{self.text} on input {self.input_shape}, {self.loss.describe()} loss"
 
     # -- the MLP shorthand ---------------------------------------------------
     @classmethod
