@@ -29,6 +29,10 @@ from .z3algebra import Z3Algebra, to_z3
 if TYPE_CHECKING:  # search imports this module lazily
     from ..search import Outcome
 
+# auto has no enumeration to fall back on for layer models yet, so its one query gets a default
+# budget instead of running unbounded (an explicit --timeout, --rlimit or --strategy ifencode wins)
+AUTO_SECONDS = 60.0
+
 
 class LayerEncoding:
     """Z3 variables for a layer problem's free values (what :class:`PatternSolver` reads)."""
@@ -103,6 +107,9 @@ def search_layers(problem: Problem, options: SearchOptions, deadline: float | No
                        hint="use --strategy auto")
     name = "ifencode" if options.strategy == "ifencode" else "auto: ifencode"
     started = time.monotonic()
+    capped = options.strategy == "auto" and deadline is None and options.rlimit is None
+    if capped:
+        deadline = started + AUTO_SECONDS
     total = problem.network.pattern_count(problem.samples)  # type: ignore[attr-defined]
     enc = LayerEncoding(problem)
     ps = PatternSolver(enc, seed=options.seed, rlimit=options.rlimit, kind="smt")  # type: ignore[arg-type]
@@ -125,4 +132,7 @@ def search_layers(problem: Problem, options: SearchOptions, deadline: float | No
                            algebraic=tuple(e.values))
         return confirm_layers(problem, values, stats(tried=1))
     assert isinstance(answer, Unknown)
-    return Outcome("unknown", problem, stats(), reason=f"the If-encoded query was not decided ({answer.reason})")
+    why = answer.reason
+    if capped and answer.reason == "timeout":
+        why = f"auto's default budget of {AUTO_SECONDS:g} s for a layer model; give --timeout SECONDS to allow longer"
+    return Outcome("unknown", problem, stats(), reason=f"the If-encoded query was not decided ({why})")
