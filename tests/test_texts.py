@@ -35,3 +35,19 @@ def test_a_parallel_unknown_names_its_count_once():
     reason = out.reason or ""
     assert reason.count("patterns undecided") == 1, reason
     assert reason.endswith("(timeout)"), reason
+
+
+def test_verify_of_a_check_report_says_what_the_file_is(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from cexsearch.cli import app
+
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({"schema": "cexsearch.check/1", "claims": []}), encoding="utf-8")
+    result = CliRunner().invoke(app, ["verify", str(path)])
+    assert result.exit_code == 2
+    # before: "unknown schema version 'cexsearch.check/1'", as if the file came from another version
+    assert "a check report" in result.output and "not a witness document" in result.output
+    assert "version" not in result.output
