@@ -693,7 +693,13 @@ def version() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        # Ctrl-C outside a command body: while Typer parses the arguments or imports what it needs
+        # to print a usage error (Rich's markdown and Pygments take a second on a loaded machine).
+        sys.stderr.write("interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -317,7 +317,7 @@ class Runner:
             self.cases[key] = stored
             return stored
         limit = float(claim.timeout) if claim.timeout is not None else self.settings.timeout  # TOML: a Decimal
-        case = decide_case(claim, claim.settings().network(net), samples, replace(self.options, timeout=limit))
+        case = decide_case(claim, claim.network_for(net), samples, replace(self.options, timeout=limit))
         assert case.outcome is not None
         if case.outcome.interrupted:
             raise KeyboardInterrupt

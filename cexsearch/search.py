@@ -31,6 +31,7 @@ The engine never prints: it reports through a ``progress`` callback.
 
 from __future__ import annotations
 
+import math
 import random
 import sys
 import time
@@ -101,8 +102,14 @@ Progress = Callable[[SearchStats], None]
 
 
 def pattern_count_text(n: int) -> str:
-    """A pattern count a person can read: exact when short, else as a power of two."""
-    return str(n) if n < 10**9 else f"2^{n.bit_length() - 1}"
+    """A pattern count a person can read: exact when short, a power of two as 2^k, else about 2^x (never rounded down)."""
+    if n < 10**9:
+        return str(n)
+    if n & (n - 1) == 0:
+        return f"2^{n.bit_length() - 1}"
+    if n < 10**12:
+        return str(n)
+    return f"about 2^{math.log2(n):.2f}"  # never rounded down to a power of two: 2^30 - 3 is not 2^29
 
 
 def raw_pattern_count(problem: Problem) -> int:
@@ -378,7 +385,13 @@ def run_subtree(problem: Problem, options: SearchOptions, prefix: tuple[bool, ..
     values = None
     if out.verdict == "found" and out.witness is not None:
         values = {(n, i): v for n, i, v in out.witness.items()}
-    why = e.reasons + ([out.reason] if out.verdict == "unknown" and out.reason else [])
+    # The enumeration's own reasons, not out.reason: that one is "N of M patterns undecided (reasons)",
+    # which the collector would nest inside its own count of the same kind.
+    why = list(e.reasons)
+    if out.verdict == "unknown" and not why:
+        why.append("timeout")
+    if e.algebraic:
+        why.append("only irrational witnesses were found: " + "; ".join(a.describe() for a in e.algebraic))
     return out.verdict, values, out.stats, why, e.audit
 
 

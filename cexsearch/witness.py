@@ -24,6 +24,7 @@ from .search import Outcome
 from .spec import Assignment, Domain, FixedValues, Network, ParameterNames, Problem
 
 SCHEMA = "cexsearch.witness/1"
+OTHER_DOCUMENTS = {"cexsearch.check/1": "a check report (check --json)", "cexsearch.sweep/1": "a sweep grid (sweep --json)"}
 
 
 def exact_text(v: Any) -> str:
@@ -278,6 +279,10 @@ def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignmen
     if not isinstance(doc, dict):
         raise WitnessFileError("a witness document is a JSON object", where=where)
     schema = _need(doc, "schema", str, where)
+    if schema in OTHER_DOCUMENTS:  # a document cexsearch wrote, but not a witness: say what it is and where they are
+        raise WitnessFileError(f"this is {OTHER_DOCUMENTS[schema]} ({schema!r}), not a witness document",
+                               where=where, hint=f"verify reads {SCHEMA!r} documents: a claim's witness is in its "
+                               "store (.cexsearch/witnesses/<claim>.json), a size's from find --json")
     if schema != SCHEMA:
         raise WitnessFileError(f"unknown schema version {schema!r}", where=where, hint=f"this cexsearch reads {SCHEMA!r}")
     nd = _need(doc, "network", dict, where)
