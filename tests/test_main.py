@@ -17,3 +17,36 @@ def test_ctrl_c_while_typer_parses_or_prints_usage_is_exit_130(monkeypatch, caps
         cli.main()
     assert e.value.code == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_ctrl_c_while_the_cli_is_still_being_imported_is_exit_130(monkeypatch, capsys):
+    # the console script imports the CLI (Z3, numpy, Typer, Rich: most of a second) inside the guard
+    import builtins
+
+    from cexsearch import entry
+
+    real_import = builtins.__import__
+
+    def slow_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "cli" and level == 1 and globals and globals.get("__name__") == "cexsearch.entry":
+            raise KeyboardInterrupt  # the signal lands while `from .cli import main` runs
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", slow_import)
+    with pytest.raises(SystemExit) as e:
+        try:
+            entry.main()
+        except KeyboardInterrupt:
+            pytest.fail("a Ctrl-C during the CLI's import escaped as a traceback")
+    assert e.value.code == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_the_console_script_and_python_m_use_the_guarded_entry_point():
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"cexsearch": "cexsearch.entry:main"}
+    assert "from .entry import main" in (root / "cexsearch" / "__main__.py").read_text()
