@@ -293,15 +293,20 @@ def network_option(net: str | None, torch_model: str | None, weights_from_module
         return settings.network(net), None
     if net is not None:
         raise InputError("--net and --torch both give the network", hint="drop one of them")
-    given = [o for o, v in (("--activation", activation), ("--leaky-slope", leaky_slope),
-                            ("--bias/--no-bias", bias)) if v is not None]
-    if given:
-        raise InputError(f"{given[0]} conflicts with --torch: the module's layers decide it",
-                         hint=f"drop {given[0]}")
+    refuse_mlp_settings(activation, leaky_slope, bias, "--torch: the module's layers decide it", "")
     from .torchnet import load_torch_network
 
     found = load_torch_network(torch_model, loss=loss, relu_grad_at_zero=grad_at_zero)
     return found.network, found.weights if weights_from_module else None
+
+
+def refuse_mlp_settings(activation: str | None, leaky_slope: str | None, bias: bool | None, source: str,
+                        fix: str) -> None:
+    """The MLP shorthand's settings, given beside a network that decides them itself, are an input error."""
+    given = [o for o, v in (("--activation", activation), ("--leaky-slope", leaky_slope),
+                            ("--bias/--no-bias", bias)) if v is not None]
+    if given:
+        raise InputError(f"{given[0]} conflicts with {source}", hint=f"drop {given[0]}{fix}")
 
 
 def layer_option(net: str, input_shape: str | None, torch_model: str | None, activation: str | None,
@@ -310,11 +315,8 @@ def layer_option(net: str, input_shape: str | None, torch_model: str | None, act
     """The layer model of a --net in PyTorch's notation; the MLP shorthand's settings conflict with it."""
     if torch_model is not None:
         raise InputError("--net and --torch both give the network", hint="drop one of them")
-    given = [o for o, v in (("--activation", activation), ("--leaky-slope", leaky_slope),
-                            ("--bias/--no-bias", bias)) if v is not None]
-    if given:
-        raise InputError(f"{given[0]} conflicts with a --net in PyTorch's notation: its layers decide it",
-                         hint=f"drop {given[0]} and write it in the layers, e.g. LeakyReLU(0.1) or bias=False")
+    refuse_mlp_settings(activation, leaky_slope, bias, "a --net in PyTorch's notation: its layers decide it",
+                        " and write it in the layers, e.g. LeakyReLU(0.1) or bias=False")
     delta = number_option(huber_delta, "--huber-delta") if huber_delta is not None else None
     return layer_network(net, input_shape, loss, grad_at_zero, delta)
 

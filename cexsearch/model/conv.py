@@ -22,15 +22,7 @@ import numpy as np
 
 from ..errors import SpecError
 from . import windows as win
-from .layers import BadArgument, Layer, LayerSettings, Ops, Shape, flag, positive_int, register, shape_text
-
-
-def _tuple(layer: str, name: str, value: object, dims: int, minimum: int) -> Shape:
-    if isinstance(value, tuple):
-        if len(value) != dims:
-            raise BadArgument(f"{layer}: {name} needs {dims} sizes, got {len(value)}", name)
-        return tuple(positive_int(layer, name, v, minimum) for v in value)
-    return (positive_int(layer, name, value, minimum),) * dims
+from .layers import Layer, LayerSettings, Ops, Shape, flag, positive_int, register, shape_text, sizes
 
 
 def _text(values: Shape) -> str:
@@ -132,8 +124,8 @@ def _builder(cls: type[ConvNd]) -> Any:
     def build(settings: LayerSettings, in_channels: object, out_channels: object, kernel_size: object,
               stride: object = 1, padding: object = 0, bias: object = True) -> Layer:
         return cls(positive_int(name, "in_channels", in_channels), positive_int(name, "out_channels", out_channels),
-                   _tuple(name, "kernel_size", kernel_size, cls.dims, 1), _tuple(name, "stride", stride, cls.dims, 1),
-                   _tuple(name, "padding", padding, cls.dims, 0), flag(name, "bias", bias))
+                   sizes(name, "kernel_size", kernel_size, cls.dims, 1), sizes(name, "stride", stride, cls.dims, 1),
+                   sizes(name, "padding", padding, cls.dims, 0), flag(name, "bias", bias))
 
     return build
 

@@ -67,6 +67,15 @@ def positive_int(layer: str, name: str, value: object, minimum: int = 1) -> int:
     return value
 
 
+def sizes(layer: str, name: str, value: object, dims: int, minimum: int = 1) -> Shape:
+    """A per-axis size argument (``kernel_size=3`` or ``(2, 3)``) as one integer per spatial axis."""
+    if isinstance(value, tuple):
+        if len(value) != dims:
+            raise BadArgument(f"{layer}: {name} needs {dims} sizes, got {len(value)}", name)
+        return tuple(positive_int(layer, name, v, minimum) for v in value)
+    return (positive_int(layer, name, value, minimum),) * dims
+
+
 def flag(layer: str, name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise BadArgument(f"{layer}: {name} must be True or False, got {value!r}", name)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import SpecError
 from . import windows as win
-from .layers import BadArgument, Layer, LayerSettings, Ops, Shape, positive_int, register, shape_text
+from .layers import Layer, LayerSettings, Ops, Shape, register, shape_text, sizes
 
 
 @dataclass(frozen=True)
@@ -108,13 +108,7 @@ class MaxPool2d(MaxPoolNd):
 
 def _builder(cls: type[PoolNd]) -> Any:
     def build(settings: LayerSettings, kernel_size: object) -> Layer:
-        if isinstance(kernel_size, tuple):
-            if len(kernel_size) != cls.dims:
-                raise BadArgument(f"{cls.kind}: kernel_size needs {cls.dims} sizes", "kernel_size")
-            k = tuple(positive_int(cls.kind, "kernel_size", v) for v in kernel_size)
-        else:
-            k = (positive_int(cls.kind, "kernel_size", kernel_size),) * cls.dims
-        return cls(k)
+        return cls(sizes(cls.kind, "kernel_size", kernel_size, cls.dims))
 
     return build
 
