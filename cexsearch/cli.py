@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from . import __version__
 from .api import NetworkSettings, build_problem, is_layer_notation, layer_network
 from .conditions import parse_number
+from .entry import settle
 from .errors import CexsearchError, InputError, SolverDisagreement, TooLarge
 from .search import Outcome, SearchStats, search
 from .spec import MAX_TIMEOUT, FixedValues, Network, SearchOptions, valid_timeout
@@ -155,6 +156,7 @@ def run_command(body) -> None:  # type: ignore[no-untyped-def]
                             "with the command you ran.", markup=False, style="bold red")
         code = EXIT_INCONCLUSIVE
     except KeyboardInterrupt:
+        settle()
         err_console().print("interrupted", markup=False)
         code = EXIT_INTERRUPTED
     except ctypes.ArgumentError as e:
@@ -166,6 +168,7 @@ def run_command(body) -> None:  # type: ignore[no-untyped-def]
     except CexsearchError as e:
         err_console().print(printable(f"error: {e}"), markup=False)
         code = EXIT_INCONCLUSIVE
+    settle()
     raise typer.Exit(code)
 
 

@@ -20,7 +20,7 @@ runner = CliRunner()
 SEED = ["--net", "1-1-1", "--require", "grad(W2) == 0", "--require", "grad(b2) == 0", "--require", "grad(W1) != 0",
         "--require", "grad(b1) != 0"]
 # A proof that takes the enumeration several seconds: long enough to interrupt.
-LONG = ["find", "--net", "1-10-1", "--samples", "3", "--no-bias", "--require", "grad(W2) == 0",
+LONG = ["find", "--net", "1-10-1", "--samples", "4", "--no-bias", "--require", "grad(W2) == 0",
         "--require", "grad(W1) != 0", "--strategy", "enumerate"]
 
 

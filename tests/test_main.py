@@ -50,3 +50,29 @@ def test_the_console_script_and_python_m_use_the_guarded_entry_point():
     scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"cexsearch": "cexsearch.entry:main"}
     assert "from .entry import main" in (root / "cexsearch" / "__main__.py").read_text()
+
+
+def test_a_ctrl_c_after_the_verdict_keeps_its_exit_code(tmp_path):
+    # CI once sent SIGINT just as a proof ended: it landed while Click unwound, after the verdict was
+    # printed, and the command exited 1 ("Aborted!") with a traceback from Z3's object finaliser.
+    import subprocess
+    import sys
+
+    script = tmp_path / "late_ctrl_c.py"
+    script.write_text(
+        "import os, signal, sys\n"
+        "from cexsearch import cli, entry\n"
+        "real = cli.app\n"
+        "def app():\n"
+        "    try:\n"
+        "        real()\n"
+        "    finally:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)  # the Ctrl-C, once the command has answered\n"
+        "cli.app = app\n"
+        "sys.argv = ['cexsearch', 'find', '--net', '1-1-1', '--samples', '1', '-r', 'grad(W1) != 0', '--no-shrink']\n"
+        "entry.main()\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "CI": "true"})
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "FOUND" in done.stdout
+    assert "interrupted" not in done.stderr and "Traceback" not in done.stderr
