@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import conditions as C
-from .api import NetworkSettings, build_problem, parse_conditions
+from .api import NetworkSettings, build_problem, is_layer_notation, layer_network, parse_conditions, parse_input_shape
 from .errors import CexsearchError, ClaimFileError, InputError, TooLarge
 from .numeric import recheck
 from .search import Outcome, SearchStats, search_or_unknown
@@ -38,7 +38,7 @@ ClaimVerdict = Literal["holds", "refuted", "unknown"]
 EXPECTS = ("holds", "refuted")
 CLAIM_KEYS = ("name", "net", "samples", "given", "then", "fix", "integers", "bound", "expect", "note",
               "activation", "loss", "bias", "relu_grad_at_zero", "leaky_slope", "timeout", "markers", "torch",
-              "weights_from_module")
+              "weights_from_module", "input_shape", "huber_delta")
 TORCH_DECIDES = ("net", "activation", "bias", "leaky_slope")  # keys a claim with torch = ... takes from the module
 DEFAULT_KEYS = tuple(k for k in CLAIM_KEYS if k != "name")
 
@@ -121,6 +121,8 @@ class Claim:
     model: Any = None
     torch: str | None = None
     weights_from_module: bool = False
+    input_shape: Any = None  # one sample's shape, for a net in PyTorch's notation: [1, 8] or "1,8"
+    huber_delta: Any = None
     torch_network: Any = field(default=None, init=False, repr=False, compare=False)  # a torchnet.TorchNetwork
 
     def __post_init__(self) -> None:
@@ -171,7 +173,10 @@ class Claim:
                         raise ClaimFileError(f"{key} must be a number, got {C.brief(raw)}", where=where,
                                              hint=f'write one number, e.g. {key} = "1/100"')
                     object.__setattr__(self, key, C.value_tree(raw, key))
-            self.settings().network("1-1")  # validates activation, loss
+            self._check_layer_settings(where)
+            if not self.layer_nets:
+                self.settings().network("1-1")  # validates activation, loss
+            self.networks()  # a bad layer, argument or input shape fails here, with its column
             self.given_conditions()
             self.then_conditions()
         except ClaimFileError:
@@ -218,6 +223,53 @@ class Claim:
         """The module's parameter names (a :class:`ParameterNames`), or None for a network of widths."""
         return self.torch_network.network.names if self.torch_network is not None else None
 
+    @property
+    def layer_nets(self) -> bool:
+        """Whether ``net`` is written in PyTorch's notation (every entry then is; see _check_layer_settings)."""
+        return self.torch_network is None and any(is_layer_notation(n) for n in self.net)
+
+    def _check_layer_settings(self, where: str) -> None:
+        if self.input_shape is not None:
+            shape = self.input_shape
+            if isinstance(shape, (list, tuple)) and all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+                shape = ",".join(str(d) for d in shape)
+            if not isinstance(shape, str):
+                raise ClaimFileError(f"input_shape must be a list of sizes such as [1, 8], got {C.brief(self.input_shape)}",
+                                     where=where)
+            object.__setattr__(self, "input_shape", parse_input_shape(shape, "input_shape"))
+        if not self.layer_nets:
+            for key in ("input_shape", "huber_delta"):
+                if getattr(self, key) is not None:
+                    raise ClaimFileError(f"{key} needs a net in PyTorch's notation", where=where,
+                                         hint=f'drop {key}, or write net as layers, e.g. "Sequential(Linear(1, 1))"')
+            return
+        if not all(is_layer_notation(n) for n in self.net):
+            raise ClaimFileError("net mixes PyTorch's notation and widths", where=where,
+                                 hint="write one claim for each, or every net as layers")
+        if self.input_shape is None:
+            raise ClaimFileError("a net in PyTorch's notation needs input_shape", where=where,
+                                 hint="give one sample's shape, e.g. input_shape = [1, 8] for Conv1d(1, ...) on length 8")
+        mlp = [k for k, default in (("activation", "relu"), ("bias", True), ("leaky_slope", Fraction(1, 100)))
+               if getattr(self, k) != default]
+        if mlp:
+            raise ClaimFileError(f"{mlp[0]} conflicts with a net in PyTorch's notation: its layers decide it",
+                                 where=where, hint=f"drop {mlp[0]} and write it in the layers, e.g. LeakyReLU(0.1) or bias=False")
+        if self.huber_delta is not None:
+            object.__setattr__(self, "huber_delta", C.value_tree(self.huber_delta, "huber_delta"))
+            if not isinstance(self.huber_delta, Fraction):
+                raise ClaimFileError(f"huber_delta must be a number, got {C.brief(self.huber_delta)}", where=where)
+
+    def _layer_model(self, text: str) -> Any:
+        shape = ",".join(str(d) for d in self.input_shape)
+        try:
+            return layer_network(text, shape, self.loss, self.relu_grad_at_zero, self.huber_delta)
+        except InputError as e:
+            hint = e.hint.replace("--input-shape", "input_shape").replace("--loss", "loss").replace(
+                "--huber-delta", "huber_delta") if e.hint else e.hint
+            msg = e.message.replace("--input-shape", "input_shape").replace("--loss", "loss").replace(
+                "--huber-delta", "huber_delta")
+            raise ClaimFileError(msg, source=e.source, column=e.column, where=self.where, hint=hint) from None
+
     def settings(self) -> NetworkSettings:
         return NetworkSettings(self.activation, Fraction(self.leaky_slope), self.bias, self.loss, self.relu_grad_at_zero)
 
@@ -225,11 +277,15 @@ class Claim:
         """The network of one of ``net``'s widths (the module's, for a claim about a module)."""
         if self.torch_network is not None:
             return self.torch_network.network
+        if self.layer_nets:
+            return self._layer_model(text)
         return self.settings().network(text)
 
     def networks(self) -> list[Network]:
         if self.torch_network is not None:
             return [self.torch_network.network]
+        if self.layer_nets:
+            return [self._layer_model(n) for n in self.net]
         try:
             return [self.settings().network(n) for n in self.net]
         except InputError as e:
@@ -276,6 +332,9 @@ class Claim:
             "fix": {k: _jsonable(v) for k, v in sorted(self.fix.items())}, "integers": self.integers,
             "bound": str(self.bound) if self.bound is not None else None, "settings": repr(self.settings()),
         }
+        if self.layer_nets:  # the layers are in net; their input shape and the loss's delta decide it too
+            body["input_shape"] = list(self.input_shape)
+            body["huber_delta"] = str(self.huber_delta) if self.huber_delta is not None else None
         if self.torch_network is not None:  # the module's layers, names and (when fixed) weights decide it too
             body["module"] = self.torch_network.digest() if self.weights_from_module else repr(self.torch_network.network)
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
@@ -366,10 +425,13 @@ def replay(claim: Claim, store: Path | None) -> Case | None:
     if assignment is None or not isinstance(meta, dict) or meta.get("fingerprint") != claim.fingerprint():
         return None
     net_text = assignment.network.text
-    if net_text not in claim.net or assignment.samples not in claim.samples:
+    if assignment.samples not in claim.samples:
         return None
     try:
-        problem = claim.problem(claim.network_for(net_text), assignment.samples)
+        network = {n.text: n for n in claim.networks()}.get(net_text)
+        if network is None:
+            return None
+        problem = claim.problem(network, assignment.samples)
     except CexsearchError:
         return None
     started = time.monotonic()

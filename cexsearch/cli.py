@@ -372,8 +372,6 @@ def shrunk(outcome: Outcome, options: SearchOptions, seconds: Fraction) -> Outco
 
     if seconds <= 0:
         return outcome
-    if not isinstance(outcome.problem.network, Network):
-        return replace(outcome, shrink=("shrinking supports MLPs only for now",))
     with progress_reporter(True, "shrinking") as _:
         result = shrink(outcome.problem, outcome, replace(options, timeout=None), float(seconds))
     best = result.outcome

@@ -40,7 +40,7 @@ from . import grid
 from .errors import SolverDisagreement
 from .search import Enumeration, Outcome, SearchStats, confirm, pattern_count_text, raw_pattern_count
 from .shrink_local import Budget, LocalShrink, OutOfBudget, cost
-from .spec import Assignment, Domain, FixedValues, Index, Problem, SearchOptions
+from .spec import Assignment, Domain, FixedValues, Index, Network, Problem, SearchOptions
 
 MAX_INTEGER_BOUND = 16
 # Each solver check while shrinking gets this Z3 resource budget (machine-independent, so a
@@ -99,6 +99,8 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
     """
     assert outcome.verdict == "found" and outcome.witness is not None
     started = time.monotonic()
+    if not isinstance(problem.network, Network):  # a layer model: not yet, and never a failure
+        return ShrinkResult(outcome, (), ("shrinking supports MLPs only for now",), 0.0, 0)
     if not _free_values(problem, outcome.witness):
         return ShrinkResult(outcome, (), ("every value is fixed",), 0.0, 0)
     if options.rlimit is None:

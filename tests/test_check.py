@@ -143,3 +143,73 @@ def test_examples_all_as_expected(tmp_path, monkeypatch):
     r = runner.invoke(app, ["check", *files, "--junit", "j.xml"])
     assert r.exit_code == 0, r.output
     ET.parse(tmp_path / "j.xml")
+
+
+LAYERS = """
+[[claim]]
+name = "cnn dense head"
+net = "Sequential(Conv1d(1, 2, 2), ReLU(), Flatten(), Linear(6, 1))"
+input_shape = [1, 4]
+samples = 2
+given = ["grad(W2) == 0", "grad(b2) == 0"]
+then = ["grad(W1) == 0"]
+expect = "refuted"
+
+[[claim]]
+name = "l1 one sample"
+net = "Sequential(Linear(1, 2), ReLU(), Linear(2, 1))"
+input_shape = "1"
+loss = "l1"
+samples = 1
+given = ["grad(b2) == 0"]
+then = ["grad(W1) == 0", "grad(b1) == 0"]
+expect = "holds"
+"""
+
+
+def test_claims_in_pytorch_notation_are_decided_stored_and_replayed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    f = tmp_path / "layers.toml"
+    f.write_text(LAYERS)
+    r = runner.invoke(app, ["check", str(f), "--json", "r.json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert [c["verdict"] for c in doc["claims"]] == ["refuted", "holds"]
+    stored = tmp_path / ".cexsearch" / "witnesses" / "cnn-dense-head.json"
+    assert runner.invoke(app, ["verify", str(stored)]).exit_code == 0
+    r = runner.invoke(app, ["check", str(f)])
+    assert r.exit_code == 0 and "replayed" in r.output
+    # a changed input shape is another claim: searched again, not replayed
+    f.write_text(LAYERS.replace("input_shape = [1, 4]", "input_shape = [1, 5]").replace("Linear(6, 1)", "Linear(8, 1)"))
+    r = runner.invoke(app, ["check", str(f)])
+    assert r.exit_code == 0 and "replayed" not in r.output, r.output
+
+
+@pytest.mark.parametrize(
+    "edit, needle",
+    [
+        (("input_shape = [1, 4]\n", ""), "needs input_shape"),
+        (("input_shape = [1, 4]", "input_shape = [1, 0]"), "not a positive size"),
+        (("input_shape = [1, 4]", "input_shape = 4"), "input_shape must be a list"),
+        (("Linear(6, 1)", "Linear(5, 1)"), "Linear(5, 1)"),
+        (('net = "Sequential(Conv1d', 'activation = "leaky_relu"\nnet = "Sequential(Conv1d'), "activation conflicts"),
+        (('loss = "l1"', 'loss = "l3"'), "'l3' is not known"),
+        (('loss = "l1"', 'huber_delta = 2'), "huber_delta needs loss huber"),
+        (('net = "Sequential(Linear(1, 2), ReLU(), Linear(2, 1))"', 'net = ["1-1-1", "Sequential(Linear(1, 1))"]'),
+         "mixes PyTorch's notation and widths"),
+    ],
+)
+def test_bad_claims_in_pytorch_notation(tmp_path, edit, needle):
+    f = tmp_path / "bad.toml"
+    f.write_text(LAYERS.replace(*edit, 1))
+    r = runner.invoke(app, ["check", str(f)])
+    assert r.exit_code == 2, r.output
+    assert needle in r.output, r.output
+    assert "Traceback" not in r.output
+
+
+def test_input_shape_needs_pytorch_notation(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text(GOOD.replace('net = "1-1-1"', 'net = "1-1-1"\ninput_shape = [1]', 1))
+    r = runner.invoke(app, ["check", str(f)])
+    assert r.exit_code == 2 and "input_shape needs a net in PyTorch's notation" in r.output, r.output
