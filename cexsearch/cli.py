@@ -230,10 +230,7 @@ def find(
         if grad_at_zero not in (0, 1):
             raise InputError(f"--relu-grad-at-zero {grad_at_zero} must be 0 or 1", hint="write 0 (as PyTorch) or 1")
         if not layers:
-            for option, value in (("--input-shape", input_shape), ("--huber-delta", huber_delta)):
-                if value is not None:
-                    raise InputError(f"{option} needs a --net in PyTorch's notation", hint=f"drop {option}, or write "
-                                     "the network as layers, e.g. --net \"Sequential(Linear(1, 1))\"")
+            refuse_layer_settings(input_shape, huber_delta)
         seconds = timeout_option(timeout)
         if not require:
             raise InputError("no --require condition given", hint='add one, e.g. --require "grad(W1) != 0"')
@@ -310,6 +307,14 @@ def refuse_mlp_settings(activation: str | None, leaky_slope: str | None, bias: b
                             ("--bias/--no-bias", bias)) if v is not None]
     if given:
         raise InputError(f"{given[0]} conflicts with {source}", hint=f"drop {given[0]}{fix}")
+
+
+def refuse_layer_settings(input_shape: str | None, huber_delta: str | None) -> None:
+    """The layer notation's settings, given beside the MLP shorthand, are an input error."""
+    for option, value in (("--input-shape", input_shape), ("--huber-delta", huber_delta)):
+        if value is not None:
+            raise InputError(f"{option} needs a --net in PyTorch's notation", hint=f"drop {option}, or write "
+                             "the network as layers, e.g. --net \"Sequential(Linear(1, 1))\"")
 
 
 def layer_option(net: str, input_shape: str | None, torch_model: str | None, activation: str | None,
@@ -611,14 +616,18 @@ def check(
 
 @app.command()
 def sweep(
-    net: Annotated[str | None, typer.Option("--net", help="Widths with brace ranges: 1-{1..4}-1.")] = None,
+    net: Annotated[str | None, typer.Option("--net", help="Widths with brace ranges: 1-{1..4}-1; or PyTorch layers "
+        "with --input-shape.")] = None,
+    input_shape: Annotated[str | None, typer.Option(
+        "--input-shape", help="One sample's shape for a --net in PyTorch's notation, e.g. 1,4.")] = None,
     samples: Annotated[str, typer.Option("--samples", "-M", help="A size or a range: 1..6.")] = "1",
     require: Annotated[list[str] | None, typer.Option("--require", "-r", help="A condition (repeatable).")] = None,
     claim: Annotated[str | None, typer.Option("--claim", help="FILE:NAME: sweep a claim's given and not-then.")] = None,
     fix: Annotated[list[str] | None, typer.Option("--fix", help="NAME=VALUE (repeatable).")] = None,
-    activation: Activation = "relu",
-    bias: Annotated[bool, typer.Option("--bias/--no-bias")] = True,
-    loss: Annotated[str, typer.Option(help="mse or sse.")] = "mse",
+    activation: Annotated[str | None, typer.Option(help="Hidden activation: relu (default), leaky_relu or linear.")] = None,
+    bias: Annotated[bool | None, typer.Option("--bias/--no-bias", help="Biases in every layer (default on).")] = None,
+    loss: Annotated[str, typer.Option(help="mse or sse; for a network in PyTorch's notation also l1, huber or hinge.")] = "mse",
+    huber_delta: Annotated[str | None, typer.Option(help="delta of --loss huber (default 1).")] = None,
     relu_grad_at_zero: Annotated[str, typer.Option(help="0 or 1.")] = "0",
     timeout: Annotated[str | None, typer.Option(help="Seconds per cell.")] = None,
     seed: Annotated[str, typer.Option(help="Solver seed.")] = "0",
@@ -659,8 +668,14 @@ def sweep(
             if not require:
                 raise InputError("no --require condition given", hint='add one, e.g. --require "grad(W1) != 0"')
             grad_at_zero = int_option(relu_grad_at_zero, "--relu-grad-at-zero")
-            settings = NetworkSettings(activation, Fraction(1, 100), bias, loss, grad_at_zero)
-            nets = [settings.network(n) for n in expand_nets(net)]
+            if is_layer_notation(net):
+                nets = [layer_option(n, input_shape, None, activation, None, bias, loss, grad_at_zero, huber_delta)
+                        for n in expand_nets(net)]
+            else:
+                refuse_layer_settings(input_shape, huber_delta)
+                settings = NetworkSettings(activation or "relu", Fraction(1, 100), True if bias is None else bias, loss,
+                                           grad_at_zero)
+                nets = [settings.network(n) for n in expand_nets(net)]
 
             def build(network, m):  # type: ignore[no-untyped-def]
                 fixed = [parse_fix(f, network, m) for f in fix or ()]

@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -121,13 +122,21 @@ def _scale_invariant(node: C.Expr) -> bool:
     return isinstance(node, C.BoolConst)
 
 
+def _mean_loss(network: Any) -> bool:
+    """Whether the loss divides by the batch size (mse, l1, huber), so one more sample rescales every gradient."""
+    return network.loss == "mse" if isinstance(network, Network) else network.loss.mean
+
+
 def extension_valid(problem: Problem) -> bool:
     """Whether a zero-residual extra sample keeps every condition (see the module docstring)."""
     for c in problem.conditions:
         if C.names_used(c.root) & {"x", "y", "yhat"}:
             return False
-        if problem.network.loss == "mse" and not _scale_invariant(c.root):
+        if _mean_loss(problem.network) and not _scale_invariant(c.root):
             return False
+    loss = getattr(problem.network.loss, "argument", "residual")
+    if loss != "residual":  # hinge: y is -1 or 1, so a sample cannot be given yhat as its target
+        return False
     return not any(name in ("x", "y") for name, _, _ in problem.fixed.items)
 
 
@@ -139,9 +148,9 @@ def extend(outcome: Outcome, problem: Problem) -> Outcome | None:
     net = w.network
     x = np.array(w.flat("x"), dtype=object).reshape(net.shape("x", w.samples))
     y = np.array(w.flat("y"), dtype=object).reshape(net.shape("y", w.samples))
-    yhat0 = outcome.recheck.evaluation.yhat[0]
+    yhat0 = np.array(outcome.recheck.evaluation.yhat[0], dtype=object).reshape(-1)
     values = [(n, w.flat(n)) for n in net.parameter_names()]
-    values.append(("x", tuple(x.reshape(-1)) + tuple(x[0])))
+    values.append(("x", tuple(x.reshape(-1)) + tuple(x[0].reshape(-1))))
     values.append(("y", tuple(y.reshape(-1)) + tuple(yhat0)))
     bigger = Assignment(net, problem.samples, tuple(values))
     check = numeric.recheck(problem, bigger)

@@ -175,7 +175,11 @@ def test_claims_in_pytorch_notation_are_decided_stored_and_replayed(tmp_path, mo
     assert r.exit_code == 0, r.output
     doc = json.loads((tmp_path / "r.json").read_text())
     assert [c["verdict"] for c in doc["claims"]] == ["refuted", "holds"]
+    from cexsearch import schema
+
+    assert schema.problems(doc) == []
     stored = tmp_path / ".cexsearch" / "witnesses" / "cnn-dense-head.json"
+    assert schema.problems(json.loads(stored.read_text())) == []
     assert runner.invoke(app, ["verify", str(stored)]).exit_code == 0
     r = runner.invoke(app, ["check", str(f)])
     assert r.exit_code == 0 and "replayed" in r.output

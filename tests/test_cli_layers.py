@@ -180,3 +180,35 @@ def test_auto_gives_a_layer_query_a_default_budget_and_says_how_to_extend_it(mon
             "--integers", "--bound", "2", "--fix", "W1[0, 0, 1]=1")
     assert r.exit_code == 3, r.output
     assert "default budget" in r.output and "--timeout" in r.output
+
+
+def test_sweep_over_batch_sizes_of_a_layer_network(tmp_path):
+    out = tmp_path / "s.json"
+    r = run("sweep", "--net", CNN, "--input-shape", "1,4", "--samples", "1..3", "-r", "grad(W2) == 0",
+            "-r", "grad(b2) == 0", "-r", "grad(W1) != 0", "--json", str(out))
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert schema.problems(doc) == []
+    verdicts = [c["verdict"] for c in doc["cells"]]
+    assert verdicts == ["none", "found", "found"]  # one sample: a zero residual; two can cancel
+    assert f"smallest size with a witness: {CNN} x 2" in r.output
+
+
+def test_sweep_extends_an_l1_witness_by_a_zero_residual_sample():
+    net = "Sequential(Linear(1, 1), ReLU(), Linear(1, 1))"
+    r = run("sweep", "--net", net, "--input-shape", "1", "--loss", "l1", "--samples", "2..3",
+            "-r", "grad(W2) == 0", "-r", "grad(b2) == 0", "-r", "grad(W1) != 0")
+    assert r.exit_code == 0, r.output
+    assert "found*" in r.output  # l1's subgradient at a zero residual is 0: the extra sample adds nothing
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--net", "1-1-1", "--input-shape", "1"], "--input-shape needs a --net in PyTorch's notation"),
+    (["--net", "Sequential(Linear(1, 1))", "--input-shape", "1", "--no-bias"], "--bias/--no-bias conflicts"),
+    (["--net", "Sequential(Linear(1, 1))"], "needs --input-shape"),
+    (["--net", "Sequential(Linear(2, 1))", "--input-shape", "1"], "Linear(2, 1) expects an input of shape (2,)"),
+])
+def test_sweep_refuses_bad_layer_input(args, expected):
+    r = run("sweep", *args, "-r", "grad(W1) != 0")
+    assert r.exit_code == 2, r.output
+    assert expected in r.output
