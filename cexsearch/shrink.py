@@ -99,14 +99,12 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
     """
     assert outcome.verdict == "found" and outcome.witness is not None
     started = time.monotonic()
-    if not isinstance(problem.network, Network):  # a layer model: not yet, and never a failure
-        return ShrinkResult(outcome, (), ("shrinking supports MLPs only for now",), 0.0, 0)
     if not _free_values(problem, outcome.witness):
         return ShrinkResult(outcome, (), ("every value is fixed",), 0.0, 0)
     if options.rlimit is None:
         options = replace(options, rlimit=CHECK_RLIMIT)
     deadline = started + time_limit
-    if small(problem):
+    if small(problem) and isinstance(problem.network, Network):  # the grid reads an MLP (layer models: local steps)
         run = Exhaustive(problem, outcome, options, deadline)
         try:
             run.run()
@@ -127,8 +125,11 @@ def _local(problem: Problem, outcome: Outcome, options: SearchOptions, deadline:
     run = LocalShrink(problem, outcome, budget, options)
     n = len(problem.free_keys())
     patterns = raw_pattern_count(problem)
-    why = (f"the space is too large to shrink exhaustively ({n} free values"
-           + (f", {pattern_count_text(patterns)} activation patterns" if patterns > 1 else "") + ")")
+    if isinstance(problem.network, Network):
+        why = (f"the space is too large to shrink exhaustively ({n} free values"
+               + (f", {pattern_count_text(patterns)} activation patterns" if patterns > 1 else "") + ")")
+    else:
+        why = f"a layer network is shrunk by local steps only ({n} free values)"
     notes: list[str] = []
     try:
         run.run()

@@ -30,10 +30,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import Any
+
+import numpy as np
 
 from . import numeric
 from .search import Enumeration, Outcome, confirm
-from .spec import Assignment, FixedValues, Index, Problem, SearchOptions
+from .spec import Assignment, FixedValues, Index, Network, Problem, SearchOptions, entries
 
 Key = tuple[str, Index]
 RESOLVE_RLIMIT = 300_000  # one linear re-solve of the targets
@@ -69,9 +72,24 @@ CHECK_OVERHEAD = 2_000  # a re-check's fixed cost (building arrays, reading cond
 
 
 def cost(problem: Problem) -> int:
-    """What one exact re-check of ``problem`` is charged: its multiply-adds plus a fixed share."""
-    w = problem.network.widths
+    """What one exact re-check of ``problem`` is charged: its multiply-adds plus a fixed share.
+
+    A layer model is charged its parameter count per sample (a convolution's weights are
+    used at every position, so this undercounts it; the count only has to be the same on every run).
+    """
+    net = problem.network
+    if not isinstance(net, Network):
+        return CHECK_OVERHEAD + problem.samples * max(1, net.parameter_count())
+    w = net.widths
     return CHECK_OVERHEAD + problem.samples * sum(a * (b + 1) for a, b in zip(w[1:], w))
+
+
+def _per_sample(network: Any, name: str, samples: int) -> list[list[Index]]:
+    """The indices of ``x`` (or ``y``), sample by sample."""
+    out: list[list[Index]] = [[] for _ in range(samples)]
+    for index in entries(network.shape(name, samples)):
+        out[index[0]].append(index)
+    return out
 
 
 def simplicity(keys: list[Key], values: dict[Key, Fraction]) -> tuple[int, Fraction, int, Fraction]:
@@ -109,6 +127,8 @@ class LocalShrink:
         self.dropped: list[int] = []
         self.resolved = ""
         self._outputs: dict[tuple, tuple[Fraction, ...]] = {}  # yhat of one sample by its x (parameters fixed)
+        self.x_of = _per_sample(self.net, "x", self.M)  # x's indices, sample by sample (any input shape)
+        self.y_of = _per_sample(self.net, "y", self.M)
 
     # -- the oracle ---------------------------------------------------------
     def holds(self, values: dict[Key, Fraction]) -> bool:
@@ -132,7 +152,7 @@ class LocalShrink:
         """yhat - y of every sample of the current witness (one pass, charged as a re-check)."""
         self.budget.spend(self.cost)
         ev = numeric.evaluate(Assignment.from_entries(self.net, self.M, self.values))
-        return [tuple(ev.residual[m]) for m in range(self.M)]
+        return [tuple(np.asarray(ev.residual[m], dtype=object).reshape(-1)) for m in range(self.M)]
 
     def blocks(self, items: list, make, kept: list | None = None,  # type: ignore[no-untyped-def]
                whole: bool = False) -> list:
@@ -161,28 +181,28 @@ class LocalShrink:
     # -- the steps ----------------------------------------------------------
     def _output_at(self, values: dict[Key, Fraction], m: int) -> tuple[Fraction, ...]:
         """yhat of sample m alone (a one-sample pass), remembered by its x: the parameters do not change meanwhile."""
-        row = tuple(values[("x", (m, i))] for i in range(self.net.widths[0]))
+        row = tuple(values[("x", i)] for i in self.x_of[m])
         if row not in self._outputs:
             self.budget.spend(max(1, self.cost // self.M))
             one = {k: v for k, v in values.items() if k[0] not in ("x", "y")}
-            for i, v in enumerate(row):
-                one[("x", (0, i))] = v
-            for o in range(self.net.widths[-1]):
-                one[("y", (0, o))] = Fraction(0)
+            for i, v in zip(self.x_of[0], row):
+                one[("x", i)] = v
+            for o in self.y_of[0]:
+                one[("y", o)] = Fraction(0)
             ev = numeric.evaluate(Assignment.from_entries(self.net, 1, one))
-            self._outputs[row] = tuple(ev.yhat[0, o] for o in range(self.net.widths[-1]))
+            self._outputs[row] = tuple(np.asarray(ev.yhat[0], dtype=object).reshape(-1))
         return self._outputs[row]
 
     def drop(self, values: dict[Key, Fraction], samples: list[int]) -> dict[Key, Fraction] | None:
         out = dict(values)
         for m in samples:
-            for i in range(self.net.widths[0]):
-                if ("x", (m, i)) in self.free:
-                    out[("x", (m, i))] = Fraction(0)
+            for i in self.x_of[m]:
+                if ("x", i) in self.free:
+                    out[("x", i)] = Fraction(0)
             yhat = self._output_at(out, m)
-            for o, v in enumerate(yhat):
-                if ("y", (m, o)) in self.free:
-                    out[("y", (m, o))] = v
+            for o, v in zip(self.y_of[m], yhat):
+                if ("y", o) in self.free:
+                    out[("y", o)] = v
         return out
 
     def zero(self, values: dict[Key, Fraction], items: list) -> dict[Key, Fraction]:  # type: ignore[type-arg]
@@ -220,22 +240,34 @@ class LocalShrink:
                     self.resolved = f"{how}re-solved the targets y as integers (a linear system)"
                     return
 
+    def rounded(self, values: dict[Key, Fraction], items: list[Key]) -> dict[Key, Fraction]:
+        """Every key in ``items`` rounded to the nearest integer (within the bound)."""
+        bound = self.problem.domain.bound
+        out = dict(values)
+        for k in items:
+            r = Fraction(round(values[k]))
+            if bound is None or abs(r) <= bound:
+                out[k] = r
+        return out
+
     def run(self) -> None:
         """The steps in order; :class:`OutOfBudget` may end any of them (what was kept stays kept)."""
         samples = [m for m in range(self.M)
-                   if any(("x", (m, i)) in self.free and self.values[("x", (m, i))] != 0
-                          for i in range(self.net.widths[0]))]
+                   if any(("x", i) in self.free and self.values[("x", i)] != 0 for i in self.x_of[m])]
         # Samples with a zero residual are in no gradient: dropping them rarely changes a verdict,
         # so they go first, as one block (the linear strategy leaves most samples so).
         residual = self.residuals
         quiet = [m for m in samples if all(r == 0 for r in residual[m])]
         self.blocks(quiet, self.drop, self.dropped, whole=True)
-        self.resolve_targets()
+        if isinstance(self.net, Network):  # the re-solve and the units read an MLP's widths
+            self.resolve_targets()
+        else:  # a layer model: its fractions rounded, in blocks, each step decided by the exact re-check
+            self.blocks([k for k in self.keys if self.values[k].denominator != 1], self.rounded)
         # Hidden units next (a dead unit's weights go as one block), before the samples that do
         # carry a residual, which rarely drop and would spend a large problem's budget first.
         net = self.net
         units: list[list[Key]] = []
-        for k in range(1, net.depth):
+        for k in range(1, net.depth if isinstance(net, Network) else 1):
             for j in range(net.widths[k]):
                 keys: list[Key] = [("W" + str(k), (j, i)) for i in range(net.widths[k - 1])]
                 keys += [("b" + str(k), (j,))] if net.bias else []

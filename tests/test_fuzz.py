@@ -328,7 +328,9 @@ toml_values = st.recursive(
     toml_scalars,
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
     max_leaves=8)
-NETS = ("1-1-1", "1-2-1", "2-2-1", "1-1", "1-0-1", "1", "", "1-x-1", "1--1", "1-1-1-1")
+NETS = ("1-1-1", "1-2-1", "2-2-1", "1-1", "1-0-1", "1", "", "1-x-1", "1--1", "1-1-1-1",
+        "Sequential(Linear(1, 1))", "Sequential(Linear(1, 2), ReLU(), Linear(2, 1))", "Sequential(Conv1d(1, 1, 2))",
+        "Sequential(Linear(1, 1)", "Linear(1, 1)", "Sequential(Foo(1))")
 number_values = st.one_of(st.integers(-10**6, 10**6), st.decimals(allow_nan=False, allow_infinity=False, places=3,
                                                                    min_value=-1000, max_value=1000), numbers)
 fix_value = st.one_of(number_values, st.recursive(number_values, lambda inner: st.lists(inner, max_size=3),
@@ -356,6 +358,8 @@ CLAIM_VALUES: dict[str, st.SearchStrategy[Any]] = {
                          st.sampled_from(["slow", "x y"])),
     "torch": st.sampled_from(["missing.py:Net", "model.py", "", ":Net", "notes.txt:Net", "a:b:c"]),
     "weights_from_module": st.one_of(st.booleans(), st.integers(0, 1)),
+    "input_shape": st.one_of(st.lists(st.integers(-1, 4), max_size=3), st.sampled_from(["1", "1,4", "0", "a", ""])),
+    "huber_delta": number_values,
 }
 VALID_CLAIM = {"name": "a", "net": "1-1-1", "samples": 1, "given": ["grad(b2) == 0"], "then": ["grad(W1) == 0"],
                "expect": "holds"}
