@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import conditions as C
 from .errors import ConditionError, InputError
+from .numeric import loss_targets
 from .spec import Domain, FixedValues, Network, ParameterNames, Problem
 
 if TYPE_CHECKING:
@@ -84,7 +85,14 @@ def build_problem(
     parts = [C.parse_fix(f, network, samples) for f in fixes]
     if fixed is not None:
         parts.insert(0, fixed)
-    return Problem(network, samples, conds, C.combine_fixed(parts, network), Domain(integers, bound))
+    combined = C.combine_fixed(parts, network)
+    targets = loss_targets(network)
+    for name, index, value in combined.items:
+        if name == "y" and targets and value not in targets:
+            allowed = " or ".join(str(t) for t in targets)
+            raise InputError(f"y{list(index)} is fixed to {value}, but {network.loss.name} takes targets {allowed} only",
+                             hint=f"fix y to {allowed}")
+    return Problem(network, samples, conds, combined, Domain(integers, bound))
 
 
 def is_layer_notation(text: str) -> bool:

@@ -218,6 +218,11 @@ def satisfies(problem: Problem, a: Assignment) -> bool:
     return all(bool(C.holds(c, env, backend)) for c in problem.conditions)
 
 
+def loss_targets(network: Any) -> tuple[Fraction, ...]:
+    """The only values y may take under the network's loss (hinge: -1 and 1); empty for any value."""
+    return tuple(getattr(network.loss, "targets", ()) or ())
+
+
 def _domain_failures(problem: Problem, a: Assignment, first: bool = False) -> list[ConditionResult]:
     """The fixed values, the person's domain and the shrinker's limits that ``a`` breaks (``first``: stop at one)."""
     results: list[ConditionResult] = []
@@ -225,6 +230,15 @@ def _domain_failures(problem: Problem, a: Assignment, first: bool = False) -> li
     def entry(name: str, index: tuple[int, ...], value: Fraction) -> tuple[tuple[str, np.ndarray], ...]:
         return ((f"{name}{list(index)}", np.array(value, dtype=object)),)
 
+    targets = loss_targets(problem.network)
+    if targets:  # hinge: a target outside {-1, 1} answers another question
+        for name, index, value in a.items():
+            if name == "y" and value not in targets:
+                allowed = " or ".join(str(t) for t in targets)
+                results.append(ConditionResult(f"y{list(index)} is {allowed} (the loss's targets)", False,
+                                               entry(name, index, value)))
+                if first:
+                    return results
     for name, index, value in problem.fixed.items:
         actual = a.entry(name, index)
         if actual != value:

@@ -491,6 +491,11 @@ def _collect(problem: Problem, options: SearchOptions, progress: Progress | None
 
 def if_encoded_constraints(problem: Problem) -> list:
     """The whole question as one If-encoded formula (for a second solver to re-decide)."""
+    if not isinstance(problem.network, Network):  # a layer model: the If form of its trace
+        from .engine.layersearch import LayerEncoding
+
+        layers = LayerEncoding(problem)
+        return list(layers.domain) + layers.query()
     enc = Encoding(problem)
     bits = [[None] * len(enc.units) for _ in range(problem.samples)]
     return list(enc.domain) + enc.pattern_constraints(bits) + [enc.conditions(bits)]

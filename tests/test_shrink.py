@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from fractions import Fraction as F
 
 import pytest
 
@@ -161,3 +162,25 @@ def test_a_solver_disagreement_is_never_swallowed(monkeypatch):
     p = headline()
     with pytest.raises(SolverDisagreement):
         shrink(p, search(p))
+
+
+def test_a_layer_witness_is_shrunk_locally_and_stays_confirmed():
+    from cexsearch.api import build_problem, layer_network
+    from cexsearch.engine.layersearch import confirm_layers
+    from cexsearch.numeric import recheck
+    from cexsearch.search import SearchStats
+    from cexsearch.shrink import shrink
+    from cexsearch.shrink_local import simplicity
+
+    model = layer_network("Sequential(Linear(1, 2), ReLU(), Linear(2, 1))", "1")
+    problem = build_problem(model, 2, ["grad(W2) != 0"])
+    messy = {("W1", (0, 0)): F(3, 2), ("W1", (1, 0)): F(-5, 7), ("b1", (0,)): F(7, 3), ("b1", (1,)): F(1, 9),
+             ("W2", (0, 0)): F(11, 4), ("W2", (0, 1)): F(-2, 3), ("b2", (0,)): F(1, 5),
+             ("x", (0, 0)): F(5, 2), ("x", (1, 0)): F(-13, 6), ("y", (0, 0)): F(-1, 3), ("y", (1, 0)): F(8, 5)}
+    outcome = confirm_layers(problem, messy, SearchStats("test", 1))
+    result = shrink(problem, outcome, time_limit=30)
+    assert recheck(problem, result.outcome.witness).confirmed
+    keys = problem.free_keys()
+    after = {(n, i): v for n, i, v in result.outcome.witness.items()}
+    assert simplicity(keys, after) < simplicity(keys, messy)
+    assert "a layer network is shrunk by local steps only" in result.statement

@@ -43,6 +43,7 @@ class LayerEncoding:
         fixed = problem.fixed.as_dict()
         dom = problem.domain
         grid = dom.grid
+        targets = numeric.loss_targets(model)
         self.free: dict[tuple[str, Index], Any] = {}
         self.domain: list[Any] = []
         self.values: dict[str, np.ndarray] = {}
@@ -62,6 +63,8 @@ class LayerEncoding:
                 for limit in (dom.bound, dom.max_abs):
                     if limit is not None:
                         self.domain += [v >= to_z3(-limit), v <= to_z3(limit)]
+                if name == "y" and targets:  # hinge: each target is -1 or 1
+                    self.domain.append(z3.Or([v == to_z3(t) for t in targets]))
             self.values[name] = arr
         if dom.max_nonzero is not None or dom.max_abs_sum is not None:
             raise TooLarge("shrinking limits are not supported for layer models yet")
