@@ -90,7 +90,7 @@ def build_problem(
     for name, index, value in combined.items:
         if name == "y" and targets and value not in targets:
             allowed = " or ".join(str(t) for t in targets)
-            raise InputError(f"y{list(index)} is fixed to {value}, but {network.loss.name} takes targets {allowed} only",
+            raise InputError(f"y{list(index)} is fixed to {value}, but the loss takes targets {allowed} only",
                              hint=f"fix y to {allowed}")
     return Problem(network, samples, conds, combined, Domain(integers, bound))
 

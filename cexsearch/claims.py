@@ -394,7 +394,10 @@ class ClaimOutcome:
     def size_text(self) -> str:
         if self.witness is not None:
             p = self.witness.problem
-            return f"{p.network.text} x {p.samples}"
+            text = p.network.text
+            if self.claim.layer_nets:  # as the claim writes it (LeakyReLU(0.5), not the model's LeakyReLU(1/2))
+                text = next((n for n, m in zip(self.claim.net, self.claim.networks()) if m.text == text), text)
+            return f"{text} x {p.samples}"
         nets = ", ".join(self.claim.net)
         sizes = self.claim.samples
         span = str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}..{sizes[-1]}" if list(sizes) == list(

@@ -127,7 +127,7 @@ def confirm(problem: Problem, values: dict[tuple[str, Index], Fraction], stats: 
     witness = Assignment.from_entries(problem.network, problem.samples, full)
     check = numeric.recheck(problem, witness)
     actual = tuple(tuple(bool(v) for layer in check.evaluation.pattern for v in layer[m])
-                   for m in range(problem.samples)) if problem.network.has_patterns else None
+                   for m in range(problem.samples)) if isinstance(problem.network, Network) and problem.network.has_patterns else None
     if not check.confirmed or (bits is not None and actual is not None and actual != bits):
         raise SolverDisagreement(
             "the solver's model fails the exact re-check: "

@@ -21,9 +21,9 @@ import z3
 from .. import conditions as C
 from .. import numeric
 from ..encode import Z3Backend
-from ..errors import SolverDisagreement, TooLarge
+from ..errors import TooLarge
 from ..solver import AlgebraicModel, PatternSolver, Sat, Unknown, Unsat
-from ..spec import Assignment, Index, Problem, SearchOptions, entries
+from ..spec import Index, Problem, SearchOptions, entries
 from .z3algebra import Z3Algebra, to_z3
 
 if TYPE_CHECKING:  # search imports this module lazily
@@ -87,18 +87,10 @@ def _trace(model: Any, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarr
 
 
 def confirm_layers(problem: Problem, values: dict[tuple[str, Index], Fraction], stats: Any) -> Outcome:
-    """Replay a Z3 model through the exact re-check; a disagreement is a loud error, never a witness."""
-    from ..search import Outcome
+    """Replay a Z3 model through the exact re-check (:func:`cexsearch.search.confirm`): never an unconfirmed witness."""
+    from ..search import confirm
 
-    full = dict(problem.fixed.as_dict())
-    full.update(values)
-    witness = Assignment.from_entries(problem.network, problem.samples, full)
-    check = numeric.recheck(problem, witness)
-    if not check.confirmed:
-        raise SolverDisagreement(
-            f"the solver's model fails the exact re-check: conditions {check.failures()} do not hold; values: "
-            f"{dict((f'{n}{list(i)}', str(v)) for n, i, v in witness.items())}")
-    return Outcome("found", problem, stats, witness=witness, recheck=check)
+    return confirm(problem, values, stats)
 
 
 def search_layers(problem: Problem, options: SearchOptions, deadline: float | None) -> Outcome:
