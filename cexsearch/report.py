@@ -14,7 +14,7 @@ from rich.text import Text
 
 from . import conditions as C
 from .search import Outcome, pattern_count_text
-from .spec import entries
+from .spec import Network, entries
 
 if TYPE_CHECKING:
     from .claims import ClaimOutcome
@@ -107,7 +107,10 @@ def dataset_table(outcome: Outcome) -> Table:
     if ev.pattern:
         cols.append("pattern")
     t = _table("dataset", *cols)
-    t.caption = "residual = yhat - y; pattern: 1 = active unit, one group per hidden layer"
+    t.caption = ("residual = yhat - y; pattern: 1 = active unit, one group per hidden layer"
+                 if isinstance(w.network, Network) else
+                 "residual = yhat - y; pattern: one group per activation layer with pieces, its entries in "
+                 "row-major order; 1 = the positive piece of a two-piece table (ReLU active), else the piece's index")
     t.caption_justify = "left"
     x = np.array(w.flat("x"), dtype=object).reshape(w.network.shape("x", w.samples))
     y = np.array(w.flat("y"), dtype=object).reshape(w.network.shape("y", w.samples))
