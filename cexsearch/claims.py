@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import conditions as C
-from .api import NetworkSettings, build_problem, is_layer_notation, layer_network, parse_conditions, parse_input_shape
+from .api import NetworkSettings, build_problem, is_layer_notation, layer_network, parse_conditions
 from .errors import CexsearchError, ClaimFileError, InputError, TooLarge
 from .numeric import recheck
 from .search import Outcome, SearchStats, search_or_unknown
@@ -231,12 +231,14 @@ class Claim:
     def _check_layer_settings(self, where: str) -> None:
         if self.input_shape is not None:
             shape = self.input_shape
-            if isinstance(shape, (list, tuple)) and all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
-                shape = ",".join(str(d) for d in shape)
-            if not isinstance(shape, str):
-                raise ClaimFileError(f"input_shape must be a list of sizes such as [1, 8], got {C.brief(self.input_shape)}",
-                                     where=where)
-            object.__setattr__(self, "input_shape", parse_input_shape(shape, "input_shape"))
+            if isinstance(shape, str):
+                shape = [int(p) if p.strip().isdigit() else p for p in shape.strip().strip("()[]").split(",")]
+            if not (isinstance(shape, (list, tuple)) and shape
+                    and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)):
+                raise ClaimFileError(f"input_shape must be one sample's sizes, positive integers, got "
+                                     f"{C.brief(self.input_shape)}", where=where,
+                                     hint="e.g. input_shape = [1, 8] for Conv1d(1, ...) on length 8")
+            object.__setattr__(self, "input_shape", tuple(shape))
         if not self.layer_nets:
             for key in ("input_shape", "huber_delta"):
                 if getattr(self, key) is not None:

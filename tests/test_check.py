@@ -193,8 +193,10 @@ def test_claims_in_pytorch_notation_are_decided_stored_and_replayed(tmp_path, mo
     "edit, needle",
     [
         (("input_shape = [1, 4]\n", ""), "needs input_shape"),
-        (("input_shape = [1, 4]", "input_shape = [1, 0]"), "not a positive size"),
-        (("input_shape = [1, 4]", "input_shape = 4"), "input_shape must be a list"),
+        (("input_shape = [1, 4]", "input_shape = [1, 0]"), "input_shape must be one sample's sizes"),
+        (("input_shape = [1, 4]", "input_shape = 4"), "input_shape must be one sample's sizes"),
+        (("input_shape = [1, 4]", "input_shape = []"), "input_shape must be one sample's sizes"),
+        (("input_shape = [1, 4]", 'input_shape = "1,,4"'), "input_shape must be one sample's sizes"),
         (("Linear(6, 1)", "Linear(5, 1)"), "Linear(5, 1)"),
         (('net = "Sequential(Conv1d', 'activation = "leaky_relu"\nnet = "Sequential(Conv1d'), "activation conflicts"),
         (('loss = "l1"', 'loss = "l3"'), "'l3' is not known"),
