@@ -172,7 +172,7 @@ def test_a_layer_witness_is_shrunk_locally_and_stays_confirmed():
     from cexsearch.shrink import shrink
     from cexsearch.shrink_local import simplicity
 
-    model = layer_network("Sequential(Linear(1, 2), ReLU(), Linear(2, 1))", "1")
+    model = layer_network("Sequential(Linear(1, 2), Hardtanh(), Linear(2, 1))", "1")  # no MLP twin: local steps
     problem = build_problem(model, 2, ["grad(W2) != 0"])
     messy = {("W1", (0, 0)): F(3, 2), ("W1", (1, 0)): F(-5, 7), ("b1", (0,)): F(7, 3), ("b1", (1,)): F(1, 9),
              ("W2", (0, 0)): F(11, 4), ("W2", (0, 1)): F(-2, 3), ("b2", (0,)): F(1, 5),
