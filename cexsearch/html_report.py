@@ -30,6 +30,7 @@ from . import report
 from .errors import InputError
 from .explain import LATEX_ESCAPE_RE, explain, latex_unescape
 from .search import Outcome
+from .spec import Network
 
 if TYPE_CHECKING:
     from .claims import ClaimOutcome
@@ -174,12 +175,19 @@ def outcome_html(outcome: Outcome, conditions: bool = True) -> str:
         parts.append('<ul class="conditions">' + "".join(f"<li><code>{escape(c.text)}</code></li>"
                                                           for c in outcome.problem.conditions) + "</ul>")
     if outcome.witness is not None and outcome.recheck is not None:
+        layers = report.layer_table(outcome)
+        if layers is not None:
+            parts.append(rich_table_html(layers))
         parts += [rich_table_html(t(outcome)) for t in (report.parameter_table, report.dataset_table, report.gradient_table)]
         parts.append(f'<p class="check">{escape(report.check_line(outcome).plain)}</p>')
-        parts.append(plot_html(outcome))
-        tex = explain(outcome.problem, outcome.witness, "latex")
-        parts.append(f'<details class="derivation" open=""><summary>Derivation</summary>\n'
-                     f"{derivation_html(tex)}\n</details>")
+        if isinstance(outcome.problem.network, Network):
+            parts.append(plot_html(outcome))
+            tex = explain(outcome.problem, outcome.witness, "latex")
+            parts.append(f'<details class="derivation" open=""><summary>Derivation</summary>\n'
+                         f"{derivation_html(tex)}\n</details>")
+        else:
+            parts.append('<p class="note">derivation and plot: written for the MLP shorthand only, not yet for '
+                         'a network in PyTorch\'s notation</p>')
     notes = [f"shrinking: {'; '.join(outcome.shrink)}"] if outcome.shrink else []
     notes += [f"cross-check {n}" for n in outcome.cross_checks]
     parts += [f'<p class="note">{escape(n)}</p>' for n in notes]

@@ -254,3 +254,12 @@ def test_the_re_check_rejects_a_hinge_target_outside_minus_one_or_one():
     check = recheck(problem, bad)
     assert not check.confirmed
     assert "y[0, 0] is -1 or 1 (the loss's targets)" in check.failures()
+
+
+def test_find_html_of_a_layer_network_has_its_layer_table(tmp_path):
+    page = tmp_path / "w.html"
+    r = run(*ISSUE_11, "--html", str(page))
+    assert r.exit_code == 0, r.output
+    text = page.read_text(encoding="utf-8")
+    assert "<caption>layers</caption>" in text and "Conv1d(1, 2, 2)" in text
+    assert "derivation and plot: written for the MLP shorthand only" in text
