@@ -56,7 +56,7 @@ def test_the_command_runs_in_its_own_process_with_its_verdict():
 
 
 def test_a_command_over_budget_is_killed_and_unknown():
-    slow = bench.Instance("s", "1-10-1", 3, ("grad(W2) == 0", "not (grad(W1) == 0)"), "none",
+    slow = bench.Instance("s", "1-10-1", 4, ("grad(W2) == 0", "not (grad(W1) == 0)"), "none",
                           bench.NetworkSettings(bias=False))
     out = bench._run_cli(slow, 0.5, shrink=True)  # a proof of a minute's CPU or more: far beyond this budget
     assert out["verdict"] == "unknown" and out["killed_at_budget"] is True

@@ -138,8 +138,8 @@ def test_check_runs_claims_on_the_cluster(address, submitted, tmp_path):
 
 
 def test_stopping_reaches_a_running_subtree(address):
-    # 1-10-1 without bias at 3 samples takes many seconds in one subtree; the stop event ends it
-    p = build_problem(NOBIAS.network("1-10-1"), 3, ["grad(W2) == 0", "grad(W1) != 0"])
+    # 1-10-1 without bias at 4 samples takes a minute of CPU in one subtree; the stop event ends it
+    p = build_problem(NOBIAS.network("1-10-1"), 4, ["grad(W2) == 0", "grad(W1) != 0"])
     pool = cluster_mod.DaskPool(address)
     fut = pool.submit(p, SearchOptions(strategy="enumerate"), (), None)
     _eventually(lambda: _busy_workers(pool.client) == 1, "the subtree started on a worker")
@@ -153,7 +153,7 @@ def test_stopping_reaches_a_running_subtree(address):
 
 
 def test_a_timeout_stops_the_cluster_search(address):
-    p = build_problem(NOBIAS.network("1-10-1"), 3, ["grad(W2) == 0", "grad(W1) != 0"])
+    p = build_problem(NOBIAS.network("1-10-1"), 4, ["grad(W2) == 0", "grad(W1) != 0"])
     out = search(p, SearchOptions(strategy="enumerate", timeout=1.5, cluster=address))
     # the whole proof would say 'none': the deadline stopped every subtree, each reporting what it left
     assert out.verdict == "unknown" and "undecided" in (out.reason or "")
@@ -170,7 +170,7 @@ def test_ctrl_c_exits_130_and_frees_the_cluster(address, tmp_path):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "cexsearch", "find", "--net", "1-10-1", "--samples", "3", "--no-bias",
+    cmd = [sys.executable, "-m", "cexsearch", "find", "--net", "1-10-1", "--samples", "4", "--no-bias",
            "--require", "grad(W2) == 0", "--require", "grad(W1) != 0", "--strategy", "enumerate",
            "--cluster", address]
     out = tmp_path / "w.json"
@@ -198,7 +198,7 @@ def test_ctrl_c_exits_130_and_frees_the_cluster(address, tmp_path):
 def test_a_lost_worker_makes_the_verdict_unknown_not_none():
     cluster = _start(**{"distributed.scheduler.allowed-failures": 0})
     try:
-        p = build_problem(NOBIAS.network("1-10-1"), 3, ["grad(W2) == 0", "grad(W1) != 0"])
+        p = build_problem(NOBIAS.network("1-10-1"), 4, ["grad(W2) == 0", "grad(W1) != 0"])
         result = {}
         run = threading.Thread(target=lambda: result.setdefault("out", parallel_enumeration(
             p, SearchOptions(strategy="enumerate", cluster=cluster.scheduler_address), None, None)))
