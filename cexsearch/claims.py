@@ -265,12 +265,14 @@ class Claim:
         shape = ",".join(str(d) for d in self.input_shape)
         try:
             return layer_network(text, shape, self.loss, self.relu_grad_at_zero, self.huber_delta)
-        except InputError as e:
-            hint = e.hint.replace("--input-shape", "input_shape").replace("--loss", "loss").replace(
-                "--huber-delta", "huber_delta") if e.hint else e.hint
-            msg = e.message.replace("--input-shape", "input_shape").replace("--loss", "loss").replace(
-                "--huber-delta", "huber_delta")
-            raise ClaimFileError(msg, source=e.source, column=e.column, where=self.where, hint=hint) from None
+        except InputError as e:  # the CLI's words for these settings are the claim file's keys here
+            def keys(text: str) -> str:
+                for option in ("--input-shape", "--loss", "--huber-delta"):
+                    text = text.replace(option, option[2:].replace("-", "_"))
+                return text
+
+            raise ClaimFileError(keys(e.message), source=e.source, column=e.column, where=self.where,
+                                 hint=keys(e.hint) if e.hint else e.hint) from None
 
     def settings(self) -> NetworkSettings:
         return NetworkSettings(self.activation, Fraction(self.leaky_slope), self.bias, self.loss, self.relu_grad_at_zero)

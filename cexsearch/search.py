@@ -716,11 +716,11 @@ def search(problem: Problem, options: SearchOptions = SearchOptions(), progress:
     if strategy not in STRATEGIES:
         raise TooLarge(f"unknown strategy {strategy!r}", hint=f"use one of {', '.join(STRATEGIES)}")
     if not isinstance(problem.network, Network):
-        from .engine.bridge import as_layers, as_mlp, mlp_twin
+        from .engine.bridge import mlp_twin, restate
 
         twin = mlp_twin(problem.network)
         if twin is not None:  # an MLP written as layers: the MLP engine decides it, the model's trace re-checks
-            return as_layers(search(as_mlp(problem, twin), options, progress), problem)
+            return restate(search(replace(problem, network=twin), options, progress), problem)
         from .engine.layersearch import search_layers
 
         return search_layers(problem, options, deadline)

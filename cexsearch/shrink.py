@@ -99,13 +99,13 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
     """
     assert outcome.verdict == "found" and outcome.witness is not None
     if not isinstance(problem.network, Network):
-        from .engine.bridge import as_layers, as_mlp, mlp_twin, to_twin
+        from .engine.bridge import mlp_twin, restate
 
         twin = mlp_twin(problem.network)
         if twin is not None:  # an MLP written as layers: shrunk as the MLP, re-checked against the model
-            mlp = as_mlp(problem, twin)
-            result = shrink(mlp, to_twin(outcome, mlp), options, time_limit)
-            return replace(result, outcome=as_layers(result.outcome, problem))
+            mlp = replace(problem, network=twin)
+            result = shrink(mlp, restate(outcome, mlp), options, time_limit)
+            return replace(result, outcome=restate(result.outcome, problem))
     started = time.monotonic()
     if not _free_values(problem, outcome.witness):
         return ShrinkResult(outcome, (), ("every value is fixed",), 0.0, 0)

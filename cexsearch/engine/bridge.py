@@ -8,7 +8,7 @@ proves the match by rebuilding the model from it and comparing layer by layer (a
 activation by its piece table, so ``LeakyReLU(0.5)`` matches ``LeakyReLU(1/2)``); anything
 that does not match exactly stays a layer model.  The MLP engine (enumeration with
 symmetry breaking, the linear strategy, exhaustive shrinking) then decides it, and
-:func:`as_layers` gives the answer back in the model's terms, a witness re-checked
+:func:`restate` gives the answer back in the model's terms, a witness re-checked
 against the model's own trace.
 """
 
@@ -29,17 +29,11 @@ MLP_LOSSES = ("mse", "sse")
 
 
 def _same(a: Any, b: Any) -> bool:
-    if len(a.layers) != len(b.layers) or a.input_shape != b.input_shape or a.loss != b.loss:
+    """Layer by layer the same model; activations compared by piece table (their labels may differ)."""
+    if (len(a.layers), a.input_shape, a.loss, a.settings) != (len(b.layers), b.input_shape, b.loss, b.settings):
         return False
-    if a.settings != b.settings:
-        return False
-    for x, y in zip(a.layers, b.layers):
-        if isinstance(x, Activation) and isinstance(y, Activation):
-            if x.table != y.table:
-                return False
-        elif x != y:
-            return False
-    return True
+    return all(x.table == y.table if isinstance(x, Activation) and isinstance(y, Activation) else x == y
+               for x, y in zip(a.layers, b.layers))
 
 
 def mlp_twin(model: Any) -> Network | None:
@@ -59,34 +53,19 @@ def mlp_twin(model: Any) -> Network | None:
             twin = Network(widths, activation=activation, leaky_slope=slope if activation == "leaky_relu"
                            else Fraction(1, 100), bias=linears[0].bias, loss=model.loss.name,
                            relu_grad_at_zero=model.settings.relu_grad_at_zero)
-            if _same(Model.from_network(twin), model):
-                return twin
-        except (CexsearchError, ValueError):
+        except (CexsearchError, ValueError):  # beyond the MLP's limits: it stays a layer model
             return None
+        if _same(Model.from_network(twin), model):
+            return twin
     return None
 
 
-def as_mlp(problem: Problem, twin: Network) -> Problem:
-    """The same question about the twin network: fixed values, conditions and domain keep their names."""
-    return replace(problem, network=twin)
-
-
-def to_twin(outcome: Outcome, problem: Problem) -> Outcome:
-    """A layer model's outcome restated about the twin network (for the MLP shrinker)."""
-    from ..search import confirm
-
-    assert outcome.witness is not None
-    values = {(n, i): v for n, i, v in outcome.witness.items()}
-    return replace(confirm(problem, values, outcome.stats), reason=outcome.reason, shrink=outcome.shrink)
-
-
-def as_layers(outcome: Outcome, problem: Problem) -> Outcome:
-    """The twin's answer about ``problem``'s layer model; a witness is re-checked against the model's trace."""
+def restate(outcome: Outcome, problem: Problem) -> Outcome:
+    """``outcome`` about ``problem``, the twin's or the model's: a witness is re-checked exactly there."""
     from ..search import confirm
 
     if outcome.witness is None:
         return replace(outcome, problem=problem)
-    values = {(n, i): v for n, i, v in outcome.witness.items()}
-    confirmed = confirm(problem, values, outcome.stats)
-    return replace(outcome, problem=problem, witness=confirmed.witness, recheck=confirmed.recheck, pattern=None,
-                   symmetry=None)
+    confirmed = confirm(problem, {(n, i): v for n, i, v in outcome.witness.items()}, outcome.stats)
+    return replace(outcome, problem=problem, witness=confirmed.witness, recheck=confirmed.recheck,
+                   pattern=confirmed.pattern, symmetry=None)
