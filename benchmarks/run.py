@@ -46,9 +46,11 @@ sys.path.insert(0, str(ROOT))
 
 from cexsearch import numeric  # noqa: E402
 from cexsearch.api import NetworkSettings, build_problem  # noqa: E402
+from cexsearch.engine.options import SearchOptions  # noqa: E402
 from cexsearch.errors import TooLarge  # noqa: E402
+from cexsearch.model.network import entries  # noqa: E402
+from cexsearch.model.problem import Assignment, Problem  # noqa: E402
 from cexsearch.search import search  # noqa: E402
-from cexsearch.spec import Assignment, Problem, SearchOptions, entries  # noqa: E402
 
 FIND_CONDITIONS = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0"]
 

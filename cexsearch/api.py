@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import conditions as C
 from .errors import ConditionError, InputError
+from .model.network import Network, ParameterNames
+from .model.problem import Domain, FixedValues, Problem
 from .numeric import loss_targets
-from .spec import Domain, FixedValues, Network, ParameterNames, Problem
 
 if TYPE_CHECKING:
     from .torchnet import TorchNetwork

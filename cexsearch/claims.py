@@ -29,10 +29,12 @@ from typing import Any, Literal
 
 from . import conditions as C
 from .api import NetworkSettings, build_problem, is_layer_notation, layer_network, parse_conditions
+from .engine.options import MAX_TIMEOUT, SearchOptions, valid_timeout
 from .errors import CexsearchError, ClaimFileError, InputError, TooLarge
+from .model.network import MAX_SAMPLES, Network, nearest
+from .model.problem import Problem
 from .numeric import recheck
 from .search import Outcome, SearchStats, search_or_unknown
-from .spec import MAX_SAMPLES, MAX_TIMEOUT, Network, Problem, SearchOptions, nearest, valid_timeout
 
 ClaimVerdict = Literal["holds", "refuted", "unknown"]
 EXPECTS = ("holds", "refuted")
@@ -309,7 +311,7 @@ class Claim:
         """The search problem at one size: given and not-then, with this claim's fixed values and domain."""
         conds = list(self.given) + [self.negation_text()]
         try:
-            from .spec import FixedValues
+            from .model.problem import FixedValues
 
             network.check_samples(samples, "samples")  # before a fixed value fills x or y
             parts = [C.fixed_values(name, (), raw, network, samples, f"fix.{name}") for name, raw in self.fix.items()]

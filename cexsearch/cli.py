@@ -24,10 +24,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from . import __version__
 from .api import NetworkSettings, build_problem, is_layer_notation, layer_network
 from .conditions import parse_number
+from .engine.options import MAX_TIMEOUT, SearchOptions, valid_timeout
 from .entry import settle
 from .errors import CexsearchError, InputError, SolverDisagreement, TooLarge
+from .model.network import Network
+from .model.problem import FixedValues
 from .search import Outcome, SearchStats, search
-from .spec import MAX_TIMEOUT, FixedValues, Network, SearchOptions, valid_timeout
 
 EXIT_OK, EXIT_NEGATIVE, EXIT_INPUT, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

@@ -25,8 +25,9 @@ import uuid
 from typing import Any
 
 from . import __version__
+from .engine.options import SearchOptions
 from .errors import InputError
-from .spec import Problem, SearchOptions
+from .model.problem import Problem
 
 CONNECT_SECONDS = 10
 POLL_SECONDS = 0.2

@@ -40,7 +40,8 @@ from typing import Any, Protocol, TypeVar, Union
 import numpy as np
 
 from .errors import ConditionError, InputError, SpecError, TooLarge
-from .spec import FixedValues, Index, Network, ParameterNames, nearest
+from .model.network import Index, Network, ParameterNames, nearest
+from .model.problem import FixedValues
 
 # --------------------------------------------------------------------------
 # AST

@@ -40,6 +40,8 @@ from fractions import Fraction
 import numpy as np
 
 from .model import Model
+from .model.network import Network
+from .model.problem import Assignment
 from .oracles import torch as oracle
 from .oracles.cvc5 import (
     CVC5_HINT,
@@ -54,7 +56,6 @@ from .oracles.cvc5 import (
 )
 from .oracles.exact import exact_forward
 from .oracles.torch import TORCH_HINT, torch_available
-from .spec import Assignment, Network
 
 __all__ = ["TORCH_HINT", "TORCH_RTOL", "CVC5_HINT", "CrossCheckError", "TorchReport", "Cvc5Decision", "Cvc5Report",
            "torch_available", "torch_gradients", "torch_cross_check", "cvc5_available", "cvc5_decide",

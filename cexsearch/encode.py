@@ -26,7 +26,8 @@ import numpy as np
 import z3
 
 from . import conditions as C
-from .spec import Assignment, Index, Problem, entries
+from .model.network import Index, entries
+from .model.problem import Assignment, Problem
 
 Const = (int, Fraction)
 

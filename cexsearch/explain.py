@@ -24,7 +24,7 @@ is compared with numeric's gradient before anything is returned.
 
 >>> from fractions import Fraction as F
 >>> from cexsearch.api import NetworkSettings, build_problem
->>> from cexsearch.spec import Assignment
+>>> from cexsearch.model.problem import Assignment
 >>> net = NetworkSettings().network("1-1-1")
 >>> problem = build_problem(net, 3, ["grad(W2) == 0", "grad(W1) != 0"])
 >>> a = Assignment(net, 3, (("W1", (F(1),)), ("b1", (F(-1),)), ("W2", (F(1),)), ("b2", (F(-1),)),
@@ -44,8 +44,9 @@ from fractions import Fraction
 import numpy as np
 
 from .errors import InputError
+from .model.network import Network, entries
+from .model.problem import Assignment, Problem
 from .numeric import Evaluation, evaluate, recheck
-from .spec import Assignment, Network, Problem, entries
 
 FORMATS: tuple[str, ...] = ("markdown", "latex")
 

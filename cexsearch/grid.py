@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from . import conditions as C
-from .spec import Index, Problem, entries
+from .model.network import Index, entries
+from .model.problem import Problem
 
 LIMIT = 2**62  # every numerator's proven bound stays below this, so int64 arithmetic is exact
 MAX_POINTS = 1 << 24  # grids above this are left to the solver

@@ -29,8 +29,8 @@ from rich.text import Text
 from . import report
 from .errors import InputError
 from .explain import LATEX_ESCAPE_RE, explain, latex_unescape
+from .model.network import Network
 from .search import Outcome
-from .spec import Network
 
 if TYPE_CHECKING:
     from .claims import ClaimOutcome

@@ -21,7 +21,8 @@ For the MLPs of :class:`~cexsearch.spec.Network` the trace computes, with ``A0 =
 keeps ``W1, b1, ...`` here; only what is shown to a person uses its alias table.
 
 >>> from fractions import Fraction as F
->>> from cexsearch.spec import Network, Assignment
+>>> from cexsearch.model.network import Network
+>>> from cexsearch.model.problem import Assignment
 >>> net = Network.parse("1-1-1")
 >>> a = Assignment(net, 3, (("W1", (F(1),)), ("b1", (F(-1),)), ("W2", (F(1),)), ("b2", (F(-1),)),
 ...                         ("x", (F(0), F(2), F(3))), ("y", (F(-2), F(2), F(0)))))
@@ -45,9 +46,10 @@ from . import conditions as C
 from .model import Model
 from .model.activations import PiecewiseLinear
 from .model.layers import Activation
+from .model.network import Network
+from .model.problem import Assignment, Problem
 from .semantics import EXACT, FLOAT, Trace, trace
 from .semantics import to_float as to_float
-from .spec import Assignment, Network, Problem
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ from typing import Any
 
 from .errors import InputError
 from .files import atomic_open
+from .model.network import entries
+from .model.problem import Assignment, Problem
 from .numeric import evaluate
-from .spec import Assignment, Problem, entries
 
 SUFFIXES: tuple[str, ...] = (".png", ".svg")
 GRID_POINTS = 801  # points of the dense grid the curve is drawn through

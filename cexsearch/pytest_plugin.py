@@ -28,7 +28,7 @@ import pytest
 
 if TYPE_CHECKING:
     from .claims import Case, Claim, ClaimOutcome
-    from .spec import SearchOptions
+    from .engine.options import SearchOptions
 
 NAME_PATTERN = "*claims*.toml"  # also covers claims*.toml
 UNKNOWN_MODES = ("fail", "xfail")
@@ -56,7 +56,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cexsearch: a claim from a cexsearch claim file, one item per size")
-    from .spec import SearchOptions  # light: the standard library only
+    from .engine.options import SearchOptions  # light: the standard library only
 
     config.stash[_RUNNER] = Runner(Settings.read(config), SearchOptions())
     config.stash[_PATTERNS] = listed_patterns(config.rootpath)
@@ -76,7 +76,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ClaimFile 
 
 
 def _seconds(text: str, name: str, allow_zero: bool = False) -> float | None:
-    from .spec import valid_timeout
+    from .engine.options import valid_timeout
 
     if text.strip() == "":
         return None

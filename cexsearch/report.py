@@ -13,8 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from . import conditions as C
+from .model.network import Network, entries
 from .search import Outcome, pattern_count_text
-from .spec import Network, entries
 
 if TYPE_CHECKING:
     from .claims import ClaimOutcome

@@ -42,9 +42,11 @@ from typing import Any, Literal
 
 from . import numeric
 from .encode import Encoding
+from .engine.options import SearchOptions
 from .errors import SolverDisagreement, TooLarge
+from .model.network import Index, Network, entries
+from .model.problem import Assignment, FixedValues, Problem
 from .solver import AlgebraicModel, AlgebraicValue, PatternSolver, Sat, Unknown, Unsat
-from .spec import Assignment, FixedValues, Index, Network, Problem, SearchOptions, entries
 from .symmetry import Symmetry, detect
 
 Verdict = Literal["found", "none", "unknown"]

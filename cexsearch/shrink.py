@@ -37,10 +37,12 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from . import grid
+from .engine.options import SearchOptions
 from .errors import SolverDisagreement
+from .model.network import Index, Network
+from .model.problem import Assignment, Domain, FixedValues, Problem
 from .search import Enumeration, Outcome, SearchStats, confirm, pattern_count_text, raw_pattern_count
 from .shrink_local import Budget, LocalShrink, OutOfBudget, cost
-from .spec import Assignment, Domain, FixedValues, Index, Network, Problem, SearchOptions
 
 MAX_INTEGER_BOUND = 16
 # Each solver check while shrinking gets this Z3 resource budget (machine-independent, so a

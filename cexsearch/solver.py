@@ -18,7 +18,7 @@ from typing import Any
 import z3
 
 from .encode import Encoding
-from .spec import Index
+from .model.network import Index
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,11 @@ import numpy as np
 
 from . import conditions as C
 from . import numeric
+from .engine.options import SearchOptions
 from .errors import SpecError
+from .model.network import Network
+from .model.problem import Assignment, Problem
 from .search import Outcome, SearchStats, search_or_unknown
-from .spec import Assignment, Network, Problem, SearchOptions
 
 MAX_CELLS = 400
 

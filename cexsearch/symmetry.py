@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import conditions as C
-from .spec import Problem, entries
+from .model.network import entries
+from .model.problem import Problem
 
 INVARIANT = "inv"
 

@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .spec import FixedValues, Network, ParameterNames, entries
+from .model.network import Network, ParameterNames, entries
+from .model.problem import FixedValues
 
 SUPPORTED = ("nn.Linear layers with the same hidden activation between every two: nn.ReLU, torch.relu, "
              "F.relu or x.relu(); nn.LeakyReLU or F.leaky_relu (one negative_slope); or none (nn.Identity); "

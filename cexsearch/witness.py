@@ -19,9 +19,10 @@ from . import __version__
 from . import conditions as C
 from .errors import InputError, TooLarge, WitnessFileError
 from .files import write_atomic as write_atomic  # where claims.py and older callers find it
+from .model.network import Network, ParameterNames
+from .model.problem import Assignment, Domain, FixedValues, Problem
 from .numeric import Evaluation, Recheck
 from .search import Outcome
-from .spec import Assignment, Domain, FixedValues, Network, ParameterNames, Problem
 
 SCHEMA = "cexsearch.witness/1"
 OTHER_DOCUMENTS = {"cexsearch.check/1": "a check report (check --json)", "cexsearch.sweep/1": "a sweep grid (sweep --json)"}

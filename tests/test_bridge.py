@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 from cexsearch.api import NetworkSettings, build_problem, layer_network
 from cexsearch.cli import app
 from cexsearch.engine.bridge import mlp_twin
+from cexsearch.engine.options import SearchOptions
 from cexsearch.search import search
-from cexsearch.spec import SearchOptions
 
 SEED_001 = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0", "grad(b1) != 0"]
 

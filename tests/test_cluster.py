@@ -22,9 +22,9 @@ from test_soundness import CASES, problem  # noqa: E402
 from cexsearch import cluster as cluster_mod  # noqa: E402
 from cexsearch.api import NetworkSettings, build_problem  # noqa: E402
 from cexsearch.cli import app  # noqa: E402
+from cexsearch.engine.options import SearchOptions  # noqa: E402
 from cexsearch.errors import InputError  # noqa: E402
 from cexsearch.search import parallel_enumeration, search  # noqa: E402
-from cexsearch.spec import SearchOptions  # noqa: E402
 from cexsearch.witness import outcome_document  # noqa: E402
 
 SEED001 = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0", "grad(b1) != 0"]

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from cexsearch import conditions as C
 from cexsearch.encode import Z3Backend, to_z3
 from cexsearch.errors import ConditionError, InputError
-from cexsearch.spec import Network
+from cexsearch.model.network import Network
 
 
 def obj(rows) -> np.ndarray:

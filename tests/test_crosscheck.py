@@ -19,7 +19,8 @@ import pytest
 from cexsearch import crosscheck, numeric
 from cexsearch.api import NetworkSettings, build_problem
 from cexsearch.errors import InputError
-from cexsearch.spec import Assignment, Network
+from cexsearch.model.network import Network
+from cexsearch.model.problem import Assignment
 
 SEED_CONDITIONS = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0", "grad(b1) != 0"]
 

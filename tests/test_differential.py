@@ -26,8 +26,10 @@ from hypothesis import strategies as st
 from cexsearch import numeric
 from cexsearch.conditions import parse
 from cexsearch.encode import Encoding, to_z3
+from cexsearch.engine.options import SearchOptions
+from cexsearch.model.network import Network, entries
+from cexsearch.model.problem import Assignment, FixedValues, Problem
 from cexsearch.search import search as run_search
-from cexsearch.spec import Assignment, FixedValues, Network, Problem, SearchOptions, entries
 
 # The property tests below are cheap (a few ms an example): run three times the profile's count.
 MANY = settings(max_examples=3 * settings.default.max_examples)

@@ -21,8 +21,9 @@ import cexsearch.explain as explain_module
 from cexsearch.api import NetworkSettings, build_problem
 from cexsearch.errors import InputError
 from cexsearch.explain import explain, visible_width
+from cexsearch.model.network import Network, entries
+from cexsearch.model.problem import Assignment, Problem
 from cexsearch.numeric import exact_gradients
-from cexsearch.spec import Assignment, Network, Problem, entries
 
 SEED_CONDITIONS = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0", "grad(b1) != 0"]
 

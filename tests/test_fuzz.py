@@ -43,8 +43,9 @@ from cexsearch.api import build_problem
 from cexsearch.claims import CLAIM_KEYS, parse_claims
 from cexsearch.cli import app
 from cexsearch.errors import CexsearchError
+from cexsearch.model.network import Network
+from cexsearch.model.problem import Assignment
 from cexsearch.numeric import environment, evaluate, recheck
-from cexsearch.spec import Assignment, Network
 from cexsearch.witness import SCHEMA, load_document
 
 BASE_EXAMPLES = settings.default.max_examples  # 100 under the dev profile

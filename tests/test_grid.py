@@ -12,7 +12,8 @@ import pytest
 from cexsearch import grid, numeric
 from cexsearch.api import NetworkSettings, build_problem
 from cexsearch.errors import InputError
-from cexsearch.spec import Assignment, Network
+from cexsearch.model.network import Network
+from cexsearch.model.problem import Assignment
 
 SEED = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0", "grad(b1) != 0"]
 NETS = ["1-1-1", "1-2-1", "2-1-1", "1-1-2", "1-2", "1-1-1-1"]

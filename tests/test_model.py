@@ -9,8 +9,8 @@ import pytest
 
 from cexsearch.errors import SpecError
 from cexsearch.model import ACTIVATIONS, LAYERS, LOSSES, Model, activation, loss, parse_model
+from cexsearch.model.network import Network
 from cexsearch.semantics import EXACT, trace
-from cexsearch.spec import Network
 
 # -- activations -------------------------------------------------------------------
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from cexsearch import numeric
-from cexsearch.spec import Assignment, Network, entries
+from cexsearch.model.network import Network, entries
+from cexsearch.model.problem import Assignment
 
 
 def assignment(net: Network, samples: int, **values: object) -> Assignment:
@@ -389,7 +390,7 @@ def test_float_deviation_sees_a_disagreement():
 
 def test_seed_001_recheck_float_deviation():
     from cexsearch.conditions import parse
-    from cexsearch.spec import Problem
+    from cexsearch.model.problem import Problem
 
     net = Network.parse("1-1-1")
     a = assignment(net, 3, **SEED_001)
@@ -458,7 +459,7 @@ def test_fractional_targets_and_weights_give_the_naive_loop_exactly():
 
 
 def test_a_torch_named_network_evaluates_under_its_internal_names():
-    from cexsearch.spec import ParameterNames
+    from cexsearch.model.network import ParameterNames
 
     names = ParameterNames((("W1", "fc.weight"), ("b1", "fc.bias"), ("W2", "out.weight"), ("b2", "out.bias")))
     net = Network.parse("1-1-1", names=names)
@@ -468,7 +469,7 @@ def test_a_torch_named_network_evaluates_under_its_internal_names():
 
 def test_satisfies_is_rechecks_verdict():
     from cexsearch.conditions import parse
-    from cexsearch.spec import Domain, FixedValues, Problem
+    from cexsearch.model.problem import Domain, FixedValues, Problem
 
     net = Network.parse("1-1-1")
     a = assignment(net, 3, **SEED_001)

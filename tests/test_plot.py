@@ -13,8 +13,9 @@ import pytest
 
 from cexsearch.api import NetworkSettings, build_problem
 from cexsearch.errors import InputError
+from cexsearch.model.network import Network
+from cexsearch.model.problem import Assignment, Problem
 from cexsearch.plot import first_layer_kinks, plot, x_range
-from cexsearch.spec import Assignment, Network, Problem
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

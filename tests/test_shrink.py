@@ -9,9 +9,9 @@ import pytest
 
 from cexsearch import numeric
 from cexsearch.api import NetworkSettings, build_problem
+from cexsearch.engine.options import SearchOptions
 from cexsearch.search import search
 from cexsearch.shrink import shrink
-from cexsearch.spec import SearchOptions
 
 SEED = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0", "grad(b1) != 0"]
 

@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 
 from cexsearch import grid, numeric
 from cexsearch.api import NetworkSettings, build_problem
+from cexsearch.engine.options import SearchOptions
+from cexsearch.model.network import entries
+from cexsearch.model.problem import FixedValues
 from cexsearch.search import search
 from cexsearch.shrink import Exhaustive, shrink, small
-from cexsearch.spec import FixedValues, SearchOptions, entries
 
 CONDITIONS = ["grad(b2) != 0", "grad(W2) == 0", "grad(W1) != 0", "yhat != y", "grad(b2) == 0", "grad(W2) != 0"]
 # 1-1-1 x 1 has 6 values (3^6 grid points), 3-4-1 x 4 has 57 (3^57, far above grid.MAX_POINTS)

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from cexsearch.api import NetworkSettings, build_problem
 from cexsearch.cli import app
+from cexsearch.engine.options import SearchOptions
 from cexsearch.search import Enumeration, parallel_enumeration, search
-from cexsearch.spec import SearchOptions
 from cexsearch.witness import dumps, outcome_document
 
 S = NetworkSettings

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from cexsearch.api import NetworkSettings, build_problem
+from cexsearch.engine.options import SearchOptions
 from cexsearch.search import pattern_count_text, run_subtree, search
-from cexsearch.spec import SearchOptions
 
 HARD = ["grad(W2) == 0", "grad(W1) != 0"]  # 1-10-1 without bias at 3 samples: a long proof of 'none'
 

@@ -397,6 +397,6 @@ def _flat(tree):
 
 
 def _indices(shape):
-    from cexsearch.spec import entries
+    from cexsearch.model.network import entries
 
     return list(entries(tuple(shape)))

@@ -12,8 +12,9 @@ from test_numeric import naive_gradients  # noqa: E402
 
 from cexsearch import numeric
 from cexsearch.model import Model, parse_model
+from cexsearch.model.network import Network, entries
+from cexsearch.model.problem import Assignment
 from cexsearch.semantics import EXACT, FLOAT, trace
-from cexsearch.spec import Assignment, Network, entries
 
 # Small rationals with exact zeros, ±1 and 6 common, so pre-activations land on breakpoints.
 VALUES = st.sampled_from([F(0), F(0), F(1), F(-1), F(2), F(-2), F(1, 2), F(-1, 2), F(3), F(6), F(1, 3), F(-3, 4)])

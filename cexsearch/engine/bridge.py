@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CexsearchError
 from ..model.layers import Activation, Linear
-from ..spec import Network, Problem
+from ..model.network import Network
+from ..model.problem import Problem
 
 if TYPE_CHECKING:
     from ..search import Outcome

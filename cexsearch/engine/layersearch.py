@@ -22,8 +22,10 @@ from .. import conditions as C
 from .. import numeric
 from ..encode import Z3Backend
 from ..errors import TooLarge
+from ..model.network import Index, entries
+from ..model.problem import Problem
 from ..solver import AlgebraicModel, PatternSolver, Sat, Unknown, Unsat
-from ..spec import Index, Problem, SearchOptions, entries
+from .options import SearchOptions
 from .z3algebra import Z3Algebra, to_z3
 
 if TYPE_CHECKING:  # search imports this module lazily

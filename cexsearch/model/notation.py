@@ -91,7 +91,7 @@ class _Reader:
                              hint="inside a residual block write Residual(layer, layer, ...)")
         builder = LAYERS.get(name)
         if builder is None:
-            from ..spec import nearest
+            from .network import nearest
 
             same_letters = [n for n in LAYERS if n.lower() == name.lower()]  # Relu -> ReLU before Residual
             guess = same_letters[0] if same_letters else nearest(name, list(LAYERS))
