@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from . import conditions as C
+from . import lang as C
 from .errors import ConditionError, InputError
 from .model.network import Network, ParameterNames
 from .model.problem import Domain, FixedValues, Problem

@@ -27,7 +27,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
-from . import conditions as C
+from . import lang as C
 from .api import NetworkSettings, build_problem, is_layer_notation, layer_network, parse_conditions
 from .engine.options import MAX_TIMEOUT, SearchOptions, valid_timeout
 from .errors import CexsearchError, ClaimFileError, InputError, TooLarge

@@ -23,10 +23,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
 from .api import NetworkSettings, build_problem, is_layer_notation, layer_network
-from .conditions import parse_number
 from .engine.options import MAX_TIMEOUT, SearchOptions, valid_timeout
 from .entry import settle
 from .errors import CexsearchError, InputError, SolverDisagreement, TooLarge
+from .lang import parse_number
 from .model.network import Network
 from .model.problem import FixedValues
 from .search import Outcome, SearchStats, search
@@ -637,7 +637,7 @@ def sweep(
 
     def body() -> int:
         from .claims import load_claims, parse_sizes
-        from .conditions import parse_fix
+        from .lang import parse_fix
         from .report import sweep_table
         from .sweep import expand_nets, sweep_document
         from .sweep import sweep as run_sweep
@@ -679,7 +679,7 @@ def sweep(
 
             def build(network, m):  # type: ignore[no-untyped-def]
                 fixed = [parse_fix(f, network, m) for f in fix or ()]
-                from .conditions import combine_fixed
+                from .lang import combine_fixed
 
                 return build_problem(network, m, require, fixed=combine_fixed(fixed) if fixed else None)
 

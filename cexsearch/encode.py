@@ -25,7 +25,7 @@ from typing import Any, Union
 import numpy as np
 import z3
 
-from . import conditions as C
+from . import lang as C
 from .model.network import Index, entries
 from .model.problem import Assignment, Problem
 

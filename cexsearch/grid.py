@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from . import conditions as C
+from . import lang as C
 from .model.network import Index, entries
 from .model.problem import Problem
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from . import conditions as C
+from . import lang as C
 from .model import Model
 from .model.activations import PiecewiseLinear
 from .model.layers import Activation

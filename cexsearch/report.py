@@ -12,7 +12,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from . import conditions as C
+from . import lang as C
 from .model.network import Network, entries
 from .search import Outcome, pattern_count_text
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from . import conditions as C
+from . import lang as C
 from . import numeric
 from .engine.options import SearchOptions
 from .errors import SpecError

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import conditions as C
+from . import lang as C
 from .model.network import entries
 from .model.problem import Problem
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from . import conditions as C
+from . import lang as C
 from .errors import InputError, TooLarge, WitnessFileError
 from .files import write_atomic as write_atomic  # where claims.py and older callers find it
 from .model.network import Network, ParameterNames

@@ -24,9 +24,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cexsearch import numeric
-from cexsearch.conditions import parse
 from cexsearch.encode import Encoding, to_z3
 from cexsearch.engine.options import SearchOptions
+from cexsearch.lang import parse
 from cexsearch.model.network import Network, entries
 from cexsearch.model.problem import Assignment, FixedValues, Problem
 from cexsearch.search import search as run_search

@@ -38,7 +38,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cexsearch import conditions as C
+from cexsearch import lang as C
 from cexsearch.api import build_problem
 from cexsearch.claims import CLAIM_KEYS, parse_claims
 from cexsearch.cli import app

@@ -389,7 +389,7 @@ def test_float_deviation_sees_a_disagreement():
 
 
 def test_seed_001_recheck_float_deviation():
-    from cexsearch.conditions import parse
+    from cexsearch.lang import parse
     from cexsearch.model.problem import Problem
 
     net = Network.parse("1-1-1")
@@ -468,7 +468,7 @@ def test_a_torch_named_network_evaluates_under_its_internal_names():
 
 
 def test_satisfies_is_rechecks_verdict():
-    from cexsearch.conditions import parse
+    from cexsearch.lang import parse
     from cexsearch.model.problem import Domain, FixedValues, Problem
 
     net = Network.parse("1-1-1")

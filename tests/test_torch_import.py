@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 torch = pytest.importorskip("torch")
 
-from cexsearch import conditions as C  # noqa: E402
+from cexsearch import lang as C  # noqa: E402
 from cexsearch.api import build_problem, torch_network  # noqa: E402
 from cexsearch.claims import Claim, check_claim, parse_claims  # noqa: E402
 from cexsearch.cli import app  # noqa: E402

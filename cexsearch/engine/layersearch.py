@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import z3
 
-from .. import conditions as C
+from .. import lang as C
 from .. import numeric
 from ..encode import Z3Backend
 from ..errors import TooLarge

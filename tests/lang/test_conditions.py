@@ -1,6 +1,6 @@
 """The condition language: parsing, static checks with error columns, and its meaning.
 
-Meaning is pinned with conditions.ExactBackend over small object arrays of
+Meaning is pinned with lang.ExactBackend over small object arrays of
 Fractions, and every condition is read a second time through encode.Z3Backend
 over the same arrays (converted with encode.to_z3): z3.simplify must give the
 same truth value, so the exact re-check and the encoding read conditions alike.
@@ -16,7 +16,7 @@ import z3
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cexsearch import conditions as C
+from cexsearch import lang as C
 from cexsearch.encode import Z3Backend, to_z3
 from cexsearch.errors import ConditionError, InputError
 from cexsearch.model.network import Network
