@@ -15,10 +15,12 @@ __version__ = "0.1.0"
 __all__ = ["Claim", "ClaimOutcome", "Outcome", "check_claim", "search", "__version__"]
 
 if TYPE_CHECKING:
-    from .claims import Claim, ClaimOutcome, check_claim
     from .search import Outcome, search
+    from .workflows.claim import Claim
+    from .workflows.claims import ClaimOutcome, check_claim
 
-_LAZY = {"Claim": "claims", "ClaimOutcome": "claims", "check_claim": "claims", "Outcome": "search"}
+_LAZY = {"Claim": "workflows.claim", "ClaimOutcome": "workflows.claims", "check_claim": "workflows.claims",
+         "Outcome": "search"}
 
 
 def __getattr__(name: str) -> Any:

@@ -363,7 +363,7 @@ def cluster_option(address: str | None) -> str | None:
         return None
     if not address.strip():
         raise InputError("--cluster needs a scheduler address", hint="e.g. --cluster tcp://10.0.0.5:8786")
-    from .cluster import client_for
+    from .engine.cluster import client_for
 
     client_for(address)
     return address
@@ -373,7 +373,7 @@ def shrunk(outcome: Outcome, options: SearchOptions, seconds: Fraction) -> Outco
     """The simplest confirmed witness shrinking finds in the time given, with what it proved."""
     from dataclasses import replace
 
-    from .shrink import shrink
+    from .workflows.shrink import shrink
 
     if seconds <= 0:
         return outcome
@@ -454,7 +454,7 @@ class Extras:
 def emit_json(path: str, doc: object) -> None:
     """A JSON document alone on stdout ('-'), or written atomically to a file."""
     from .files import write_atomic
-    from .witness import dumps
+    from .workflows.witness import dumps
 
     text = dumps(doc)
     if path == "-":
@@ -466,7 +466,7 @@ def emit_json(path: str, doc: object) -> None:
 
 def render_outcome(outcome: Outcome, json_path: str | None, options: SearchOptions = SearchOptions()) -> int:
     from .report import outcome_renderable
-    from .witness import outcome_document
+    from .workflows.witness import outcome_document
 
     json_to_stdout = json_path == "-"
     console = out_console(to_stderr=json_to_stdout)
@@ -491,7 +491,7 @@ def verify(
 
     def body() -> int:
         from .numeric import recheck
-        from .witness import load_document
+        from .workflows.witness import load_document
 
         try:
             text = open(witness, encoding="utf-8").read() if witness != "-" else sys.stdin.read()
@@ -558,10 +558,11 @@ def check(
     """Decide every claim in the files: exit 0 when all are as expected, 1 when one is not, 3 when some are unknown."""
 
     def body() -> int:
-        from .claims import check_claim, load_claims
         from .export import github_annotation, junit_xml, report_document
         from .files import write_atomic
         from .report import claims_table
+        from .workflows.claimfile import load_claims
+        from .workflows.claims import check_claim
 
         seconds = timeout_option(timeout)
         options = search_options(None, seed, "auto", jobs, None, False, cluster)
@@ -636,11 +637,12 @@ def sweep(
     """Decide the same conditions over sizes, smallest first, and state the smallest size with a witness."""
 
     def body() -> int:
-        from .claims import load_claims, parse_sizes
         from .lang import parse_fix
         from .report import sweep_table
-        from .sweep import expand_nets, sweep_document
-        from .sweep import sweep as run_sweep
+        from .workflows.claim import parse_sizes
+        from .workflows.claimfile import load_claims
+        from .workflows.sweep import expand_nets, sweep_document
+        from .workflows.sweep import sweep as run_sweep
 
         writable(json_path, "--json")
         sizes = parse_sizes(samples, "--samples")

@@ -33,7 +33,7 @@ from .model.network import Network
 from .search import Outcome
 
 if TYPE_CHECKING:
-    from .claims import ClaimOutcome
+    from .workflows.claims import ClaimOutcome
 
 EXTRA_HINT = "pip install 'cexsearch[html]'"
 
@@ -319,7 +319,7 @@ def write_check_report(directory: str, results: Sequence[ClaimOutcome], files: S
     """Write DIR/index.html atomically; returns its path."""
     from pathlib import Path
 
-    from .witness import write_atomic
+    from .workflows.witness import write_atomic
 
     path = str(Path(directory) / "index.html")
     write_atomic(path, check_page(results, files))
@@ -327,6 +327,6 @@ def write_check_report(directory: str, results: Sequence[ClaimOutcome], files: S
 
 
 def write_find_report(path: str, outcome: Outcome) -> None:
-    from .witness import write_atomic
+    from .workflows.witness import write_atomic
 
     write_atomic(path, find_page(outcome))

@@ -9,7 +9,7 @@ An item of a claim expected to *hold* passes when its own size is decided *holds
 An item of a claim expected to be *refuted* passes when the claim is refuted: by a
 witness at its own size, at another listed size, or replayed from the witness store
 (which ``cexsearch check`` shares).  Sizes are decided with
-:func:`cexsearch.claims.decide_case`, the function behind ``cexsearch check``.
+:func:`cexsearch.workflows.claims.decide_case`, the function behind ``cexsearch check``.
 
 This module imports only pytest and the standard library: the engine (Z3, numpy) is
 imported when a claim file is collected, never in a run that collects none.
@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .claims import Case, Claim, ClaimOutcome
     from .engine.options import SearchOptions
+    from .workflows.claim import Claim
+    from .workflows.claims import Case, ClaimOutcome
 
 NAME_PATTERN = "*claims*.toml"  # also covers claims*.toml
 UNKNOWN_MODES = ("fail", "xfail")
@@ -154,8 +155,8 @@ class ClaimFile(pytest.File):
     """A claim file: its claims, each at each listed network and batch size."""
 
     def collect(self) -> list[ClaimItem]:
-        from .claims import load_claims
         from .errors import ClaimFileError
+        from .workflows.claimfile import load_claims
 
         try:
             claims = load_claims(self._shown_path())
@@ -260,7 +261,7 @@ class Runner:
         return (claim.name, claim.fingerprint())
 
     def evaluate(self, claim: Claim, net: str, samples: int) -> ClaimOutcome:
-        from .claims import ClaimOutcome
+        from .workflows.claims import ClaimOutcome
 
         if claim.expect == "refuted":
             known = self.known_refutation(claim)
@@ -282,7 +283,7 @@ class Runner:
                             reason=_reasons(cases))
 
     def outcome(self, claim: Claim, cases: list[Case]) -> ClaimOutcome:
-        from .claims import ClaimOutcome
+        from .workflows.claims import ClaimOutcome
 
         last = cases[-1]
         witness = last.outcome if last.verdict == "refuted" else None
@@ -298,7 +299,7 @@ class Runner:
         return self.stored_case(claim)
 
     def stored_case(self, claim: Claim) -> Case | None:
-        from .claims import replay
+        from .workflows.claims import replay
 
         if self.settings.store is None:
             return None
@@ -307,7 +308,7 @@ class Runner:
         return self.stored[self.key(claim)]
 
     def case(self, claim: Claim, net: str, samples: int) -> Case:
-        from .claims import decide_case, shrink_witness
+        from .workflows.claims import decide_case, shrink_witness
 
         key = (*self.key(claim), net, samples)
         if key in self.cases:
@@ -330,8 +331,8 @@ class Runner:
 
     def keep(self, claim: Claim, case: Case) -> None:
         """Save a refuting witness unless the store already has one at the same or an earlier size (check's order)."""
-        from .claims import ClaimOutcome, save_witness
         from .errors import InputError
+        from .workflows.claims import ClaimOutcome, save_witness
 
         if self.settings.store is None:
             return

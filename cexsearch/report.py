@@ -17,8 +17,8 @@ from .model.network import Network, entries
 from .search import Outcome, pattern_count_text
 
 if TYPE_CHECKING:
-    from .claims import ClaimOutcome
-    from .sweep import SweepResult
+    from .workflows.claims import ClaimOutcome
+    from .workflows.sweep import SweepResult
 
 STYLE = {"found": "bold green", "none": "bold red", "unknown": "bold yellow"}
 WORD = {"found": "FOUND", "none": "NONE", "unknown": "UNKNOWN"}

@@ -438,7 +438,7 @@ def parallel_enumeration(problem: Problem, options: SearchOptions, progress: Pro
     if root.H == 0:
         return root.run()
     if options.cluster is not None:
-        from .cluster import DaskPool
+        from .engine.cluster import DaskPool
 
         pool: LocalPool | DaskPool = DaskPool(options.cluster)
     else:

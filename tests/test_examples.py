@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from cexsearch.claims import Claim, ClaimOutcome, check_claim, load_claims
+from cexsearch.workflows.claim import Claim
+from cexsearch.workflows.claimfile import load_claims
+from cexsearch.workflows.claims import ClaimOutcome, check_claim
 
 pytest_plugins = ["pytester"]
 

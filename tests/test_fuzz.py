@@ -40,13 +40,14 @@ from typer.testing import CliRunner
 
 from cexsearch import lang as C
 from cexsearch.api import build_problem
-from cexsearch.claims import CLAIM_KEYS, parse_claims
 from cexsearch.cli import app
 from cexsearch.errors import CexsearchError
 from cexsearch.model.network import Network
 from cexsearch.model.problem import Assignment
 from cexsearch.numeric import environment, evaluate, recheck
-from cexsearch.witness import SCHEMA, load_document
+from cexsearch.workflows.claim import CLAIM_KEYS
+from cexsearch.workflows.claimfile import parse_claims
+from cexsearch.workflows.witness import SCHEMA, load_document
 
 BASE_EXAMPLES = settings.default.max_examples  # 100 under the dev profile
 

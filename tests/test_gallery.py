@@ -468,7 +468,7 @@ def _write(tmp_path: Path, doc: dict) -> str:
 
 def test_verify_edited_witness_names_the_first_failing_condition(tmp_path):
     from cexsearch.numeric import recheck
-    from cexsearch.witness import load_document
+    from cexsearch.workflows.witness import load_document
 
     doc = seed_witness()
     doc = copy.deepcopy(doc)
@@ -485,7 +485,7 @@ def test_verify_edited_witness_names_the_first_failing_condition(tmp_path):
     # ... with its exact values: the gradient the condition reads, as an exact rational
     param = re.fullmatch(r"grad\((\w+)\) == 0", first).group(1)
     g = check.evaluation.gradients[param].reshape(-1)
-    from cexsearch.witness import exact_text
+    from cexsearch.workflows.witness import exact_text
 
     assert f"grad({param}) = [{', '.join(exact_text(v) for v in g)}]" in r.output
 

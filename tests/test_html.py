@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cexsearch.claims import load_claims
 from cexsearch.cli import app
 from cexsearch.explain import latex_escape, latex_unescape
 from cexsearch.html_report import derivation_html, inline_html
+from cexsearch.workflows.claimfile import load_claims
 
 pytest.importorskip("latex2mathml", reason="the html extra (latex2mathml) is not installed")
 

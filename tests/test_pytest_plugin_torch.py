@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cexsearch.claims import check_claim, load_claims
+from cexsearch.workflows.claimfile import load_claims
+from cexsearch.workflows.claims import check_claim
 
 pytest.importorskip("torch")
 pytest_plugins = ["pytester"]

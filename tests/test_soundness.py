@@ -16,7 +16,7 @@ from cexsearch.api import NetworkSettings, build_problem
 from cexsearch.cli import app
 from cexsearch.engine.options import SearchOptions
 from cexsearch.search import Enumeration, parallel_enumeration, search
-from cexsearch.witness import dumps, outcome_document
+from cexsearch.workflows.witness import dumps, outcome_document
 
 S = NetworkSettings
 NOBIAS = S(bias=False)

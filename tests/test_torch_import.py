@@ -14,13 +14,15 @@ torch = pytest.importorskip("torch")
 
 from cexsearch import lang as C  # noqa: E402
 from cexsearch.api import build_problem, torch_network  # noqa: E402
-from cexsearch.claims import Claim, check_claim, parse_claims  # noqa: E402
 from cexsearch.cli import app  # noqa: E402
 from cexsearch.errors import InputError  # noqa: E402
 from cexsearch.numeric import recheck  # noqa: E402
 from cexsearch.schema import problems  # noqa: E402
 from cexsearch.search import search  # noqa: E402
 from cexsearch.torchnet import SUPPORTED, load_torch_network  # noqa: E402
+from cexsearch.workflows.claim import Claim  # noqa: E402
+from cexsearch.workflows.claimfile import parse_claims  # noqa: E402
+from cexsearch.workflows.claims import check_claim  # noqa: E402
 
 runner = CliRunner()
 

@@ -39,7 +39,7 @@ class Domain:
     """Where free values may lie.
 
     ``integers`` and ``bound`` are the person's; the other limits are added by the
-    shrinker (:mod:`cexsearch.shrink`) and bind the free values only: each a multiple
+    shrinker (:mod:`cexsearch.workflows.shrink`) and bind the free values only: each a multiple
     of ``1/denominator``, at most ``max_abs`` in size, at most ``max_nonzero`` of them
     non-zero, and their absolute values summing to at most ``max_abs_sum``.
     """
@@ -61,7 +61,7 @@ class Domain:
 class Problem:
     """Everything the engine needs: network, batch size, conditions, fixed values, domain.
 
-    ``conditions`` are parsed :class:`cexsearch.conditions.Condition` objects; all must hold.
+    ``conditions`` are parsed :class:`cexsearch.lang.Condition` objects; all must hold.
     """
 
     network: Network

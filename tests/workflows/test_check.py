@@ -10,12 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from cexsearch import Claim, check_claim
-from cexsearch.claims import parse_claims
 from cexsearch.cli import app
 from cexsearch.errors import ClaimFileError
+from cexsearch.workflows.claimfile import parse_claims
 
 runner = CliRunner()
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 GOOD = """
 [defaults]

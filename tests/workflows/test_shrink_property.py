@@ -18,7 +18,7 @@ from cexsearch.engine.options import SearchOptions
 from cexsearch.model.network import entries
 from cexsearch.model.problem import FixedValues
 from cexsearch.search import search
-from cexsearch.shrink import Exhaustive, shrink, small
+from cexsearch.workflows.shrink import Exhaustive, shrink, small
 
 CONDITIONS = ["grad(b2) != 0", "grad(W2) == 0", "grad(W1) != 0", "yhat != y", "grad(b2) == 0", "grad(W2) != 0"]
 # 1-1-1 x 1 has 6 values (3^6 grid points), 3-4-1 x 4 has 57 (3^57, far above grid.MAX_POINTS)

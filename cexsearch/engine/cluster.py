@@ -24,10 +24,10 @@ import threading
 import uuid
 from typing import Any
 
-from . import __version__
-from .engine.options import SearchOptions
-from .errors import InputError
-from .model.problem import Problem
+from .. import __version__
+from ..errors import InputError
+from ..model.problem import Problem
+from .options import SearchOptions
 
 CONNECT_SECONDS = 10
 POLL_SECONDS = 0.2
@@ -38,7 +38,7 @@ _clients: dict[str, Any] = {}
 
 def versions() -> tuple[str, str]:
     """cexsearch's and Z3's versions in this process (run on every worker at connection)."""
-    from .solver import z3_version
+    from ..solver import z3_version
 
     return __version__, z3_version()
 
@@ -93,7 +93,7 @@ def _subtree_on_worker(problem: Problem, options: SearchOptions, prefix: tuple[b
                        wall_deadline: float | None, stop_name: str) -> Any:
     from distributed import Event, get_client
 
-    from .search import Enumeration, run_subtree
+    from ..search import Enumeration, run_subtree
 
     stop = Event(stop_name, client=get_client())
     with _z3_lock:

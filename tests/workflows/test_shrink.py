@@ -11,7 +11,7 @@ from cexsearch import numeric
 from cexsearch.api import NetworkSettings, build_problem
 from cexsearch.engine.options import SearchOptions
 from cexsearch.search import search
-from cexsearch.shrink import shrink
+from cexsearch.workflows.shrink import shrink
 
 SEED = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0", "grad(b1) != 0"]
 
@@ -23,7 +23,7 @@ def seed_problem():
 SEED_SCRIPT = """
 from cexsearch.api import NetworkSettings, build_problem
 from cexsearch.search import search
-from cexsearch.shrink import shrink
+from cexsearch.workflows.shrink import shrink
 from cexsearch import numeric
 p = build_problem(NetworkSettings().network("1-1-1"), 3, %r)
 r = shrink(p, search(p), time_limit=120)
@@ -135,7 +135,8 @@ def test_the_time_limit_bounds_a_local_shrink_and_keeps_the_witness():
 
 
 def test_a_failing_step_keeps_the_confirmed_witness(monkeypatch):
-    from cexsearch import grid, shrink_local
+    from cexsearch import grid
+    from cexsearch.workflows import shrink_local
 
     def broken(*args, **kwargs):
         raise RuntimeError("a sub-search crashed")
@@ -152,8 +153,8 @@ def test_a_failing_step_keeps_the_confirmed_witness(monkeypatch):
 
 
 def test_a_solver_disagreement_is_never_swallowed(monkeypatch):
-    from cexsearch import shrink_local
     from cexsearch.errors import SolverDisagreement
+    from cexsearch.workflows import shrink_local
 
     def disagree(*args, **kwargs):
         raise SolverDisagreement("the re-check disagrees")
@@ -169,8 +170,8 @@ def test_a_layer_witness_is_shrunk_locally_and_stays_confirmed():
     from cexsearch.engine.layersearch import confirm_layers
     from cexsearch.numeric import recheck
     from cexsearch.search import SearchStats
-    from cexsearch.shrink import shrink
-    from cexsearch.shrink_local import simplicity
+    from cexsearch.workflows.shrink import shrink
+    from cexsearch.workflows.shrink_local import simplicity
 
     model = layer_network("Sequential(Linear(1, 2), Hardtanh(), Linear(2, 1))", "1")  # no MLP twin: local steps
     problem = build_problem(model, 2, ["grad(W2) != 0"])

@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from . import lang as C
-from .errors import InputError, TooLarge, WitnessFileError
-from .files import write_atomic as write_atomic  # where claims.py and older callers find it
-from .model.network import Network, ParameterNames
-from .model.problem import Assignment, Domain, FixedValues, Problem
-from .numeric import Evaluation, Recheck
-from .search import Outcome
+from .. import __version__
+from .. import lang as C
+from ..errors import InputError, TooLarge, WitnessFileError
+from ..files import write_atomic as write_atomic  # where claims.py and older callers find it
+from ..model.network import Network, ParameterNames
+from ..model.problem import Assignment, Domain, FixedValues, Problem
+from ..numeric import Evaluation, Recheck
+from ..search import Outcome
 
 SCHEMA = "cexsearch.witness/1"
 OTHER_DOCUMENTS = {"cexsearch.check/1": "a check report (check --json)", "cexsearch.sweep/1": "a sweep grid (sweep --json)"}
@@ -88,7 +88,7 @@ def problem_doc(problem: Problem) -> dict[str, Any]:
 
 
 def tool_doc() -> dict[str, str]:
-    from .solver import z3_version
+    from ..solver import z3_version
 
     return {"name": "cexsearch", "version": __version__, "z3": z3_version()}
 
@@ -136,7 +136,7 @@ def layer_network_doc(model: Any) -> dict[str, Any]:
 
 def _layer_network(nd: dict[str, Any], where: str) -> Any:
     """The model of a document's layer network: parse_model of the stored notation, checked against its layers."""
-    from .model.notation import parse_model
+    from ..model.notation import parse_model
 
     shape = _need(nd, "input_shape", list, where)
     if not shape or not all(type(s) is int and s >= 1 for s in shape):

@@ -1,40 +1,25 @@
-"""Claims: "for every weight and dataset allowed, if every `given` holds then every `then` holds".
+"""A claim: "for every weight and dataset allowed, if every `given` holds then every `then` holds".
 
-A claim is decided by searching for a witness of ``given`` and ``not then``
-with the same engine as ``find``: *refuted* when a witness is found (and
-confirmed by the exact re-check), *holds* when every case at every listed size
-is decided unsatisfiable, *unknown* otherwise.  Claim files are TOML; numbers
-in them are exact (TOML decimals are read as :class:`decimal.Decimal`, never
-through a binary float).
-
->>> c = Claim(name="one sample", net="1-1-1", samples=1, given=["grad(b2) == 0"],
-...           then=["grad(W1) == 0"], expect="holds")
->>> check_claim(c).verdict
-'holds'
+The :class:`Claim` object validates itself when built, as a claim file or Python gives it;
+:mod:`.claims` decides it, :mod:`.claimfile` reads claim files.
 """
 
 from __future__ import annotations
 
-import decimal
 import hashlib
 import json
 import re
-import time
-import tomllib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
-from . import lang as C
-from .api import NetworkSettings, build_problem, is_layer_notation, layer_network, parse_conditions
-from .engine.options import MAX_TIMEOUT, SearchOptions, valid_timeout
-from .errors import CexsearchError, ClaimFileError, InputError, TooLarge
-from .model.network import MAX_SAMPLES, Network, nearest
-from .model.problem import Problem
-from .numeric import recheck
-from .search import Outcome, SearchStats, search_or_unknown
+from .. import lang as C
+from ..api import NetworkSettings, build_problem, is_layer_notation, layer_network, parse_conditions
+from ..engine.options import MAX_TIMEOUT, valid_timeout
+from ..errors import ClaimFileError, InputError
+from ..model.network import MAX_SAMPLES, Network, nearest
+from ..model.problem import Problem
 
 ClaimVerdict = Literal["holds", "refuted", "unknown"]
 EXPECTS = ("holds", "refuted")
@@ -194,7 +179,7 @@ class Claim:
 
     def _read_module(self, where: str) -> None:
         """Read the network from ``model`` or ``torch = "PATH.py:NAME"``."""
-        from .torchnet import instantiate, load_reference, network_from_module
+        from ..torchnet import instantiate, load_reference, network_from_module
 
         if self.model is not None and self.torch is not None:
             raise ClaimFileError("model and torch both give the module", where=where, hint="give one of them")
@@ -311,7 +296,7 @@ class Claim:
         """The search problem at one size: given and not-then, with this claim's fixed values and domain."""
         conds = list(self.given) + [self.negation_text()]
         try:
-            from .model.problem import FixedValues
+            from ..model.problem import FixedValues
 
             network.check_samples(samples, "samples")  # before a fixed value fills x or y
             parts = [C.fixed_values(name, (), raw, network, samples, f"fix.{name}") for name, raw in self.fix.items()]
@@ -361,337 +346,3 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return [_jsonable(x) for x in v]
     return str(v)
-
-
-@dataclass(frozen=True)
-class Case:
-    """One network and batch size of a claim."""
-
-    net: str
-    samples: int
-    verdict: Literal["holds", "refuted", "unknown", "skipped"]
-    outcome: Outcome | None
-    elapsed: float
-    replayed: bool = False
-
-
-@dataclass(frozen=True)
-class ClaimOutcome:
-    """A claim's verdict, its cases, and the refuting witness (when refuted)."""
-
-    claim: Claim
-    verdict: ClaimVerdict
-    cases: tuple[Case, ...]
-    elapsed: float
-    witness: Outcome | None = None
-    smallest: bool = True
-    reason: str | None = None
-    interrupted: bool = False
-
-    @property
-    def expected(self) -> str:
-        return self.claim.expect
-
-    @property
-    def as_expected(self) -> bool:
-        return self.verdict == self.claim.expect
-
-    @property
-    def size_text(self) -> str:
-        if self.witness is not None:
-            p = self.witness.problem
-            text = p.network.text
-            if self.claim.layer_nets:  # as the claim writes it (LeakyReLU(0.5), not the model's LeakyReLU(1/2))
-                text = next((n for n, m in zip(self.claim.net, self.claim.networks()) if m.text == text), text)
-            return f"{text} x {p.samples}"
-        nets = ", ".join(self.claim.net)
-        sizes = self.claim.samples
-        span = str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}..{sizes[-1]}" if list(sizes) == list(
-            range(sizes[0], sizes[-1] + 1)) else ",".join(map(str, sizes))
-        return f"{nets} x {span}"
-
-
-def slug(name: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip("-.")
-    return (s or "claim")[:100]
-
-
-def replay(claim: Claim, store: Path | None) -> Case | None:
-    """A stored witness that still refutes this (unchanged) claim, checked exactly, without Z3."""
-    if store is None:
-        return None
-    path = store / f"{slug(claim.name)}.json"
-    if not path.is_file():
-        return None
-    from .witness import load_document
-
-    try:
-        text = path.read_text(encoding="utf-8")
-        _, assignment, doc = load_document(text, where=str(path))
-    except (OSError, UnicodeDecodeError, CexsearchError):  # unreadable or corrupt: search anew
-        return None
-    meta = doc.get("claim")
-    if assignment is None or not isinstance(meta, dict) or meta.get("fingerprint") != claim.fingerprint():
-        return None
-    net_text = assignment.network.text
-    if assignment.samples not in claim.samples:
-        return None
-    try:
-        network = {n.text: n for n in claim.networks()}.get(net_text)
-        if network is None:
-            return None
-        problem = claim.problem(network, assignment.samples)
-    except CexsearchError:
-        return None
-    started = time.monotonic()
-    check = recheck(problem, assignment)
-    if not check.confirmed:
-        return None
-    stats = SearchStats("replay", 0, elapsed=time.monotonic() - started)
-    outcome = Outcome("found", problem, stats, witness=assignment, recheck=check,
-                      reason=f"replayed from {path}")
-    return Case(net_text, assignment.samples, "refuted", outcome, stats.elapsed, replayed=True)
-
-
-def decide_case(claim: Claim, network: Network, samples: int, options: SearchOptions = SearchOptions()) -> Case:
-    """Decide one network and batch size of a claim: search for a witness of given and not-then there.
-
-    ``options.timeout`` bounds this one search.  The pytest plugin decides its items with this,
-    and :func:`check_claim` its cases.
-    """
-    started = time.monotonic()
-    outcome = search_or_unknown(claim.problem(network, samples), options)  # a size refusal is unknown here
-    verdict = {"found": "refuted", "none": "holds", "unknown": "unknown"}[outcome.verdict]
-    return Case(network.text, samples, verdict, outcome, time.monotonic() - started)  # type: ignore[arg-type]
-
-
-def shrink_witness(witness: Outcome, options: SearchOptions, shrink_time: float) -> Outcome:
-    """A refuting witness shrunk (:mod:`cexsearch.shrink`) for up to ``shrink_time`` seconds."""
-    from .shrink import shrink
-
-    small = shrink(witness.problem, witness, replace(options, timeout=None), shrink_time)
-    return replace(small.outcome, stats=witness.stats, shrink=small.proven + small.notes)
-
-
-def check_claim(
-    claim: Claim,
-    timeout: float | None = None,
-    store: str | Path | None = None,
-    options: SearchOptions = SearchOptions(),
-    progress: Callable[[str], None] | None = None,
-    shrink_time: float = 0.0,
-) -> ClaimOutcome:
-    """Decide a claim at every listed network and size (the API behind ``cexsearch check``).
-
-    ``timeout`` bounds the whole claim (the claim's own ``timeout`` key wins).
-    With ``store``, a stored witness is replayed first and a new one is saved.
-    With ``shrink_time``, a refuting witness is shrunk (:mod:`cexsearch.shrink`) before it is kept.
-    """
-    started = time.monotonic()
-    limit = claim.timeout if claim.timeout is not None else timeout
-    deadline = started + float(limit) if limit is not None else None
-    claim.validate()
-    store_dir = Path(store) if store is not None else None
-    replayed = replay(claim, store_dir)
-    if replayed is not None:
-        assert replayed.outcome is not None
-        doc_smallest = True
-        return ClaimOutcome(claim, "refuted", (replayed,), time.monotonic() - started, replayed.outcome, doc_smallest)
-    cases: list[Case] = []
-    witness: Outcome | None = None
-    smallest = True
-    reasons: list[str] = []
-    interrupted = False
-    for network in claim.networks():
-        undecided_below = False
-        for samples in claim.samples:
-            if witness is not None and witness.problem.network == network:
-                cases.append(Case(network.text, samples, "skipped", None, 0.0))
-                continue
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                cases.append(Case(network.text, samples, "unknown", None, 0.0))
-                reasons.append(f"{network.text} x {samples}: not reached before the timeout")
-                undecided_below = True
-                continue
-            if progress:
-                progress(f"{claim.name}: {network.text} x {samples}")
-            case = decide_case(claim, network, samples, replace(options, timeout=left))
-            outcome = case.outcome
-            assert outcome is not None
-            case_verdict = case.verdict
-            cases.append(case)
-            if outcome.interrupted:
-                interrupted = True
-                break
-            if case_verdict == "unknown":
-                undecided_below = True
-                reasons.append(f"{network.text} x {samples}: {outcome.reason}")
-            elif case_verdict == "refuted" and witness is None:
-                witness = outcome
-                smallest = not undecided_below
-        if interrupted:
-            break
-    if witness is not None and shrink_time > 0 and not interrupted:
-        witness = shrink_witness(witness, options, shrink_time)
-    if witness is not None:
-        verdict: ClaimVerdict = "refuted"
-    elif all(c.verdict == "holds" for c in cases):
-        verdict = "holds"
-    else:
-        verdict = "unknown"
-    result = ClaimOutcome(claim, verdict, tuple(cases), time.monotonic() - started, witness, smallest,
-                          "; ".join(reasons) or None, interrupted)
-    if witness is not None and store_dir is not None:
-        save_witness(result, store_dir)
-    return result
-
-
-def claim_document(result: ClaimOutcome) -> dict[str, Any]:
-    from .witness import outcome_document
-
-    doc = outcome_document(result.witness) if result.witness is not None else {}
-    doc["claim"] = {
-        "name": result.claim.name,
-        "fingerprint": result.claim.fingerprint(),
-        "given": list(result.claim.given),
-        "then": list(result.claim.then),
-        "expect": result.claim.expect,
-        "verdict": result.verdict,
-        "smallest_size": result.smallest,
-    }
-    return doc
-
-
-def save_witness(result: ClaimOutcome, store: Path) -> Path:
-    from .witness import dumps, write_atomic
-
-    path = store / f"{slug(result.claim.name)}.json"
-    write_atomic(path, dumps(claim_document(result)))
-    return path
-
-
-# --------------------------------------------------------------------------
-# Claim files
-
-
-def _lines_of_claims(text: str) -> list[int]:
-    return [i + 1 for i, line in enumerate(text.splitlines()) if re.match(r"^\s*\[\[\s*claim\s*\]\]", line)]
-
-
-def _key_line(text: str, header_line: int, key: str) -> int:
-    """The line of ``key = ...`` in the table whose header is on ``header_line`` (1-based)."""
-    lines = text.splitlines()
-    for i in range(header_line, len(lines)):
-        if re.match(r"^\s*\[", lines[i]):
-            break
-        if re.match(rf"^\s*{re.escape(key)}\s*=", lines[i]):
-            return i + 1
-    return header_line
-
-
-def load_claims(path: str | Path) -> list[Claim]:
-    """Read and validate a claim file; raise :class:`ClaimFileError` naming file, line and claim."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ClaimFileError(f"no such claim file: {str(p)!r}", hint="check the path") from None
-    except UnicodeDecodeError as e:
-        raise ClaimFileError(f"cannot read claim file {str(p)!r}: byte {e.object[e.start]:#04x} at offset {e.start} "
-                             "is not UTF-8", hint="save the file as UTF-8") from None
-    except OSError as e:
-        raise ClaimFileError(f"cannot read claim file {str(p)!r}: {e.strerror or e}") from None
-    return parse_claims(text, str(p))
-
-
-def parse_claims(text: str, file: str = "<claims>") -> list[Claim]:
-    try:
-        data = tomllib.loads(text, parse_float=decimal.Decimal)
-    except tomllib.TOMLDecodeError as e:
-        msg = str(e)
-        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
-        where = f"{file}:{m.group(1)}:{m.group(2)}" if m else file
-        raise ClaimFileError(f"TOML syntax error: {msg}", where=where) from None
-    except RecursionError:
-        raise ClaimFileError("TOML nested too deeply to read", where=file,
-                             hint="a claim file nests a few levels at most: check the brackets") from None
-    except ValueError:  # an integer of thousands of digits
-        raise TooLarge("a TOML integer has more digits than can be read", where=file,
-                       hint="write numbers of at most 1000 digits") from None
-    unknown_top = [k for k in data if k not in ("defaults", "claim")]
-    if unknown_top:
-        k = unknown_top[0]
-        guess = nearest(k, ["defaults", "claim"])
-        raise ClaimFileError(f"unknown top-level key {k!r}", where=file,
-                             hint=f"did you mean {guess!r}? (claims are [[claim]] tables)" if guess else
-                             "a claim file has [defaults] and [[claim]] tables")
-    defaults = data.get("defaults", {})
-    if not isinstance(defaults, dict):
-        raise ClaimFileError("[defaults] must be a table", where=file)
-    for k in defaults:
-        if k not in DEFAULT_KEYS:
-            guess = nearest(k, DEFAULT_KEYS)
-            header = next((i + 1 for i, t in enumerate(text.splitlines()) if re.match(r"^\s*\[\s*defaults\s*\]", t)), 1)
-            line = _key_line(text, header, k)
-            raise ClaimFileError(f"unknown key {k!r} in [defaults]", where=f"{file}:{line}",
-                                 hint=f"did you mean {guess!r}?" if guess else f"keys: {', '.join(DEFAULT_KEYS)}")
-    raw_claims = data.get("claim", [])
-    if not isinstance(raw_claims, list) or not raw_claims:
-        raise ClaimFileError("no [[claim]] tables in the file", where=file, hint="add one: [[claim]] name = ...")
-    if not all(isinstance(raw, dict) for raw in raw_claims):
-        raise ClaimFileError(f"'claim' must hold tables, got {C.brief(raw_claims)}", where=file,
-                             hint="write each claim as a [[claim]] table with name = ..., net = ..., ...")
-    headers = _lines_of_claims(text)
-    claims: list[Claim] = []
-    seen: set[str] = set()
-    for i, raw in enumerate(raw_claims):
-        line = headers[i] if i < len(headers) else None  # type: ignore[assignment]
-        name = raw.get("name") if isinstance(raw.get("name"), str) else f"#{i + 1}"
-        where = f"{file}:{line}: claim {name!r}" if line else f"{file}: claim {name!r}"
-        for k in raw:
-            if k not in CLAIM_KEYS:
-                guess = nearest(k, CLAIM_KEYS)
-                kline = _key_line(text, line or 1, k)
-                raise ClaimFileError(f"unknown key {k!r}", where=f"{file}:{kline}: claim {name!r}",
-                                     hint=f"did you mean {guess!r}?" if guess else f"keys: {', '.join(CLAIM_KEYS)}")
-        merged = dict(defaults)
-        merged.update(raw)
-        if "torch" in merged:
-            for k in TORCH_DECIDES:
-                if k in raw or (k == "net" and k in merged and "torch" in raw):
-                    kline = _key_line(text, line or 1, k)
-                    raise ClaimFileError(f"{k} conflicts with torch: the module's layers decide it",
-                                         where=f"{file}:{kline}: claim {name!r}", hint=f"drop {k}")
-            merged.pop("net", None)  # a [defaults] net is for the claims without a module
-        for required in ("name", "net", "samples", "then", "expect"):
-            if required == "net" and "torch" in merged:
-                continue
-            if required not in merged:
-                raise ClaimFileError(f"missing key {required!r}", where=where,
-                                     hint={"expect": 'add expect = "holds" or "refuted"', "then": 'add then = ["..."]',
-                                           "net": 'add net = "1-1-1"', "samples": "add samples = 1 or \"1..4\"",
-                                           "name": "add name = \"...\""}[required])
-        try:
-            claim = Claim(file=file, line=line, **merged)  # validates the name before it is compared
-            if claim.name in seen:
-                raise ClaimFileError(f"two claims are named {claim.name!r}", where=where, hint="names must differ")
-            seen.add(claim.name)
-            claim.validate()
-        except ClaimFileError as e:
-            key_line = None
-            if e.message.split(" ")[0] in CLAIM_KEYS and line:
-                key_line = _key_line(text, line, e.message.split(" ")[0])
-            if key_line and key_line != line:
-                raise ClaimFileError(e.message, source=e.source, column=e.column,
-                                     where=(e.where or where).replace(f"{file}:{line}", f"{file}:{key_line}", 1),
-                                     hint=e.hint) from None
-            raise
-        except TypeError as e:
-            raise ClaimFileError(f"bad claim: {e}", where=where) from None
-        claims.append(claim)
-    return claims
-
-
-def check_claims(claims: Sequence[Claim], **kwargs: Any) -> list[ClaimOutcome]:
-    return [check_claim(c, **kwargs) for c in claims]

@@ -19,13 +19,13 @@ distributed = pytest.importorskip("distributed")
 
 from test_soundness import CASES, problem  # noqa: E402
 
-from cexsearch import cluster as cluster_mod  # noqa: E402
 from cexsearch.api import NetworkSettings, build_problem  # noqa: E402
 from cexsearch.cli import app  # noqa: E402
+from cexsearch.engine import cluster as cluster_mod  # noqa: E402
 from cexsearch.engine.options import SearchOptions  # noqa: E402
 from cexsearch.errors import InputError  # noqa: E402
 from cexsearch.search import parallel_enumeration, search  # noqa: E402
-from cexsearch.witness import outcome_document  # noqa: E402
+from cexsearch.workflows.witness import outcome_document  # noqa: E402
 
 SEED001 = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0", "grad(b1) != 0"]
 NOBIAS = NetworkSettings(bias=False)
@@ -57,7 +57,7 @@ def _eventually(holds, what, seconds=120.0):  # type: ignore[no-untyped-def]
 
 def _z3_busy(dask_worker=None) -> bool:  # type: ignore[no-untyped-def]
     """On a worker: a subtree holds the worker's Z3 (it is running, not queued)."""
-    from cexsearch import cluster
+    from cexsearch.engine import cluster
 
     return cluster._z3_lock.locked()
 

@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from . import numeric
-from .engine.options import SearchOptions
-from .model.network import Index, Network, entries
-from .model.problem import Assignment, FixedValues, Problem
-from .search import Enumeration, Outcome, confirm
+from .. import numeric
+from ..engine.options import SearchOptions
+from ..model.network import Index, Network, entries
+from ..model.problem import Assignment, FixedValues, Problem
+from ..search import Enumeration, Outcome, confirm
 
 Key = tuple[str, Index]
 RESOLVE_RLIMIT = 300_000  # one linear re-solve of the targets

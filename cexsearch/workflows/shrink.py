@@ -3,7 +3,7 @@
 Preferences, in order: integer values; the smallest largest absolute value;
 the fewest non-zero values; the smallest sum of absolute values; where no
 integer witness was found, the smallest denominators.  Each step tightens one
-limit of the problem's :class:`cexsearch.spec.Domain` (free values only) and
+limit of the problem's :class:`cexsearch.model.problem.Domain` (free values only) and
 searches again with the same engine, so every shrunk witness is confirmed by
 the exact re-check like any other, and a step answered *none* is a proof
 ("no integer witness with every free value in [-1, 1]").  The loop is
@@ -20,7 +20,7 @@ gives the same witness on every run.
 Those exhaustive steps are for small problems only (at most :data:`SMALL_FREE` free values;
 a solver step is tried only up to :data:`SMALL_PATTERNS` activation patterns, and is an
 undecided step beyond).  A larger problem is shrunk locally
-(:mod:`cexsearch.shrink_local`): small steps from the witness, each decided by the exact
+(:mod:`cexsearch.workflows.shrink_local`): small steps from the witness, each decided by the exact
 re-check, within a work budget counted in re-checks and Z3 resource limits.
 
 Shrinking is best effort: the witness it starts from is already confirmed, so whatever a
@@ -36,12 +36,12 @@ import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from . import grid
-from .engine.options import SearchOptions
-from .errors import SolverDisagreement
-from .model.network import Index, Network
-from .model.problem import Assignment, Domain, FixedValues, Problem
-from .search import Enumeration, Outcome, SearchStats, confirm, pattern_count_text, raw_pattern_count
+from .. import grid
+from ..engine.options import SearchOptions
+from ..errors import SolverDisagreement
+from ..model.network import Index, Network
+from ..model.problem import Assignment, Domain, FixedValues, Problem
+from ..search import Enumeration, Outcome, SearchStats, confirm, pattern_count_text, raw_pattern_count
 from .shrink_local import Budget, LocalShrink, OutOfBudget, cost
 
 MAX_INTEGER_BOUND = 16
@@ -101,7 +101,7 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
     """
     assert outcome.verdict == "found" and outcome.witness is not None
     if not isinstance(problem.network, Network):
-        from .engine.bridge import mlp_twin, restate
+        from ..engine.bridge import mlp_twin, restate
 
         twin = mlp_twin(problem.network)
         if twin is not None:  # an MLP written as layers: shrunk as the MLP, re-checked against the model
