@@ -465,7 +465,7 @@ def emit_json(path: str, doc: object) -> None:
 
 
 def render_outcome(outcome: Outcome, json_path: str | None, options: SearchOptions = SearchOptions()) -> int:
-    from .report import outcome_renderable
+    from .output.report import outcome_renderable
     from .workflows.witness import outcome_document
 
     json_to_stdout = json_path == "-"
@@ -503,7 +503,7 @@ def verify(
         Extras.parse(explain, None, None, None, None)  # validates the format before reading
         problem, assignment, doc = load_document(text, where=witness)
         if strict:
-            from .schema import require_valid
+            from .output.schema import require_valid
 
             require_valid(doc, where=witness)
         if assignment is None:
@@ -523,7 +523,7 @@ def verify(
         console.print("FAILED  the witness does not meet its conditions", markup=False)
         for c in check.conditions:
             console.print(f"  {'holds' if c.holds else 'FAILS'}: {c.text}", markup=False)
-        from .report import fmt_exact
+        from .output.report import fmt_exact
 
         console.print("the values the failing conditions read:", markup=False)
         shown: set[str] = set()
@@ -558,9 +558,9 @@ def check(
     """Decide every claim in the files: exit 0 when all are as expected, 1 when one is not, 3 when some are unknown."""
 
     def body() -> int:
-        from .export import github_annotation, junit_xml, report_document
         from .files import write_atomic
-        from .report import claims_table
+        from .output.export import github_annotation, junit_xml, report_document
+        from .output.report import claims_table
         from .workflows.claimfile import load_claims
         from .workflows.claims import check_claim
 
@@ -638,7 +638,7 @@ def sweep(
 
     def body() -> int:
         from .lang import parse_fix
-        from .report import sweep_table
+        from .output.report import sweep_table
         from .workflows.claim import parse_sizes
         from .workflows.claimfile import load_claims
         from .workflows.sweep import expand_nets, sweep_document

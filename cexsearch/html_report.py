@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from rich.text import Text
 
-from . import report
 from .errors import InputError
 from .explain import LATEX_ESCAPE_RE, explain, latex_unescape
 from .model.network import Network
+from .output import report
 from .search import Outcome
 
 if TYPE_CHECKING:

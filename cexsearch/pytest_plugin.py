@@ -204,7 +204,7 @@ class ClaimItem(pytest.Item):
         self.add_marker("cexsearch")
 
     def runtest(self) -> None:
-        from .export import verdict_message
+        from .output.export import verdict_message
 
         runner = self.config.stash[_RUNNER]
         result = runner.evaluate(self.claim, self.net, self.samples)

@@ -8,8 +8,8 @@ from fractions import Fraction
 import pytest
 from typer.testing import CliRunner
 
-from cexsearch import schema
 from cexsearch.cli import app
+from cexsearch.output import schema
 
 runner = CliRunner()
 

@@ -17,7 +17,7 @@ from cexsearch.api import build_problem, torch_network  # noqa: E402
 from cexsearch.cli import app  # noqa: E402
 from cexsearch.errors import InputError  # noqa: E402
 from cexsearch.numeric import recheck  # noqa: E402
-from cexsearch.schema import problems  # noqa: E402
+from cexsearch.output.schema import problems  # noqa: E402
 from cexsearch.search import search  # noqa: E402
 from cexsearch.torchnet import SUPPORTED, load_torch_network  # noqa: E402
 from cexsearch.workflows.claim import Claim  # noqa: E402

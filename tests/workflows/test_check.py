@@ -175,7 +175,7 @@ def test_claims_in_pytorch_notation_are_decided_stored_and_replayed(tmp_path, mo
     assert r.exit_code == 0, r.output
     doc = json.loads((tmp_path / "r.json").read_text())
     assert [c["verdict"] for c in doc["claims"]] == ["refuted", "holds"]
-    from cexsearch import schema
+    from cexsearch.output import schema
 
     assert schema.problems(doc) == []
     stored = tmp_path / ".cexsearch" / "witnesses" / "cnn-dense-head.json"

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cexsearch import schema
 from cexsearch.cli import app
+from cexsearch.output import schema
 
 jsonschema = pytest.importorskip("jsonschema")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.toml"))
 SEED_001 = ["--net", "1-1-1", "-r", "grad(W2) == 0", "-r", "grad(b2) == 0", "-r", "grad(W1) != 0", "-r", "grad(b1) != 0"]
 

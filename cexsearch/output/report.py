@@ -12,13 +12,13 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from . import lang as C
-from .model.network import Network, entries
-from .search import Outcome, pattern_count_text
+from .. import lang as C
+from ..model.network import Network, entries
+from ..search import Outcome, pattern_count_text
 
 if TYPE_CHECKING:
-    from .workflows.claims import ClaimOutcome
-    from .workflows.sweep import SweepResult
+    from ..workflows.claims import ClaimOutcome
+    from ..workflows.sweep import SweepResult
 
 STYLE = {"found": "bold green", "none": "bold red", "unknown": "bold yellow"}
 WORD = {"found": "FOUND", "none": "NONE", "unknown": "UNKNOWN"}

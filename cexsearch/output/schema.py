@@ -25,7 +25,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from .errors import InputError, WitnessFileError
+from ..errors import InputError, WitnessFileError
 
 SCHEMAS: dict[str, tuple[str, str]] = {
     # document "schema" value: (file in cexsearch/schemas/, the schema's $id)

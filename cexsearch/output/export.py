@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
-from .workflows.claims import ClaimOutcome, claim_document
-from .workflows.witness import SCHEMA, tool_doc
+from ..workflows.claims import ClaimOutcome, claim_document
+from ..workflows.witness import SCHEMA, tool_doc
 
 
 def witness_summary(result: ClaimOutcome) -> str:
