@@ -1,0 +1,154 @@
+"""``cexsearch find``: search for a witness, shrink it, render it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from fractions import Fraction
+from typing import Annotated
+
+import typer
+
+from ..api import build_problem, is_layer_notation
+from ..engine.options import SearchOptions
+from ..errors import InputError
+from ..search import Outcome, search
+from .common import (
+    EXIT_INCONCLUSIVE,
+    EXIT_INTERRUPTED,
+    EXIT_NEGATIVE,
+    EXIT_OK,
+    Cluster,
+    emit_json,
+    out_console,
+    progress_reporter,
+    run_command,
+)
+from .extras import Extras
+from .options import (
+    html_option,
+    int_option,
+    layer_option,
+    network_option,
+    number_option,
+    refuse_for_layers,
+    refuse_layer_settings,
+    search_options,
+    timeout_option,
+    writable,
+)
+
+
+def find(
+    net: Annotated[str | None, typer.Option("--net", help="Widths, input first: 1-1-1, 10-10-1, 2-3-3-2; or PyTorch "
+        "layers: \"Sequential(Conv1d(1, 2, 2), ReLU(), Flatten(), Linear(6, 1))\" with --input-shape.")] = None,
+    input_shape: Annotated[str | None, typer.Option(
+        "--input-shape", help="One sample's shape for a --net in PyTorch's notation, e.g. 1,4 (channels, length).")] = None,
+    samples: Annotated[str, typer.Option("--samples", "-M", help="Batch size M.")] = "1",
+    require: Annotated[list[str] | None, typer.Option("--require", "-r", help="A condition that must hold (repeatable).")] = None,
+    fix: Annotated[list[str] | None, typer.Option("--fix", help="NAME=VALUE or NAME\\[i,j]=VALUE (repeatable).")] = None,
+    torch_model: Annotated[str | None, typer.Option(
+        "--torch", help="PATH.py:NAME: the network is this PyTorch module (an instance, an nn.Module class or a "
+        "function returning one), its parameters called by the module's names.")] = None,
+    weights_from_module: Annotated[bool, typer.Option(
+        "--weights-from-module", help="With --torch: fix every parameter to the module's current values, "
+        "exactly; only x and y are free.")] = False,
+    activation: Annotated[str | None, typer.Option(help="Hidden activation: relu (default), leaky_relu or linear.")] = None,
+    leaky_slope: Annotated[str | None, typer.Option(help="Slope of leaky_relu below 0 (default 1/100).")] = None,
+    bias: Annotated[bool | None, typer.Option("--bias/--no-bias", help="Biases in every layer (default on).")] = None,
+    loss: Annotated[str, typer.Option(help="mse (mean over all M x width_L errors, as PyTorch) or sse (sum); for a "
+                                           "network in PyTorch's notation also l1, huber or hinge.")] = "mse",
+    huber_delta: Annotated[str | None, typer.Option(help="delta of --loss huber (default 1).")] = None,
+    relu_grad_at_zero: Annotated[str, typer.Option(help="Derivative used at a pre-activation of exactly 0: 0 or 1.")] = "0",
+    integers: Annotated[bool, typer.Option("--integers", help="Every free value is an integer.")] = False,
+    bound: Annotated[str | None, typer.Option(help="Every free value lies in [-B, B].")] = None,
+    timeout: Annotated[str | None, typer.Option(help="Seconds for the whole search.")] = None,
+    seed: Annotated[str, typer.Option(help="Solver seed, for reproducible runs.")] = "0",
+    json_path: Annotated[str | None, typer.Option("--json", help="Write the witness document here ('-' for stdout).")] = None,
+    strategy: Annotated[str, typer.Option(help="auto (portfolio), enumerate, enumerate-plain, ifencode or linear.")] = "auto",
+    jobs: Annotated[str | None, typer.Option(help="Worker processes for enumeration (default: the number of cores).")] = None,
+    cluster: Cluster = None,
+    rlimit: Annotated[str | None, typer.Option(help="Z3 resource limit per check: a machine-independent budget.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Enumerate even a pattern count far beyond reach.")] = False,
+    shrink: Annotated[bool, typer.Option("--shrink/--no-shrink", help="Look for a simpler witness (default on).")] = True,
+    shrink_time: Annotated[str, typer.Option(help="Seconds for shrinking (a safety net: each check has a resource budget).")] = "10",
+    explain: Annotated[str | None, typer.Option(help="Also print the witness as a derivation: markdown or latex.")] = None,
+    explain_to: Annotated[str | None, typer.Option(help="Write the derivation to this file instead.")] = None,
+    plot: Annotated[str | None, typer.Option(help="Draw a 1-input, 1-output witness to PATH.png or PATH.svg.")] = None,
+    cross_check: Annotated[list[str] | None, typer.Option("--cross-check", help="torch and/or cvc5 (repeatable).")] = None,
+    html: Annotated[str | None, typer.Option("--html", help="Write a self-contained HTML page of the outcome to FILE (needs the html extra).")] = None,
+) -> None:
+    """Search for weights and a dataset meeting every --require condition, or prove none exists at this size."""
+
+    def body() -> int:
+        if activation is not None and activation not in ("relu", "leaky_relu", "linear"):
+            raise InputError(f"--activation {activation!r} is not known", hint="use relu, leaky_relu or linear")
+        layers = net is not None and is_layer_notation(net)
+        if loss not in ("mse", "sse") and not layers:
+            raise InputError(f"--loss {loss!r} is not known", hint="use mse or sse (l1, huber and hinge need a --net "
+                             "in PyTorch's notation, e.g. \"Sequential(Linear(1, 1))\" --input-shape 1)")
+        grad_at_zero = int_option(relu_grad_at_zero, "--relu-grad-at-zero")
+        if grad_at_zero not in (0, 1):
+            raise InputError(f"--relu-grad-at-zero {grad_at_zero} must be 0 or 1", hint="write 0 (as PyTorch) or 1")
+        if not layers:
+            refuse_layer_settings(input_shape, huber_delta)
+        seconds = timeout_option(timeout)
+        if not require:
+            raise InputError("no --require condition given", hint='add one, e.g. --require "grad(W1) != 0"')
+        writable(json_path, "--json")
+        html_option(html, "--html")
+        if layers:
+            network, weights = layer_option(net or "", input_shape, torch_model, activation, leaky_slope, bias, loss,
+                                            grad_at_zero, huber_delta), None
+        else:
+            network, weights = network_option(net, torch_model, weights_from_module, activation, leaky_slope, bias,
+                                              loss, grad_at_zero)
+        problem = build_problem(network, int_option(samples, "--samples"), require, fix or (), fixed=weights,
+                                integers=integers, bound=number_option(bound, "--bound"))
+        extras = Extras.parse(explain, explain_to, plot, cross_check, json_path)
+        if layers:
+            refuse_for_layers(explain=explain, plot=plot, strategy=strategy)
+        options = search_options(seconds, seed, strategy, jobs, rlimit, force, cluster)
+        with progress_reporter(True, "patterns") as progress:
+            outcome = search(problem, options, progress)
+        if outcome.verdict == "found" and shrink:
+            outcome = shrunk(outcome, options, number_option(shrink_time, "--shrink-time") or Fraction(0))
+        outcome = extras.cross_check(outcome)
+        code = render_outcome(outcome, json_path, options)
+        extras.write(outcome)
+        if html:
+            from ..html_report import write_find_report
+
+            write_find_report(html, outcome)
+            out_console(to_stderr=json_path == "-").print(f"HTML report written to {html}", style="dim")
+        return code
+
+    run_command(body)
+
+
+def shrunk(outcome: Outcome, options: SearchOptions, seconds: Fraction) -> Outcome:
+    """The simplest confirmed witness shrinking finds in the time given, with what it proved."""
+
+    from ..workflows.shrink import shrink
+
+    if seconds <= 0:
+        return outcome
+    with progress_reporter(True, "shrinking") as _:
+        result = shrink(outcome.problem, outcome, replace(options, timeout=None), float(seconds))
+    best = result.outcome
+    return replace(best, stats=outcome.stats, shrink=result.proven + result.notes or ("no simpler witness found",))
+
+
+def render_outcome(outcome: Outcome, json_path: str | None, options: SearchOptions = SearchOptions()) -> int:
+    from ..output.report import outcome_renderable
+    from ..workflows.witness import outcome_document
+
+    json_to_stdout = json_path == "-"
+    console = out_console(to_stderr=json_to_stdout)
+    console.print(outcome_renderable(outcome))
+    if json_path:
+        emit_json(json_path, outcome_document(outcome, options.seed, options.rlimit))
+        if not json_to_stdout:
+            console.print(f"witness document written to {json_path}", style="dim")
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    return {"found": EXIT_OK, "none": EXIT_NEGATIVE, "unknown": EXIT_INCONCLUSIVE}[outcome.verdict]
