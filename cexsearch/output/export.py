@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..workflows.claims import ClaimOutcome, claim_document
-from ..workflows.witness import SCHEMA, tool_doc
+from ..workflows.witness import SCHEMA, exact_text, tool_doc
 
 
 def witness_summary(result: ClaimOutcome) -> str:
@@ -15,12 +15,10 @@ def witness_summary(result: ClaimOutcome) -> str:
     w = result.witness
     if w is None or w.witness is None or w.recheck is None:
         return ""
-    from .report import fmt_exact
-
     a = w.witness
     label = a.network.label  # the module's names for a network from PyTorch
-    parts = [_compact(label(name), [fmt_exact(v) for v in a.flat(name)]) for name in a.network.variable_names()]
-    grads = [_compact(f"grad({label(p)})", [fmt_exact(v) for v in w.recheck.evaluation.gradients[p].reshape(-1)])
+    parts = [_compact(label(name), [exact_text(v) for v in a.flat(name)]) for name in a.network.variable_names()]
+    grads = [_compact(f"grad({label(p)})", [exact_text(v) for v in w.recheck.evaluation.gradients[p].reshape(-1)])
              for p in a.network.parameter_names()]
     return f"witness at {a.network.text} x {a.samples}: " + "; ".join(parts) + " | " + "; ".join(grads)
 

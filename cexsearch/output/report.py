@@ -15,6 +15,7 @@ from rich.text import Text
 from .. import lang as C
 from ..model.network import Network, entries
 from ..search import Outcome, pattern_count_text
+from .export import witness_summary
 
 if TYPE_CHECKING:
     from ..workflows.claims import ClaimOutcome
@@ -194,8 +195,6 @@ def outcome_renderable(outcome: Outcome) -> RenderableType:
 
 def claims_table(results: Sequence[ClaimOutcome]) -> RenderableType:
     """The table of ``cexsearch check``: one row per claim, witnesses of refuted claims below."""
-    from .export import witness_summary
-
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for c, j in (("", "left"), ("claim", "left"), ("verdict", "left"), ("expected", "left"), ("size", "left"),
                  ("time", "right")):
