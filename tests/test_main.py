@@ -32,6 +32,10 @@ def test_ctrl_c_while_the_cli_is_still_being_imported_is_exit_130(monkeypatch, c
             raise KeyboardInterrupt  # the signal lands while `from .cli import main` runs
         return real_import(name, globals, locals, fromlist, level)
 
+    # entry.main() marks the process as the console script's, after which a command's verdict makes it
+    # ignore SIGINT, and so would every process it starts: undone after the test, or a later test's
+    # Ctrl-C to a child CLI (test_features) is ignored and the child runs its search to the end
+    monkeypatch.setattr(entry, "_console_script", False)
     monkeypatch.setattr(builtins, "__import__", slow_import)
     with pytest.raises(SystemExit) as e:
         try:
