@@ -3,7 +3,7 @@
 Every strategy answers *found* (with a witness confirmed by
 :func:`cexsearch.numeric.recheck`), *none* (proven: every activation pattern
 decided unsatisfiable) or *unknown* (with the reason), and all are driven by
-the same :class:`cexsearch.encode.Encoding`:
+the same :class:`cexsearch.engine.encoding.Encoding`:
 
 ``enumerate``
     Activation patterns as a tree, sample by sample and unit by unit, on one
@@ -41,7 +41,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from . import numeric
-from .encode import Encoding
+from .engine.encoding import Encoding
 from .errors import SolverDisagreement, TooLarge
 from .solver import AlgebraicModel, AlgebraicValue, PatternSolver, Sat, Unknown, Unsat
 from .spec import Assignment, FixedValues, Index, Network, Problem, SearchOptions, entries

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from cexsearch import numeric
 from cexsearch.conditions import parse
-from cexsearch.encode import Encoding, to_z3
+from cexsearch.engine.encoding import Encoding, to_z3
 from cexsearch.search import search as run_search
 from cexsearch.spec import Assignment, FixedValues, Network, Problem, SearchOptions, entries
 

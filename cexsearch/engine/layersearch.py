@@ -20,10 +20,10 @@ import z3
 
 from .. import conditions as C
 from .. import numeric
-from ..encode import Z3Backend
 from ..errors import TooLarge
 from ..solver import AlgebraicModel, PatternSolver, Sat, Unknown, Unsat
 from ..spec import Index, Problem, SearchOptions, entries
+from .encoding import Z3Backend
 from .z3algebra import Z3Algebra, to_z3
 
 if TYPE_CHECKING:  # search imports this module lazily

@@ -188,6 +188,26 @@ def _array(model: Model, algebra: Algebra, name: str, value: Any, samples: int) 
     return algebra.asarray(arr.reshape(shape))
 
 
+def parameters(model: Model, params: Mapping[str, Any], algebra: Algebra) -> dict[str, dict[str, np.ndarray]]:
+    """The parameters by layer path and role (``{"0": {"W": ..., "b": ...}}``), in the algebra's numbers."""
+    missing = [n for n in model.parameter_names() if n not in params]
+    if missing:
+        raise SpecError(f"no value for {', '.join(missing)}")
+    by_path: dict[str, dict[str, np.ndarray]] = {}
+    for p in model.parameters():
+        by_path.setdefault(p.path, {})[p.role] = _array(model, algebra, p.name, params[p.name], 0)
+    return by_path
+
+
+def forward_layer(model: Model, params: dict[str, dict[str, np.ndarray]], index: int, x: np.ndarray,
+                  algebra: Algebra) -> tuple[np.ndarray, tuple[Any, ...]]:
+    """Layer ``index`` of the model alone on ``x`` (params from :func:`parameters`): its output,
+    and the constraints its pieces add.  What an enumeration extends one layer at a time."""
+    ctx = _Context(model, algebra, params)
+    y, _ = model.layers[index].forward(ctx, x, str(index))
+    return y, tuple(ctx.constraints)
+
+
 def trace(model: Model, params: Mapping[str, Any], x: Any, y: Any, algebra: Algebra) -> Trace:
     """The forward pass, the loss and the gradient of every parameter, in ``algebra``.
 
@@ -195,12 +215,7 @@ def trace(model: Model, params: Mapping[str, Any], x: Any, y: Any, algebra: Alge
     model's shapes; ``x`` is (M, *input_shape), ``y`` (M, *output_shape).
     """
     samples = int(np.asarray(x, dtype=object).shape[0]) if np.ndim(np.asarray(x, dtype=object)) else 0
-    missing = [n for n in model.parameter_names() if n not in params]
-    if missing:
-        raise SpecError(f"no value for {', '.join(missing)}")
-    by_path: dict[str, dict[str, np.ndarray]] = {}
-    for p in model.parameters():
-        by_path.setdefault(p.path, {})[p.role] = _array(model, algebra, p.name, params[p.name], samples)
+    by_path = parameters(model, params, algebra)
     xs = _array(model, algebra, "x", x, samples)
     ys = _array(model, algebra, "y", y, samples)
     ctx = _Context(model, algebra, by_path)
