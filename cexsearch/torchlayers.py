@@ -148,7 +148,8 @@ def module_step(sub: Any, target: str, torch: Any, label: str) -> Step | None:
         return Step("LeakyReLU", target, (decimal(sub.negative_slope, where, "negative_slope"),))
     if kind is nn.Hardtanh:
         return Step("Hardtanh", target, (decimal(sub.min_val, where, "min_val"), decimal(sub.max_val, where, "max_val")))
-    raise TorchModelError(f"{label}: unsupported module nn.{kind.__name__} ({target})", hint=f"supported: {SUPPORTED}")
+    raise TorchModelError(f"{label}: unsupported module nn.{kind.__name__} ({target or 'the module'})",
+                          hint=f"supported: {SUPPORTED}")
 
 
 def _arg(node: Any, position: int, key: str, default: Any) -> Any:
@@ -224,6 +225,7 @@ def trace(module: Any, label: str) -> tuple[Step, ...]:
                               hint=f"supported: {SUPPORTED}")
     values: dict[Any, tuple[Step, ...]] = {inputs[0]: ()}  # node -> the steps computing it from the input
     called: set[str] = set()
+    owners: dict[int, str] = {}  # id of a parameter -> the module that holds it: tied weights are refused
     for node in nodes:
         if node.op == "placeholder":
             continue
@@ -245,6 +247,11 @@ def trace(module: Any, label: str) -> tuple[Step, ...]:
                     raise TorchModelError(f"{label}: the layer {node.target} is used twice (shared weights)",
                                           hint="give each call its own module; supported: " + SUPPORTED)
                 called.add(str(node.target))
+                for attribute, p in graph_module.get_submodule(node.target).named_parameters(recurse=False):
+                    if owners.setdefault(id(p), f"{node.target}.{attribute}") != f"{node.target}.{attribute}":
+                        raise TorchModelError(f"{label}: {node.target}.{attribute} is the same tensor as "
+                                              f"{owners[id(p)]} (tied weights)", hint="give each layer its own "
+                                              "parameters: cexsearch's layers do not share them")
             elif node.op in ("call_function", "call_method"):
                 step = _function_step(node, torch, label)
             else:

@@ -165,6 +165,21 @@ class AbsResidual(nn.Module):
         return self.fc2(h)
 
 
+class Functional(nn.Module):
+    """The functional spellings: F.hardtanh, F.relu6, abs(x), x.flatten(1), torch.add, padding="valid"."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 2, padding="valid")
+        self.fc = nn.Linear(8, 8)
+        self.out = nn.Linear(8, 1)
+
+    def forward(self, x):
+        h = abs(F.hardtanh(self.conv(x), -0.5, 2.0)).flatten(1)
+        h = torch.add(h, self.fc(F.relu6(h)))
+        return self.out(h)
+
+
 LAYER_CASES = {
     "Conv1d stride padding, ReLU, Flatten, Linear": (
         lambda: nn.Sequential(nn.Conv1d(2, 3, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(12, 2)),
@@ -185,6 +200,7 @@ LAYER_CASES = {
         lambda: nn.Sequential(nn.Conv1d(1, 2, 1), nn.AvgPool1d(3), nn.Identity(), nn.Flatten(), nn.Linear(4, 1)),
         (1, 6)),
     "abs, residuals, torch.flatten, F.leaky_relu": (AbsResidual, (1, 5)),
+    "functional forms": (Functional, (1, 2, 5)),
     "an MLP with an activation after its last layer": (
         lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2), nn.ReLU()), None),
 }
@@ -224,6 +240,9 @@ def test_residual_blocks_are_read_from_the_dataflow():
     assert network_from_module(AbsResidual(), "m", input_shape=(1, 5)).network.text == (
         "Sequential(Conv1d(1, 2, 3, padding=1), Residual(ReLU(), Conv1d(2, 2, 3, padding=1)), Abs(), Flatten(), "
         "Abs(), Linear(10, 4), LeakyReLU(1/5), Residual(ReLU(), Linear(4, 4)), Linear(4, 1))")
+    assert network_from_module(Functional(), "m", input_shape=(1, 2, 5)).network.text == (
+        "Sequential(Conv2d(1, 2, 2), Hardtanh(-1/2, 2), Abs(), Flatten(), Residual(ReLU6(), Linear(8, 8)), "
+        "Linear(8, 1))")
 
 
 def _fractions(t):
@@ -273,6 +292,12 @@ class Scaled(nn.Module):
         return 2 * self.fc(x)
 
 
+def _tied():
+    m = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2))
+    m[2].weight = m[0].weight
+    return m
+
+
 @pytest.mark.parametrize("build, message", [
     (lambda: nn.Conv1d(1, 1, 2, groups=1, dilation=2), "the module (nn.Conv1d): dilation=(2,) is not supported"),
     (lambda: nn.Sequential(nn.Conv1d(2, 2, 2, groups=2)), "0 (nn.Conv1d): groups=2 is not supported"),
@@ -288,6 +313,8 @@ class Scaled(nn.Module):
     (lambda: nn.Sequential(nn.Linear(2, 2), nn.Sigmoid()), "unsupported module nn.Sigmoid (1)"),
     (TwoBranches, "operator.add adds the output of a and the output of b, neither computed from the other"),
     (Shared, "the layer fc is used twice (shared weights)"),
+    (_tied, "2.weight is the same tensor as 0.weight (tied weights)"),
+    (lambda: nn.ModuleList([nn.Linear(1, 1)]), "unsupported module nn.ModuleList (the module)"),
     (Viewed, "unsupported operation .size() in forward() (write nn.Flatten() or torch.flatten(x, 1))"),
     (Scaled, "unsupported operation operator.mul (*)"),
 ])
