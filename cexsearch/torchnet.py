@@ -29,14 +29,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
 import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .spec import FixedValues, Network, ParameterNames
-from .torchlayers import SUPPORTED, Step, TorchModelError, import_torch, model_weights, read_tensor, to_model, trace
+from .errors import InputError, SpecError
+from .spec import FixedValues, Network, ParameterNames, entries
+from .torchlayers import SUPPORTED, Step, TorchModelError, import_torch, trace
 
 __all__ = ["SUPPORTED", "TorchModelError", "TorchNetwork", "import_torch", "load_torch_network", "network_from_module"]
 
@@ -151,6 +153,128 @@ def load_reference(reference: str, base: Path | None = None, option: str = "--to
     return instantiate(getattr(mod, name), label), label
 
 
+
+
+# --------------------------------------------------------------------------
+# steps -> Model
+
+
+def _first_shaped(steps: tuple[Step, ...]) -> Step | None:
+    """The first step that fixes the input's shape (activations keep any shape)."""
+    for s in steps:
+        if s.kind == "Residual":
+            inner = _first_shaped(s.block)
+            if inner is not None:
+                return inner
+        elif s.kind not in ("ReLU", "LeakyReLU", "Hardtanh", "ReLU6", "Abs"):
+            return s
+    return None
+
+
+def _shown(step: Step) -> str:
+    """``0 (nn.Conv1d)`` for a module's step, ``torch.flatten`` for a function's."""
+    if step.name.startswith(("torch.", "F.", ".", "operator.")):
+        return step.name
+    return f"{step.name or 'the module'} (nn.{step.kind})"
+
+
+def implied_input_shape(steps: tuple[Step, ...], label: str, option: str) -> tuple[int, ...]:
+    first = _first_shaped(steps)
+    if first is not None and first.kind == "Linear":
+        return (first.args[0],)
+    if first is None:
+        raise TorchModelError(f"{label}: the module has no layer that fixes its input's shape",
+                              hint=f"give one sample's shape with {option}")
+    what = {"Conv1d": "C,L", "Conv2d": "C,H,W", "Flatten": "of its sizes"}.get(first.kind, "of its sizes")
+    example = {"Conv1d": f"{first.args[0]},8", "Conv2d": f"{first.args[0]},8,8"}.get(first.kind, "1,8")
+    written = f"{option} {example}" if option.startswith("-") else f"{option} = [{example.replace(',', ', ')}]"
+    raise TorchModelError(f"{label}: the module starts with {_shown(first)}, which takes "
+                          f"inputs of any {'length' if first.kind == 'Conv1d' else 'size'}: the input shape is not "
+                          f"known from the module", hint=f"give one sample's shape ({what}) with {option}, "
+                          f"e.g. {written}")
+
+
+def to_model(steps: tuple[Step, ...], label: str, input_shape: tuple[int, ...] | None = None, loss: str = "mse",
+             relu_grad_at_zero: int = 0, huber_delta: Fraction | None = None,
+             option: str = "--input-shape") -> tuple[Any, dict[str, Step]]:
+    """The layer model of ``steps`` and the step holding each parameterised layer's path."""
+    from .model import LAYERS, LOSSES, LayerSettings, Model
+    from .model import loss as make_loss
+    from .model.layers import shape_text
+
+    if not steps:
+        raise TorchModelError(f"{label}: forward() computes no layer", hint=f"supported: {SUPPORTED}")
+    if loss not in LOSSES:
+        raise InputError(f"--loss {loss!r} is not known", hint=f"use one of {', '.join(LOSSES)}")
+    if huber_delta is not None and loss != "huber":
+        raise InputError("--huber-delta needs --loss huber", hint="add --loss huber or drop --huber-delta")
+    settings = LayerSettings(relu_grad_at_zero)
+    holders: dict[str, Step] = {}
+
+    def build(chain: tuple[Step, ...], prefix: str) -> tuple[Any, ...]:
+        layers = []
+        for i, s in enumerate(chain):
+            path = f"{prefix}{i}"
+            try:
+                if s.kind == "Residual":
+                    layers.append(LAYERS["Residual"](settings, *build(s.block, path + ".")))
+                else:
+                    layers.append(LAYERS[s.kind](settings, *s.args))
+            except TorchModelError:
+                raise
+            except SpecError as e:
+                raise TorchModelError(f"{label}: {s.name or 'the module'}: {e.message}", hint=e.hint) from None
+            if s.module is not None:
+                holders[path] = s
+        return tuple(layers)
+
+    def check(chain: tuple[Step, ...], layers: tuple[Any, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Every layer's shape, a mismatch named by the module (Model would name only the notation)."""
+        for s, layer in zip(chain, layers):
+            if s.kind == "Residual":
+                inner = check(s.block, layer.block, shape)
+                if inner != shape:
+                    raise TorchModelError(f"{label}: {s.name}: the block maps {shape_text(shape)} to "
+                                          f"{shape_text(inner)}; x + block(x) needs the block to keep the shape")
+                continue
+            try:
+                shape = layer.out_shape(shape)
+            except SpecError as e:
+                raise TorchModelError(f"{label}: {_shown(s)}: {e.message}",
+                                      hint=e.hint or f"check {option} and the layers' sizes") from None
+        return shape
+
+    layers = build(steps, "")
+    shape = tuple(input_shape) if input_shape is not None else implied_input_shape(steps, label, option)
+    check(steps, layers, shape)
+    settings_kw = {"delta": huber_delta} if huber_delta is not None else {}
+    return Model(layers, shape, make_loss(loss, **settings_kw), settings), holders
+
+
+def read_tensor(tensor: Any, name: str, shown: str, shape: tuple[int, ...], label: str) -> list[tuple[str, tuple[int, ...], Fraction]]:
+    """A parameter's entries exactly: a float32/float64 value is a dyadic rational, read with no rounding."""
+    try:
+        flat = tensor.detach().to("cpu").double().reshape(-1).tolist()
+    except Exception as e:  # a meta tensor, an unusual device
+        raise TorchModelError(f"{label}: cannot read {shown}: {type(e).__name__}: {e}") from None
+    out = []
+    for index, value in zip(entries(shape), flat):
+        if not math.isfinite(value):
+            raise TorchModelError(f"{label}: {shown}{list(index)} is {value}, not a finite number",
+                                  hint="--weights-from-module needs finite weights")
+        out.append((name, index, Fraction(value)))
+    return out
+
+
+def model_weights(model: Any, holders: dict[str, Step], label: str) -> FixedValues:
+    """Every parameter of the layer model at its module's current value, exactly."""
+    items = []
+    for p in model.parameters():
+        holder = holders[p.path]
+        attribute = "weight" if p.role == "W" else "bias"
+        shown = f"{p.name} ({holder.name + '.' if holder.name else ''}{attribute})"
+        items.extend(read_tensor(getattr(holder.module, attribute), p.name, shown, p.shape, label))
+    return FixedValues(tuple(sorted(items)))
 
 
 # --------------------------------------------------------------------------
