@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
+import subprocess
 from fractions import Fraction as F
 from pathlib import Path
 
@@ -225,3 +227,16 @@ def test_output_gradients_are_recorded_only_when_asked() -> None:
     assert [p for p, _ in full.output_gradients] == ["3", "2", "1", "0"]  # backward order
     assert (full.output_gradient("3") == full.yhat_gradient).all()  # the last layer is handed dL/dyhat
     assert json.dumps(sorted(plain.gradients)) == json.dumps(sorted(full.gradients))
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed (apt-get install texlive-latex-base)")
+@pytest.mark.parametrize("case", ["cnn", "max-pool", "residual", "conv2d-stride-padding", "conv-conv"])
+def test_latex_compiles_with_pdflatex(case: str, tmp_path: Path) -> None:
+    net, shape, loss = MODELS[case]
+    model = layer_network(net, shape, loss=loss)
+    a = random_assignment(model, 2, 0)
+    (tmp_path / "witness.tex").write_text(explain(build_problem(model, 2, []), a, "latex"), encoding="ascii")
+    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "witness.tex"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert (tmp_path / "witness.pdf").stat().st_size > 1000
