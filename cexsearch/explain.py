@@ -341,6 +341,9 @@ class _Explainer:
 def explain(problem: Problem, assignment: Assignment, fmt: str) -> str:
     """The witness as a derivation to check by hand: ``fmt`` is ``"markdown"`` or ``"latex"``.
 
+    A witness of a layer model (``--net "Sequential(...)"``) is written layer by layer by
+    :func:`cexsearch.explain_layers.explain_model`, from the trace; an MLP as here.
+
     Raises :class:`~cexsearch.errors.InputError` for another format or for an
     assignment of another network or batch size than the problem's.  Raises
     :class:`AssertionError` if a written total ever differs from

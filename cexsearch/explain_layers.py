@@ -37,6 +37,7 @@ from .explain_rules import (
     delta,
     forward_lines,
     number,
+    pieces_lines,
     places,
     residual_sum_line,
 )
@@ -160,8 +161,6 @@ class _LayerExplainer:
         return blocks
 
     def _loss_lines(self) -> list[str]:
-        from .explain_rules import pieces_lines
-
         fmt, loss = self.fmt, self.model.loss
         n = math.prod(self.model.output_shape)
         margin = loss.argument == "margin"
@@ -271,7 +270,8 @@ class _LayerExplainer:
         used: set[str] = set()
         for cond in self.problem.conditions:
             used |= C.names_used(cond.root)
-        names = [n for n in self.model.parameter_names() if f"grad({n})" in used] or list(self.model.parameter_names())
+        read = [n for n in self.model.parameter_names() if f"grad({n})" in used]
+        names = read or list(self.model.parameter_names())
         by_name = {p.name: p for p in self.model.parameters()}
         where = {p.path: p for p in self.places}
         for name in names:
@@ -285,8 +285,7 @@ class _LayerExplainer:
                                          f"the trace says {expected[index]}")
                 totals[(name, index)] = total
                 blocks += [fmt.label(grad_label(name, index)), fmt.math(lines)]
-        read = "the conditions read" if len(names) < len(self.model.parameter_names()) or used else "of the network"
-        intro = (f"Every entry of the gradients {read}, as its chain-rule sum over the samples"
+        intro = (f"Every entry of the gradients {'the conditions read' if read else 'of the network'}, as its chain-rule sum over the samples"
                  + (" and output positions" if any(isinstance(p.layer, ConvNd) for p in self.places) else "")
                  + ": each term's factors, each term's value, and the total"
                  + ("; a kernel tap on the zero padding adds nothing and is left out."

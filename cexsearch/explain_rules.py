@@ -151,7 +151,7 @@ def forward_lines(fmt: Format, place: Place, in_shape: tuple[int, ...]) -> list[
     if isinstance(layer, Activation):
         name = f"\\sigma_{{{number(p)}}}"
         return [f"{y}_{{m,e}} &= {name}({x}_{{m,e}}) \\quad (\\text{{every entry }} e)",
-                *pieces_lines(fmt, name, layer.table), *pieces_lines(fmt, name, layer.table, value=False)]
+                *pieces_lines(fmt, name, layer.table, "z"), *pieces_lines(fmt, name, layer.table, "z", value=False)]
     if isinstance(layer, Flatten):
         return [f"{y}_{{m}} &= {x}_{{m}} \\text{{ read row by row: }} {shape_text(in_shape)} \\to "
                 f"({math.prod(in_shape)},)"]

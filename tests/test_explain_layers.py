@@ -169,7 +169,7 @@ def test_each_layer_kind_states_its_rule() -> None:
     text = md("conv-conv")  # the delta through a convolution below another layer
     assert ("\\delta^{(2)}_{m,c,q} &= \\sum_{f} \\sum_{o,t:\\ (o + t) = (q)} \\delta^{(3)}_{m,f,o}\\, "
             "W_{2}[f,c,t]") in text
-    assert "-1 \\text{ for } t \\le -1, \\quad t \\text{ for } -1 < t < 1, \\quad 1 \\text{ for } t \\ge 1" in text
+    assert "-1 \\text{ for } z \\le -1, \\quad z \\text{ for } -1 < z < 1, \\quad 1 \\text{ for } z \\ge 1" in text
     text = md("max-pool-2d")
     assert "g(u_{m,e})\\, y_{m,e}" in text and "u = y \\odot \\hat y" in text
 
