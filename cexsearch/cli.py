@@ -246,7 +246,7 @@ def find(
                                 integers=integers, bound=number_option(bound, "--bound"))
         extras = Extras.parse(explain, explain_to, plot, cross_check, json_path)
         if not isinstance(network, Network):
-            refuse_for_layers(explain=explain, plot=plot, strategy=strategy)
+            refuse_for_layers(network=network, plot=plot, strategy=strategy)
         options = search_options(seconds, seed, strategy, jobs, rlimit, force, cluster)
         with progress_reporter(True, "patterns") as progress:
             outcome = search(problem, options, progress)
@@ -332,11 +332,11 @@ def layer_option(net: str, input_shape: str | None, torch_model: str | None, act
 
 
 def refuse_for_layers(**options: Any) -> None:
-    """Exit 2 before any search for what does not read layer models yet."""
-    for option, given in (("--explain", options["explain"]), ("--plot", options["plot"])):
-        if given:
-            raise InputError(f"{option} is not yet supported for layer models (only for the MLP shorthand)",
-                             hint=f"drop {option}; --json, --html and --cross-check torch or cvc5 work")
+    """Exit 2 before any search for what does not read layer models yet, or a --plot of a net it cannot draw."""
+    if options["plot"] is not None:
+        from .plot import require_plottable
+
+        require_plottable(options["network"])
     if options["strategy"] in ("enumerate", "enumerate-plain", "linear"):
         raise InputError(f"--strategy {options['strategy']} is not yet supported for layer models",
                          hint="use --strategy auto")
