@@ -223,13 +223,13 @@ def find(
         if activation is not None and activation not in ("relu", "leaky_relu", "linear"):
             raise InputError(f"--activation {activation!r} is not known", hint="use relu, leaky_relu or linear")
         layers = net is not None and is_layer_notation(net)
-        if loss not in ("mse", "sse") and not layers:
+        if loss not in ("mse", "sse") and not layers and torch_model is None:
             raise InputError(f"--loss {loss!r} is not known", hint="use mse or sse (l1, huber and hinge need a --net "
                              "in PyTorch's notation, e.g. \"Sequential(Linear(1, 1))\" --input-shape 1)")
         grad_at_zero = int_option(relu_grad_at_zero, "--relu-grad-at-zero")
         if grad_at_zero not in (0, 1):
             raise InputError(f"--relu-grad-at-zero {grad_at_zero} must be 0 or 1", hint="write 0 (as PyTorch) or 1")
-        if not layers:
+        if not layers and torch_model is None:
             refuse_layer_settings(input_shape, huber_delta)
         seconds = timeout_option(timeout)
         if not require:
@@ -241,12 +241,12 @@ def find(
                                             grad_at_zero, huber_delta), None
         else:
             network, weights = network_option(net, torch_model, weights_from_module, activation, leaky_slope, bias,
-                                              loss, grad_at_zero)
+                                              loss, grad_at_zero, input_shape, huber_delta)
         problem = build_problem(network, int_option(samples, "--samples"), require, fix or (), fixed=weights,
                                 integers=integers, bound=number_option(bound, "--bound"))
         extras = Extras.parse(explain, explain_to, plot, cross_check, json_path)
-        if layers:
-            refuse_for_layers(explain=explain, plot=plot, strategy=strategy)
+        if not isinstance(network, Network):
+            refuse_for_layers(network=network, plot=plot, strategy=strategy)
         options = search_options(seconds, seed, strategy, jobs, rlimit, force, cluster)
         with progress_reporter(True, "patterns") as progress:
             outcome = search(problem, options, progress)
@@ -279,7 +279,7 @@ def html_option(path: str | None, option: str, directory: bool = False) -> None:
 
 def network_option(net: str | None, torch_model: str | None, weights_from_module: bool, activation: str | None,
                    leaky_slope: str | None, bias: bool | None, loss: str, grad_at_zero: int,
-                   ) -> tuple[Network, FixedValues | None]:
+                   input_shape: str | None = None, huber_delta: str | None = None) -> tuple[Any, FixedValues | None]:
     """The network of --net and its settings, or of --torch (with its weights when --weights-from-module)."""
     if torch_model is None:
         if weights_from_module:
@@ -293,9 +293,12 @@ def network_option(net: str | None, torch_model: str | None, weights_from_module
     if net is not None:
         raise InputError("--net and --torch both give the network", hint="drop one of them")
     refuse_mlp_settings(activation, leaky_slope, bias, "--torch: the module's layers decide it", "")
+    from .api import parse_input_shape
     from .torchnet import load_torch_network
 
-    found = load_torch_network(torch_model, loss=loss, relu_grad_at_zero=grad_at_zero)
+    found = load_torch_network(torch_model, loss=loss, relu_grad_at_zero=grad_at_zero,
+                               input_shape=parse_input_shape(input_shape) if input_shape is not None else None,
+                               huber_delta=number_option(huber_delta, "--huber-delta") if huber_delta is not None else None)
     return found.network, found.weights if weights_from_module else None
 
 
@@ -329,11 +332,11 @@ def layer_option(net: str, input_shape: str | None, torch_model: str | None, act
 
 
 def refuse_for_layers(**options: Any) -> None:
-    """Exit 2 before any search for what does not read layer models yet."""
-    for option, given in (("--explain", options["explain"]), ("--plot", options["plot"])):
-        if given:
-            raise InputError(f"{option} is not yet supported for layer models (only for the MLP shorthand)",
-                             hint=f"drop {option}; --json, --html and --cross-check torch or cvc5 work")
+    """Exit 2 before any search for what does not read layer models yet, or a --plot of a net it cannot draw."""
+    if options["plot"] is not None:
+        from .plot import require_plottable
+
+        require_plottable(options["network"])
     if options["strategy"] in ("enumerate", "enumerate-plain", "linear"):
         raise InputError(f"--strategy {options['strategy']} is not yet supported for layer models",
                          hint="use --strategy auto")
