@@ -337,7 +337,7 @@ def refuse_for_layers(**options: Any) -> None:
         from .plot import require_plottable
 
         require_plottable(options["network"])
-    if options["strategy"] in ("enumerate", "enumerate-plain", "linear"):
+    if options["strategy"] == "linear":
         raise InputError(f"--strategy {options['strategy']} is not yet supported for layer models",
                          hint="use --strategy auto")
 

@@ -41,7 +41,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from . import numeric
-from .engine.encoding import Encoding
+from .engine.encoding import Encoding, sites_of
 from .errors import SolverDisagreement, TooLarge
 from .solver import AlgebraicModel, AlgebraicValue, PatternSolver, Sat, Unknown, Unsat
 from .spec import Assignment, FixedValues, Index, Network, Problem, SearchOptions, entries
@@ -114,8 +114,8 @@ def pattern_count_text(n: int) -> str:
 
 def raw_pattern_count(problem: Problem) -> int:
     net = problem.network
-    if not isinstance(net, Network):  # a layer model counts its own sites
-        return net.pattern_count(problem.samples)
+    if not isinstance(net, Network):  # a layer model: the patterns of its enumerated activations
+        return 2 ** (problem.samples * sum(site.width for site in sites_of(net)))
     return 2 ** (problem.samples * net.hidden_units) if net.has_patterns else 1
 
 
@@ -168,11 +168,11 @@ class Enumeration:
         self.prefix = prefix
         self.encoding = Encoding(problem)
         self.solver = PatternSolver(self.encoding, seed=options.seed, rlimit=options.rlimit, kind=solver_kind)
-        net = problem.network
-        self.H = len(self.encoding.units) if net.has_patterns else 0
+        self.H = len(self.encoding.units)
         self.M = problem.samples
         self.total = 2 ** (self.M * self.H)
-        self.symmetry = detect(problem) if use_symmetry and self.H else Symmetry(False, frozenset())
+        mlp = isinstance(problem.network, Network)  # symmetry is detected for MLPs only, so far
+        self.symmetry = detect(problem) if use_symmetry and self.H and mlp else Symmetry(False, frozenset())
         # symmetric[u] is True when unit u-1 and unit u are interchangeable (same symmetric layer)
         self.col_pair = [False] * self.H
         for u in range(1, self.H):
@@ -309,7 +309,7 @@ class Enumeration:
         frozen = tuple(tuple(bool(b) for b in row[: self.H]) for row in bits)
         self.solver.push()
         try:
-            self.solver.add(self.encoding.conditions(bits))
+            self.solver.add(self.encoding.conditions(bits), *self.encoding.definitions(bits))
             answer = self.solver.check(self.deadline)
             if isinstance(answer, Sat):
                 try:
@@ -491,11 +491,6 @@ def _collect(problem: Problem, options: SearchOptions, progress: Progress | None
 
 def if_encoded_constraints(problem: Problem) -> list:
     """The whole question as one If-encoded formula (for a second solver to re-decide)."""
-    if not isinstance(problem.network, Network):  # a layer model: the If form of its trace
-        from .engine.layersearch import LayerEncoding
-
-        layers = LayerEncoding(problem)
-        return list(layers.domain) + layers.query()
     enc = Encoding(problem)
     bits = [[None] * len(enc.units) for _ in range(problem.samples)]
     return list(enc.domain) + enc.pattern_constraints(bits) + [enc.conditions(bits)]
@@ -694,7 +689,8 @@ def _portfolio(problem: Problem, options: SearchOptions, progress: Progress | No
             return finish(out)
         notes.append(out.reason or "")
     if total > 1:
-        if any(name == "y" for name, _ in problem.free_keys()) or hopeless:
+        linear_reads = isinstance(problem.network, Network)  # the linear strategy is written for MLPs
+        if linear_reads and (any(name == "y" for name, _ in problem.free_keys()) or hopeless):
             # With enumeration out of reach the linear strategy gets the whole budget.
             out = LinearStrategy(problem, options, deadline if hopeless else until(30.0),
                                  max_tries=None if hopeless else LINEAR_SLICE_TRIES).run()
@@ -721,9 +717,8 @@ def search(problem: Problem, options: SearchOptions = SearchOptions(), progress:
         twin = mlp_twin(problem.network)
         if twin is not None:  # an MLP written as layers: the MLP engine decides it, the model's trace re-checks
             return restate(search(replace(problem, network=twin), options, progress), problem)
-        from .engine.layersearch import search_layers
-
-        return search_layers(problem, options, deadline)
+        if strategy == "linear":
+            raise TooLarge("--strategy linear is not yet supported for layer models", hint="use --strategy auto")
     total = raw_pattern_count(problem)
     if strategy in ("enumerate", "enumerate-plain") and total > REACHABLE_PATTERNS and not options.force:
         raise TooLarge(

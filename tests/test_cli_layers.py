@@ -163,7 +163,7 @@ def test_bad_layers_exit_2_with_the_column(net, shape, expected):
     (["--net", "1-1-1", "--input-shape", "1"], "--input-shape needs a --net in PyTorch's notation"),
     (["--net", CNN, "--input-shape", "1,x"], "'x' is not a positive size"),
     (["--net", CNN, "--input-shape", "1,5"], "expects an input of shape (6,), got (8,)"),
-    (["--net", CNN, "--input-shape", "1,4", "--strategy", "enumerate"], "not yet supported for layer models"),
+    (["--net", CNN, "--input-shape", "1,4", "--strategy", "linear"], "not yet supported for layer models"),
     (["--net", CNN, "--input-shape", "1,4", "--strategy", "linear"], "use --strategy auto"),
     (["--net", CNN, "--input-shape", "1,4", "--plot", "w.png"],
      "plots need one input and one output number per sample (input shape (1,), output shape (1,)); "
@@ -178,17 +178,6 @@ def test_bad_arguments_exit_2_with_a_hint(args, expected):
     assert r.exit_code == 2, r.output
     assert expected in " ".join(r.output.split()), r.output
     assert "Traceback" not in r.output
-
-
-def test_auto_gives_a_layer_query_a_default_budget_and_says_how_to_extend_it(monkeypatch):
-    # auto has no enumeration for layer models: without --timeout its one query must still end
-    from cexsearch.engine import layersearch
-
-    monkeypatch.setattr(layersearch, "AUTO_SECONDS", 0.01)
-    r = run(*ISSUE_11[:-6], "-r", "grad(W2) == 0", "-r", "grad(b2) == 0", "-r", "grad(W1) != 0",
-            "--integers", "--bound", "2", "--fix", "W1[0, 0, 1]=1")
-    assert r.exit_code == 3, r.output
-    assert "default budget" in r.output and "--timeout" in r.output
 
 
 def test_sweep_over_batch_sizes_of_a_layer_network(tmp_path):

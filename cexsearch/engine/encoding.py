@@ -28,9 +28,9 @@ import numpy as np
 import z3
 
 from .. import conditions as C
-from ..numeric import active_piece, model_of
+from ..numeric import active_piece, loss_targets, model_of
 from ..semantics.trace import Trace, forward_layer, parameters, trace
-from ..spec import Assignment, Index, Problem, entries
+from ..spec import Assignment, Index, Network, Problem, entries
 from .z3algebra import Lin, Z3Algebra, in_piece, to_z3
 
 Bit = bool | None
@@ -102,43 +102,81 @@ def domain_constraints(problem: Problem, free: Mapping[tuple[str, Index], Any]) 
     return out
 
 
+@dataclass(frozen=True)
+class Site:
+    """An enumerated activation: top-level layer ``index`` of the model, its per-sample input shape,
+    and the piece indices of a unit's two branches (``{True: active, False: inactive}``)."""
+
+    index: int
+    shape: tuple[int, ...]
+    table: Any
+    pieces: Mapping[bool, int]
+
+    @property
+    def width(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+def sites_of(model: Any) -> list[Site]:
+    """The activations whose entries a pattern enumerates: top-level ones with two pieces.
+
+    Every other choice (a max pool's argmax, a loss's piece, an activation of more pieces or
+    inside a residual block) stays open in every query, as ``If`` terms: sound either way.
+    """
+    out = []
+    for path, layer, in_shape, _ in model.walk():
+        table = getattr(layer, "table", None)
+        if "." in path or table is None or len(table.pieces) != 2:
+            continue
+        on = active_piece(table)
+        if on is not None:
+            out.append(Site(int(path), tuple(in_shape), table, {True: on, False: 1 - on}))
+    return out
+
+
 class Encoding:
-    """Z3 variables for an MLP problem's free values, and its constraints under a pattern."""
+    """Z3 variables for a problem's free values, and its constraints under a pattern.
+
+    A *unit* is one entry of an enumerated activation (:func:`sites_of`), for each sample:
+    for an MLP, a hidden unit (layer k, index j); for a convolution, a channel at a position.
+    """
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
         net = problem.network
         self.network = net
-        self.model = model_of(net)
+        self.model = model_of(net) if isinstance(net, Network) else net
         self.samples = problem.samples
         fixed = problem.fixed.as_dict()
+        targets = loss_targets(net)
         self.values: dict[str, np.ndarray] = {}
         self.free: dict[tuple[str, Index], z3.ArithRef] = {}
-        for name in net.variable_names():
+        extra = []
+        for name in self.model.variable_names():
             shape = net.shape(name, problem.samples)
             arr = np.empty(shape, dtype=object)
             for idx in entries(shape):
                 if (name, idx) in fixed:
                     f = Fraction(fixed[(name, idx)])
                     arr[idx] = f.numerator if f.denominator == 1 else f
-                else:
-                    self.free[(name, idx)], arr[idx] = free_variable(name, idx, problem.domain.grid)
+                    continue
+                v, arr[idx] = free_variable(name, idx, problem.domain.grid)
+                self.free[(name, idx)] = v
+                if name == "y" and targets:  # hinge: each target is -1 or 1
+                    extra.append(z3.Or([v == to_z3(t) for t in targets]))
             self.values[name] = arr
-        self.domain = domain_constraints(problem, self.free)
-        self.units: list[Unit] = [Unit(k, j) for k in range(1, net.depth) for j in range(net.widths[k])]
+        self.domain = domain_constraints(problem, self.free) + extra
+        self.sites = sites_of(self.model)
+        self.units: list[Unit] = [Unit(k, j) for k, site in enumerate(self.sites, 1) for j in range(site.width)]
         self._layer_start = {}
         pos = 0
-        for k in range(1, net.depth):
+        for k, site in enumerate(self.sites, 1):
             self._layer_start[k] = pos
-            pos += net.widths[k]
-        # layer k's Linear is the model's layer 2(k-1), its activation 2k-1 (see Model.from_mlp)
-        table = getattr(self.model.layers[1], "table", None) if len(self.model.layers) > 1 else None
-        on = active_piece(table) if table is not None and len(table.pieces) == 2 else None
-        self._pieces = None if on is None else {True: on, False: 1 - on}
-        self._table = table
-        self._params = parameters(self.model, {p: self.values[p] for p in net.parameter_names()}, Z3Algebra())
+            pos += site.width
+        self._params = parameters(self.model, {p: self.values[p] for p in self.model.parameter_names()},
+                                  Z3Algebra())
         self._pre_cache: dict[tuple[int, int, tuple[Bit, ...]], list[Any]] = {}
-        self._last: tuple[Any, Trace] | None = None
+        self._last: tuple[Any, Trace, tuple[Any, ...]] | None = None
 
     # -- names -------------------------------------------------------------
     def unit_position(self, layer: int, index: int) -> int:
@@ -146,54 +184,62 @@ class Encoding:
 
     # -- one sample, layer by layer (enumeration) ----------------------------
     def pre_activations(self, m: int, layer: int, bits: Sequence[Bit]) -> list[Any]:
-        """z of every unit of ``layer`` (1..L) for sample m, given the (fixed) bits of the layers below it."""
-        prefix = tuple(bits[: self._layer_start.get(layer, len(self.units))])
+        """The input of enumerated activation ``layer`` (1-based) for sample m, flattened, given the
+        (fixed) bits of the activations below it."""
+        prefix = tuple(bits[: self._layer_start[layer]])
         key = (m, layer, prefix)
         hit = self._pre_cache.get(key)
         if hit is not None:
             return hit
+        site = self.sites[layer - 1]
         if layer == 1:
-            a = self.values["x"][m:m + 1]
+            a, first = self.values["x"][m:m + 1], 0
         else:
-            below = np.array([self.pre_activations(m, layer - 1, bits)], dtype=object)
+            below = self.sites[layer - 2]
+            z = np.array(self.pre_activations(m, layer - 1, bits), dtype=object).reshape((1, *below.shape))
             start = self._layer_start[layer - 1]
-            row = prefix[start:start + below.shape[1]]
-            alg = Z3Algebra({str(2 * layer - 3): self._indices([row])}, constraints=False)
-            a, _ = forward_layer(self.model, self._params, 2 * layer - 3, below, alg)
-        z, _ = forward_layer(self.model, self._params, 2 * layer - 2, a, Z3Algebra())
-        out = list(z[0])
+            row = np.array([below.pieces[b] for b in prefix[start:start + below.width]], dtype=np.int64)  # type: ignore[index]
+            alg = Z3Algebra({str(below.index): row.reshape(z.shape)}, constraints=False)
+            a, _ = forward_layer(self.model, self._params, below.index, z, alg)
+            first = below.index + 1
+        for i in range(first, site.index):  # the layers in between; their own choices stay open
+            a, _ = forward_layer(self.model, self._params, i, a, Z3Algebra(constraints=False))
+        out = list(a.reshape(-1))
         self._pre_cache[key] = out
         return out
 
     def unit_sign(self, m: int, u: int, bits: Sequence[Bit], active: bool) -> z3.BoolRef | bool:
         """The constraint that puts unit u of sample m on the branch ``active``; a Python bool
         when the fixed values decide it."""
-        if self._pieces is None:
-            return True
         unit = self.units[u]
+        site = self.sites[unit.layer - 1]
         z = self.pre_activations(m, unit.layer, bits)[unit.index]
-        return in_piece(z, self._table.pieces[self._pieces[active]])  # type: ignore[union-attr]
+        return in_piece(z, site.table.pieces[site.pieces[active]])
 
     # -- the whole batch -------------------------------------------------------
-    def _indices(self, rows: Sequence[Sequence[Bit]]) -> np.ndarray:
-        pieces = self._pieces or {}
-        return np.array([[-1 if b is None else pieces[b] for b in row] for row in rows], dtype=np.int64)
-
     def trace(self, pattern: Pattern) -> Trace:
-        """The trace of the batch under a pattern (open bits as If terms on named Booleans)."""
+        """The trace of the batch under a pattern (open bits, and every choice that is not a unit's,
+        as If terms on named Booleans)."""
         key = tuple(tuple(row) for row in pattern)
         if self._last is not None and self._last[0] == key:
-            return self._last[1]
-        sites = {}
-        if self._pieces is not None:
-            for k in range(1, self.network.depth):
-                start = self._layer_start[k]
-                sites[str(2 * k - 1)] = self._indices([row[start:start + self.network.widths[k]] for row in pattern])
+            return self._last[1]  # type: ignore[no-any-return]
+        fixed = {}
+        for k, site in enumerate(self.sites, 1):
+            start = self._layer_start[k]
+            rows = [[-1 if b is None else site.pieces[b] for b in row[start:start + site.width]] for row in pattern]
+            fixed[str(site.index)] = np.array(rows, dtype=np.int64).reshape((self.samples, *site.shape))
         v = self.values
-        t = trace(self.model, {p: v[p] for p in self.network.parameter_names()}, v["x"], v["y"],
-                  Z3Algebra(sites, selectors=True, lazy=True))
-        self._last = (key, t)
+        alg = Z3Algebra(fixed, selectors=True, lazy=True)
+        t = trace(self.model, {p: v[p] for p in self.model.parameter_names()}, v["x"], v["y"], alg)
+        self._last = (key, t, tuple(alg.definitions))
         return t
+
+    def definitions(self, pattern: Pattern) -> list[z3.BoolRef]:
+        """What defines the named Booleans of every choice the pattern leaves open (its open bits,
+        and the choices that are not units: a max pool's, a loss's, a three-piece activation's)."""
+        self.trace(pattern)
+        assert self._last is not None
+        return list(self._last[2])
 
     def environment(self, pattern: Pattern) -> Mapping[str, np.ndarray]:
         """Values, yhat and grad(P) as Z3 terms under a pattern (bits may be None)."""

@@ -278,6 +278,8 @@ class Z3Algebra:
         self.selectors = selectors
         self.constraints = constraints
         self.lazy = lazy
+        #: the selectors' definitions (with ``selectors=True``), also among the trace's constraints
+        self.definitions: list[Any] = []
 
     @staticmethod
     def selector(path: str, index: tuple[int, ...], piece: int) -> z3.BoolRef:
@@ -341,6 +343,7 @@ class Z3Algebra:
                 for q, c in enumerate(cs[:-1]):
                     b = self.selector(path, idx, q)
                     constraints.append(b == (z3.BoolVal(c) if isinstance(c, bool) else c))
+                    self.definitions.append(constraints[-1])
                     named.append(b)
                 cs = named + [True]
             conds[idx] = cs
