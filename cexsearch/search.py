@@ -171,8 +171,7 @@ class Enumeration:
         self.H = len(self.encoding.units)
         self.M = problem.samples
         self.total = 2 ** (self.M * self.H)
-        mlp = isinstance(problem.network, Network)  # symmetry is detected for MLPs only, so far
-        self.symmetry = detect(problem) if use_symmetry and self.H and mlp else Symmetry(False, frozenset())
+        self.symmetry = detect(problem) if use_symmetry and self.H else Symmetry(False, frozenset())
         # symmetric[u] is True when unit u-1 and unit u are interchangeable (same symmetric layer)
         self.col_pair = [False] * self.H
         for u in range(1, self.H):

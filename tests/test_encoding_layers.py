@@ -114,3 +114,19 @@ def test_the_issue_cnn_at_three_samples_is_found(strategy):
                                  "-r", "grad(b2) == 0", "-r", "grad(W1) != 0", "--strategy", strategy, "--json", "-"])
     assert r.exit_code == 0, r.output
     assert '"found"' in r.output
+
+
+def test_a_layer_model_breaks_sample_symmetry_only_when_the_conditions_allow_it():
+    from cexsearch.search import Enumeration
+
+    model = layer_network(CNN, "1,4")
+    e = Enumeration(build_problem(model, 3, ["grad(W2) == 0", "grad(W1) != 0"]), SearchOptions())
+    assert e.symmetry.samples and not e.symmetry.layers
+    e = Enumeration(build_problem(model, 3, ["x[0, 0, 0] == 1", "grad(W1) != 0"]), SearchOptions())
+    assert not e.symmetry.samples
+    # the same proof with and without symmetry: the orbits it skips hold no witness
+    proof = build_problem(layer_network("Sequential(Conv1d(1, 1, 2, bias=False), ReLU(), Flatten(), "
+                                        "Linear(2, 1, bias=False))", "1,3"), 1, ["grad(W2) == 0", "grad(W1) != 0"])
+    a = search(proof, SearchOptions(strategy="enumerate"))
+    b = search(proof, SearchOptions(strategy="enumerate-plain"))
+    assert a.verdict == b.verdict == "none"
