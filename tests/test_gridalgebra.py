@@ -106,6 +106,16 @@ def test_random_architectures_and_losses(seed):
     _assert_agrees_everywhere(*case)
 
 
+def test_a_max_pool_window_of_more_than_127_entries():
+    """The first maximum at position 129 (where the free entry is 0 or 1) and at 0 (a tie at -1)."""
+    model = parse_model("Sequential(MaxPool1d(130), Flatten(), Linear(1, 1))", (1, 130))
+    values = {"W1": np.array([[F(2)]], dtype=object), "b1": np.array([F(1)], dtype=object),
+              "x": np.array([[[F(-1)] * 130]], dtype=object), "y": np.array([[F(1, 2)]], dtype=object)}
+    gridded = {n: v.copy() for n, v in values.items()}
+    gridded["x"][0, 0, 129] = Q(np.array([0, 1, -1], dtype=np.int8), 1, 1)
+    _assert_agrees_everywhere(model, values, [("x", (0, 0, 129))], gridded, 1)
+
+
 def test_comparing_with_a_breakpoint_is_exact_for_every_scale_and_numerator():
     """``at_least`` compares integers with a rounded threshold: against Fraction comparisons, edges included."""
     rng = random.Random(7)

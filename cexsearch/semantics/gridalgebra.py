@@ -275,7 +275,7 @@ def _objects(flat: list[Any], shape: tuple[int, ...]) -> np.ndarray:
 
 
 class _Pieces:
-    """The piece index of one entry at every grid point (an int8 array, or an int for a constant), read once."""
+    """The piece index of one entry at every grid point (an integer array, or an int for a constant), read once."""
 
     __slots__ = ("_index", "_make")
 
@@ -324,9 +324,10 @@ def _piece_index(z: Q, table: PiecewiseLinear) -> _Pieces:
     def make() -> Any:
         # piece j >= 1 or a later one  <=>  z above its lower end; the index is how many hold
         above = [z.at_least(p.lo, p.lo_closed) for p in table.pieces[1:] if p.lo is not None]
+        dt = dtype_of(len(above))
         if len(above) == 1:
-            return above[0].astype(np.int8)
-        out = np.zeros(np.broadcast_shapes(*(np.shape(a) for a in above)), dtype=np.int8)
+            return above[0].astype(dt)
+        out = np.zeros(np.broadcast_shapes(*(np.shape(a) for a in above)), dtype=dt)
         for a in above:
             np.add(out, a, out=out, casting="unsafe")
         return out
@@ -345,11 +346,12 @@ def _first_max(window: list[Q]) -> _Pieces:
         bound = max(w.bound * abs(m) for w, m in zip(window, m_of))
         dt = dtype_of(max(bound, *(abs(m) for m in m_of)))
         nums = [np.int8(0) if m == 0 else _scaled(w.num, m, dt) for w, m in zip(window, m_of)]
-        best, index = nums[0], np.int8(0)  # type: Any, Any
+        it = dtype_of(len(nums))  # a window of more than 127 entries needs wider indices
+        best, index = nums[0], it(0)  # type: Any, Any
         for i in range(1, len(nums)):  # strictly greater: ties keep the first maximum
             better = np.greater(nums[i], best)
             best = np.where(better, nums[i], best)
-            index = np.where(better, np.int8(i), index).astype(np.int8, copy=False)
+            index = np.where(better, it(i), index).astype(it, copy=False)
         return index
 
     return _Pieces(make=make)
