@@ -39,7 +39,7 @@ import numpy as np
 
 from . import conditions as C
 from .model import Model
-from .numeric import model_of
+from .numeric import loss_targets, model_of
 from .semantics import trace
 from .semantics.gridalgebra import GRID, LIMIT, Declined, Q, dtype_of
 from .spec import Index, Problem, entries
@@ -186,9 +186,16 @@ def blocks(problem: Problem, grid: Grid, deadline: float | None = None) -> Itera
         inner_arrays.append(vals.astype(dt).reshape(axes))
     backend = GridBackend()
     unit = 1 if g == 1 else Fraction(1, g)  # a whole scale is an int (see gridalgebra)
+    # A loss with targets (hinge: y in {-1, 1}) admits only the points where every free y is one.
+    targets = [t * g for t in loss_targets(net)]
+    on_target = np.isin(vals, [int(t) for t in targets if t.denominator == 1])
+    target_axes = [a for a, key in enumerate(grid.keys) if key[0] == "y"] if targets else []
     for combo in itertools.product(range(base), repeat=outer):
         if deadline is not None and time.monotonic() >= deadline:
             raise Declined("time limit")
+        if not all(on_target[combo[a]] for a in target_axes if a < outer):
+            yield combo, np.False_
+            continue
         values: dict[str, np.ndarray] = {}
         for name in net.variable_names():
             shape = problem.shape(name)
@@ -203,6 +210,9 @@ def blocks(problem: Problem, grid: Grid, deadline: float | None = None) -> Itera
             values[name] = arr
         env = environment(problem, values)
         mask: Any = np.True_
+        for a in target_axes:
+            if a >= outer:
+                mask = np.logical_and(mask, on_target.reshape(inner_arrays[a - outer].shape))
         for cond in problem.conditions:
             mask = np.logical_and(mask, C.holds(cond, env, backend).v)
         yield combo, mask
