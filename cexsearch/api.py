@@ -35,17 +35,22 @@ class NetworkSettings:
         return Network(tuple(widths), **kwargs)  # type: ignore[arg-type]
 
 
-def torch_network(model: Any, loss: str = "mse", relu_grad_at_zero: int = 0) -> TorchNetwork:
+def torch_network(model: Any, loss: str = "mse", relu_grad_at_zero: int = 0, input_shape: Sequence[int] | None = None,
+                  huber_delta: Fraction | None = None) -> TorchNetwork:
     """A network read from PyTorch: ``model`` is an ``nn.Module``, an ``nn.Module`` class or a function
-    returning one, or the text ``"PATH.py:NAME"``.  Its ``.network`` carries the module's parameter names
-    (pass it to :func:`build_problem`); its ``.weights`` are the module's current values, exactly
-    (pass them as ``fixed=`` to question the trained network with only the data free).
+    returning one, or the text ``"PATH.py:NAME"``.  Its ``.network`` (pass it to :func:`build_problem`)
+    is an MLP :class:`Network` carrying the module's parameter names, or for any other module a layer
+    :class:`cexsearch.model.Model` named ``W1, b1, ...`` (``input_shape``, one sample's shape, is
+    needed when the first layer does not fix it); its ``.weights`` are the module's current values,
+    exactly (pass them as ``fixed=`` to question the trained network with only the data free).
     """
     from .torchnet import instantiate, load_torch_network, network_from_module
 
+    shape = tuple(input_shape) if input_shape is not None else None
     if isinstance(model, str):
-        return load_torch_network(model, loss=loss, relu_grad_at_zero=relu_grad_at_zero)
-    return network_from_module(instantiate(model, "model"), "model", loss, relu_grad_at_zero)
+        return load_torch_network(model, loss=loss, relu_grad_at_zero=relu_grad_at_zero, input_shape=shape,
+                                  huber_delta=huber_delta)
+    return network_from_module(instantiate(model, "model"), "model", loss, relu_grad_at_zero, shape, huber_delta)
 
 
 def parse_conditions(texts: Sequence[str], where: str = "--require",

@@ -2,15 +2,18 @@
 
 When every free value is a multiple of ``1/g`` within ``[-K/g, K/g]`` the grid
 has ``(2K + 1)^n`` points; for a handful of free values (seed 001 has ten:
-3^10 = 59049 points in [-1, 1]) numpy decides every point *exactly*: each
-value is an integer numerator array over one common denominator (a Python
-int), the forward pass, backprop and conditions follow
-:mod:`cexsearch.numeric` and :mod:`cexsearch.conditions` (the conditions are
-read by :func:`cexsearch.conditions.evaluate` itself, over a vector backend),
-and a bound carried with every array proves that no int64 ever overflows (past
-2^62 the grid search declines and the caller uses the solver).  So an answer
-*none* is a proof by exhaustion, and a point it picks is re-checked exactly by
-:func:`cexsearch.search.confirm` like any solver model.
+3^10 = 59049 points in [-1, 1]) numpy decides every point *exactly*.  The
+semantics is not written here: the forward pass and backprop are
+:func:`cexsearch.semantics.trace` itself, run once over the grid algebra
+(:mod:`cexsearch.semantics.gridalgebra`), where each value is an integer
+numerator array over the grid with one common Fraction scale and a proven bound
+that keeps every int64 operation exact (past 2^62 the grid search declines and
+the caller uses the solver); the conditions are read by
+:func:`cexsearch.conditions.evaluate` itself, over a vector backend.  So an
+answer *none* is a proof by exhaustion, and a point it picks is re-checked
+exactly by :func:`cexsearch.search.confirm` like any solver model.  Every
+network the trace reads is searched: an MLP (:class:`~cexsearch.spec.Network`,
+as its layer model) and a layer model alike.
 
 Each free value is one axis of an n-dimensional array and intermediate values
 broadcast over the axes they depend on only, so a sample's forward pass costs
@@ -35,157 +38,18 @@ from typing import Any
 import numpy as np
 
 from . import lang as C
+from .model import Model
 from .model.network import Index, entries
 from .model.problem import Problem
+from .numeric import loss_targets, model_of
+from .semantics import trace
+from .semantics.gridalgebra import GRID, LIMIT, Declined, Q, dtype_of
 
-LIMIT = 2**62  # every numerator's proven bound stays below this, so int64 arithmetic is exact
+__all__ = ["GRID", "LIMIT", "MAX_POINTS", "B", "Declined", "Grid", "GridAnswer", "GridBackend", "Q", "blocks",
+           "environment", "grid_of", "search_grid"]
+
 MAX_POINTS = 1 << 24  # grids above this are left to the solver
 CHUNK_POINTS = 1 << 20  # points decided per block (memory: a few arrays of this many int64)
-
-
-class Declined(Exception):
-    """The grid search cannot decide this problem exactly (size, a possible overflow, a construct)."""
-
-
-def _dtype(bound: int) -> Any:
-    """The narrowest integer type holding every value up to ``bound`` in size (narrow arrays are faster)."""
-    if bound < 2**7:
-        return np.int8
-    if bound < 2**15:
-        return np.int16
-    if bound < 2**31:
-        return np.int32
-    if bound < LIMIT:
-        return np.int64
-    raise Declined("values could overflow int64")
-
-
-def _fgcd(a: Fraction, b: Fraction) -> Fraction:
-    """The largest positive rational r with a / r and b / r both integers."""
-    return Fraction(math.gcd(a.numerator, b.numerator), math.lcm(a.denominator, b.denominator))
-
-
-class Q:
-    """Exact rationals over the grid: ``num * scale``.
-
-    ``num`` is an integer numpy array (broadcastable over the grid axes, or a numpy scalar),
-    ``scale`` a non-zero Fraction, the same for every point, and ``bound`` a proven upper bound
-    on ``abs(num)``: each operation picks its integer type from the bound of its result and
-    declines (:class:`Declined`) before any value could reach 2^62, so no arithmetic overflows.
-    Multiplying by a constant only changes ``scale``.
-    """
-
-    __slots__ = ("num", "scale", "bound")
-
-    def __init__(self, num: Any, scale: Fraction, bound: int) -> None:
-        if bound >= LIMIT:
-            raise Declined("values could overflow int64")
-        assert scale != 0
-        self.num = num
-        self.scale = scale
-        self.bound = bound
-
-    @staticmethod
-    def const(v: Fraction | int) -> Q:
-        f = Fraction(v)
-        if f == 0:
-            return Q(np.int8(0), Fraction(1), 0)
-        return Q(np.int8(1), f, 1)
-
-    @staticmethod
-    def of(v: Any) -> Q:
-        if isinstance(v, Q):
-            return v
-        if isinstance(v, (int, Fraction)) and not isinstance(v, bool):
-            return Q.const(v)
-        raise Declined(f"unsupported operand {type(v).__name__}")
-
-    @property
-    def zero(self) -> bool:
-        return self.bound == 0
-
-    @property
-    def constant(self) -> bool:
-        return np.ndim(self.num) == 0
-
-    def value(self) -> Fraction:
-        assert self.constant
-        return int(self.num) * self.scale
-
-    def __add__(self, other: Any) -> Q:
-        o = Q.of(other)
-        if o.zero:
-            return self
-        if self.zero:
-            return o
-        if self.constant and o.constant:
-            return Q.const(self.value() + o.value())
-        s = _fgcd(self.scale, o.scale)
-        fa, fb = self.scale / s, o.scale / s
-        assert fa.denominator == 1 and fb.denominator == 1
-        ia, ib = int(fa), int(fb)
-        bound = self.bound * abs(ia) + o.bound * abs(ib)
-        dt = _dtype(max(bound, abs(ia), abs(ib)))
-        a = self.num if ia == 1 else np.negative(self.num, dtype=dt) if ia == -1 else np.multiply(self.num, ia, dtype=dt)
-        if ib == 1:
-            return Q(np.add(a, o.num, dtype=dt), s, bound)
-        if ib == -1:
-            return Q(np.subtract(a, o.num, dtype=dt), s, bound)
-        return Q(np.add(a, np.multiply(o.num, ib, dtype=dt), dtype=dt), s, bound)
-
-    __radd__ = __add__
-
-    def __neg__(self) -> Q:
-        return Q(self.num, -self.scale, self.bound)
-
-    def __sub__(self, other: Any) -> Q:
-        return self + (-Q.of(other))
-
-    def __rsub__(self, other: Any) -> Q:
-        return Q.of(other) + (-self)
-
-    def __mul__(self, other: Any) -> Q:
-        o = Q.of(other)
-        if self.zero or o.zero:
-            return Q.const(0)
-        if o.constant and int(o.num) == 1:
-            return Q(self.num, self.scale * o.scale, self.bound)
-        if self.constant and int(self.num) == 1:
-            return Q(o.num, self.scale * o.scale, o.bound)
-        bound = self.bound * o.bound
-        return Q(np.multiply(self.num, o.num, dtype=_dtype(max(bound, self.bound, o.bound))),
-                 self.scale * o.scale, bound)
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other: Any) -> Q:
-        o = Q.of(other)
-        if not o.constant:
-            raise Declined("division by a value that varies over the grid")
-        c = o.value()
-        if c == 0:
-            raise ZeroDivisionError("division by zero")
-        return Q(self.num, self.scale / c, self.bound)
-
-    def __bool__(self) -> bool:
-        raise TypeError("a grid value has no single truth value")
-
-    def sign_test(self, op: str) -> Any:
-        """``self op 0`` for op in ==, <, <=, as a Boolean array (scale's sign taken into account)."""
-        if op == "==":
-            return np.equal(self.num, 0)
-        if self.scale > 0:
-            return np.less(self.num, 0) if op == "<" else np.less_equal(self.num, 0)
-        return np.greater(self.num, 0) if op == "<" else np.greater_equal(self.num, 0)
-
-    def eq(self, other: Q) -> Any:
-        return (self - other).sign_test("==")
-
-    def lt(self, other: Q) -> Any:
-        return (self - other).sign_test("<")
-
-    def le(self, other: Q) -> Any:
-        return (self - other).sign_test("<=")
 
 
 class B:
@@ -216,104 +80,26 @@ class GridBackend:
         return B(np.logical_not(item.v))
 
     def eq(self, a: Any, b: Any) -> B:
-        return B(Q.of(a).eq(Q.of(b)))
+        return B((Q.of(a) - Q.of(b)).sign_test("=="))
 
     def lt(self, a: Any, b: Any) -> B:
-        return B(Q.of(a).lt(Q.of(b)))
+        return B((Q.of(a) - Q.of(b)).sign_test("<"))
 
     def le(self, a: Any, b: Any) -> B:
-        return B(Q.of(a).le(Q.of(b)))
+        return B((Q.of(a) - Q.of(b)).sign_test("<="))
 
 
 def _objects(shape: tuple[int, ...]) -> np.ndarray:
     return np.empty(shape, dtype=object)
 
 
-def _mat(rows: int, cols: int) -> list[list[Any]]:
-    return [[None] * cols for _ in range(rows)]
-
-
-def _sum(terms: list[Q]) -> Q:
-    out = terms[0]
-    for t in terms[1:]:
-        out = out + t
-    return out
-
-
 def environment(problem: Problem, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Values, yhat and grad(P) as object arrays of :class:`Q`, as :func:`cexsearch.numeric.environment`."""
+    """Values, yhat and grad(P) as object arrays of :class:`Q`: the trace over the grid algebra."""
     net = problem.network
-    L = net.depth
-    M = problem.samples
-    s_off = Fraction(net.slopes()[1])
-    assert net.slopes()[0] == 1
-    W = [values[f"W{k}"] for k in range(1, L + 1)]
-    b = [values[f"b{k}"] if net.bias else None for k in range(1, L + 1)]
-    x, y = values["x"], values["y"]
-    acts: list[list[list[Q]]] = [[list(x[m]) for m in range(M)]]
-    slopes: list[list[list[Q]]] = []
-    z_out: list[list[Q]] = []
-    for k in range(L):
-        Wk = W[k]
-        width, fan_in = Wk.shape
-        z = _mat(M, width)
-        for m in range(M):
-            for j in range(width):
-                terms = [acts[-1][m][i] * Wk[j, i] for i in range(fan_in)]
-                bk = b[k]
-                if bk is not None:
-                    terms.append(bk[j])
-                z[m][j] = _sum(terms)
-        if k == L - 1:
-            z_out = z
-            break
-        act, slope = _mat(M, width), _mat(M, width)
-        for m in range(M):
-            for j in range(width):
-                zz = z[m][j]
-                if net.activation == "linear":
-                    act[m][j], slope[m][j] = zz, Q.const(1)
-                    continue
-                # Network.is_active: > 0 is active, < 0 inactive, exactly 0 as relu_grad_at_zero says
-                on = np.logical_not(zz.sign_test("<" if net.is_active(Fraction(0)) else "<="))
-                if s_off == 0:
-                    act[m][j] = Q(np.where(on, zz.num, 0).astype(zz.num.dtype, copy=False), zz.scale, zz.bound) \
-                        if not zz.zero else zz
-                    slope[m][j] = Q(on.astype(np.int8), Fraction(1), 1)
-                else:  # value: z when active, (p/q) z when not
-                    p, q = s_off.numerator, s_off.denominator
-                    bound = zz.bound * max(q, abs(p))
-                    dt = _dtype(max(bound, q, abs(p)))
-                    act[m][j] = Q(np.where(on, np.multiply(zz.num, q, dtype=dt), np.multiply(zz.num, p, dtype=dt)),
-                                  zz.scale / q, bound)
-                    slope[m][j] = Q(np.where(on, q, p).astype(_dtype(max(q, abs(p)))), Fraction(1, q), max(q, abs(p)))
-        acts.append(act)
-        slopes.append(slope)
-    c = net.loss_gradient_scale(M)
-    width_out = net.widths[-1]
-    delta = [[z_out[m][o] - y[m, o] for o in range(width_out)] for m in range(M)]
-    yhat = _objects((M, width_out))
-    for m in range(M):
-        for o in range(width_out):
-            yhat[m, o] = z_out[m][o]
+    model = net if isinstance(net, Model) else model_of(net)
+    t = trace(model, {name: values[name] for name in model.parameter_names()}, values["x"], values["y"], GRID)
     env: dict[str, np.ndarray] = dict(values)
-    env["yhat"] = yhat
-    for k in range(L - 1, -1, -1):
-        Wk = W[k]
-        width, fan_in = Wk.shape
-        gW = _objects((width, fan_in))
-        for j in range(width):
-            for i in range(fan_in):
-                gW[j, i] = _sum([delta[m][j] * acts[k][m][i] for m in range(M)]) * c
-        env[f"grad(W{k + 1})"] = gW
-        if net.bias:
-            gb = _objects((width,))
-            for j in range(width):
-                gb[j] = _sum([delta[m][j] for m in range(M)]) * c
-            env[f"grad(b{k + 1})"] = gb
-        if k > 0:
-            delta = [[_sum([delta[m][j] * Wk[j, i] for j in range(width)]) * slopes[k - 1][m][i]
-                      for i in range(fan_in)] for m in range(M)]
+    env.update(t.environment())
     return env
 
 
@@ -386,7 +172,7 @@ def blocks(problem: Problem, grid: Grid, deadline: float | None = None) -> Itera
     """
     n, base, K, g = len(grid.keys), grid.base, grid.K, grid.g
     vals = grid.values
-    dt = _dtype(K)
+    dt = dtype_of(K)
     net = problem.network
     fixed = problem.fixed.as_dict()
     outer = 0
@@ -400,9 +186,17 @@ def blocks(problem: Problem, grid: Grid, deadline: float | None = None) -> Itera
         axes[a - outer] = base
         inner_arrays.append(vals.astype(dt).reshape(axes))
     backend = GridBackend()
+    unit = 1 if g == 1 else Fraction(1, g)  # a whole scale is an int (see gridalgebra)
+    # A loss with targets (hinge: y in {-1, 1}) admits only the points where every free y is one.
+    targets = [t * g for t in loss_targets(net)]
+    on_target = np.isin(vals, [int(t) for t in targets if t.denominator == 1])
+    target_axes = [a for a, key in enumerate(grid.keys) if key[0] == "y"] if targets else []
     for combo in itertools.product(range(base), repeat=outer):
         if deadline is not None and time.monotonic() >= deadline:
             raise Declined("time limit")
+        if not all(on_target[combo[a]] for a in target_axes if a < outer):
+            yield combo, np.False_
+            continue
         values: dict[str, np.ndarray] = {}
         for name in net.variable_names():
             shape = problem.shape(name)
@@ -413,10 +207,13 @@ def blocks(problem: Problem, grid: Grid, deadline: float | None = None) -> Itera
                     continue
                 a = axis_of[(name, idx)]
                 num = dt(vals[combo[a]]) if a < outer else inner_arrays[a - outer]
-                arr[idx] = Q(num, Fraction(1, g), K)
+                arr[idx] = Q(num, unit, K)
             values[name] = arr
         env = environment(problem, values)
         mask: Any = np.True_
+        for a in target_axes:
+            if a >= outer:
+                mask = np.logical_and(mask, on_target.reshape(inner_arrays[a - outer].shape))
         for cond in problem.conditions:
             mask = np.logical_and(mask, C.holds(cond, env, backend).v)
         yield combo, mask

@@ -28,7 +28,6 @@ from rich.text import Text
 
 from .errors import InputError
 from .explain import LATEX_ESCAPE_RE, explain, latex_unescape
-from .model.network import Network
 from .output import report
 from .search import Outcome
 
@@ -154,9 +153,10 @@ def plot_html(outcome: Outcome) -> str:
     """The plot as an embedded PNG where one applies (one input, one output, matplotlib installed)."""
     assert outcome.witness is not None
     net = outcome.problem.network
-    if net.widths[0] != 1 or net.widths[-1] != 1:
+    from .plot import one_in_one_out, png_bytes
+
+    if not one_in_one_out(net):
         return ""
-    from .plot import png_bytes
 
     try:
         png = png_bytes(outcome.problem, outcome.witness)
@@ -180,14 +180,10 @@ def outcome_html(outcome: Outcome, conditions: bool = True) -> str:
             parts.append(rich_table_html(layers))
         parts += [rich_table_html(t(outcome)) for t in (report.parameter_table, report.dataset_table, report.gradient_table)]
         parts.append(f'<p class="check">{escape(report.check_line(outcome).plain)}</p>')
-        if isinstance(outcome.problem.network, Network):
-            parts.append(plot_html(outcome))
-            tex = explain(outcome.problem, outcome.witness, "latex")
-            parts.append(f'<details class="derivation" open=""><summary>Derivation</summary>\n'
-                         f"{derivation_html(tex)}\n</details>")
-        else:
-            parts.append('<p class="note">derivation and plot: written for the MLP shorthand only, not yet for '
-                         'a network in PyTorch\'s notation</p>')
+        parts.append(plot_html(outcome))
+        tex = explain(outcome.problem, outcome.witness, "latex")
+        parts.append(f'<details class="derivation" open=""><summary>Derivation</summary>\n'
+                     f"{derivation_html(tex)}\n</details>")
     notes = [f"shrinking: {'; '.join(outcome.shrink)}"] if outcome.shrink else []
     notes += [f"cross-check {n}" for n in outcome.cross_checks]
     parts += [f'<p class="note">{escape(n)}</p>' for n in notes]

@@ -3,8 +3,11 @@
 :func:`plot` draws, in an upper panel, the network's function over an x range
 that covers the data, the data points (x, y) with each residual as a vertical
 segment to (x, yhat), and the kink of every first-hidden-layer unit
-(x = -b1[j] / W1[j,0]) as a dotted vertical line; in a lower panel, a bar chart
-of every gradient entry.  The curve is evaluated by
+(x = -b1[j] / W1[j,0] for ReLU, (k - b1[j]) / W1[j,0] at each breakpoint k of
+the activation) as a dotted vertical line; in a lower panel, a bar chart of
+every gradient entry.  It applies to the MLP shorthand with widths 1-...-1 and
+to a layer model whose input and output are one number each (input shape (1,),
+output shape (1,), e.g. ``Sequential(Linear(1, 4), ReLU(), Linear(4, 1))``).  The curve is evaluated by
 :func:`cexsearch.numeric.evaluate` (float64 on a dense grid that contains the
 data and the first layer's kinks exactly), so the picture shows the same
 function the exact re-check decided on.
@@ -23,30 +26,57 @@ from typing import Any
 
 from .errors import InputError
 from .files import atomic_open
-from .model.network import entries
+from .model.layers import Activation, Linear, shape_text
+from .model.network import Network, entries
 from .model.problem import Assignment, Problem
-from .numeric import evaluate
+from .numeric import evaluate, model_of
 
 SUFFIXES: tuple[str, ...] = (".png", ".svg")
 GRID_POINTS = 801  # points of the dense grid the curve is drawn through
 
 
 def first_layer_kinks(assignment: Assignment) -> list[Fraction]:
-    """x where a first-hidden-layer unit's pre-activation crosses 0, exactly, sorted, without repeats.
+    """x where a first-hidden-layer unit's pre-activation reaches a breakpoint of its activation, exactly, sorted.
 
-    Only networks with a hidden layer whose activation bends have kinks; a unit
-    with W1[j,0] = 0 is constant in x and has none.
+    Only networks whose first layer is linear and followed by an activation that
+    bends have kinks; a unit with W1[j,0] = 0 is constant in x and has none.
     """
     net = assignment.network
-    if net.depth < 2 or net.activation == "linear" or net.widths[0] != 1:
+    model = model_of(net) if isinstance(net, Network) else net
+    layers = model.layers
+    if (len(layers) < 2 or not isinstance(layers[0], Linear) or layers[0].in_features != 1
+            or not isinstance(layers[1], Activation)):
         return []
-    kinks = set()
-    for j in range(net.widths[1]):
+    kinks: set[Fraction] = set()
+    for j in range(layers[0].out_features):
         w = assignment.entry("W1", (j, 0))
         if w != 0:
-            b = assignment.entry("b1", (j,)) if net.bias else Fraction(0)
-            kinks.add(-b / w)
+            b = assignment.entry("b1", (j,)) if layers[0].bias else Fraction(0)
+            kinks.update((k - b) / w for k in layers[1].table.breakpoints)
     return sorted(kinks)
+
+
+def one_in_one_out(network: object) -> bool:
+    """Whether the plot applies: one input number and one output number per sample."""
+    if isinstance(network, Network):
+        return network.widths[0] == 1 and network.widths[-1] == 1
+    return tuple(getattr(network, "input_shape", ())) == (1,) and tuple(getattr(network, "output_shape", ())) == (1,)
+
+
+def require_plottable(network: object) -> None:
+    """InputError (exit 2) naming the network and the shape a plot needs, unless it has one input and one output."""
+    if one_in_one_out(network):
+        return
+    if isinstance(network, Network):
+        raise InputError(f"plots need width_0 = width_L = 1, the network is {network.text}",
+                         where="--plot", hint="plot a network with one input and one output, e.g. 1-2-1")
+    shape = getattr(network, "input_shape", ())
+    out = getattr(network, "output_shape", ())
+    raise InputError(f"plots need one input and one output number per sample (input shape (1,), output shape (1,)); "
+                     f"{getattr(network, 'text', network)} takes input shape {shape_text(shape)} and gives "
+                     f"{shape_text(out)}", where="--plot",
+                     hint="plot a network like \"Sequential(Linear(1, 4), ReLU(), Linear(4, 1))\" --input-shape 1, "
+                          "or drop --plot")
 
 
 def x_range(xs: list[Fraction]) -> tuple[Fraction, Fraction]:
@@ -110,7 +140,7 @@ def _figure(problem: Problem, assignment: Assignment) -> Any:
     shown = [k for k in kinks if lo <= k <= hi]
     for i, k in enumerate(shown):
         top.axvline(float(k), color="gray", linestyle=":", linewidth=1.2,
-                    label="first-layer kink x = -b1[j]/W1[j,0]" if i == 0 else None)
+                    label=_kink_label(net) if i == 0 else None)
     top.set_xlim(float(lo), float(hi))
     top.set_xlabel("x")
     top.set_ylabel("y")
@@ -157,11 +187,17 @@ def png_bytes(problem: Problem, assignment: Assignment) -> bytes:
     return buffer.getvalue()
 
 
+def _kink_label(net: object) -> str:
+    model = model_of(net) if isinstance(net, Network) else net
+    table = model.layers[1].table  # type: ignore[attr-defined]  # kinks come only after a first activation
+    if table.breakpoints == (Fraction(0),):
+        return "first-layer kink x = -b1[j]/W1[j,0]"
+    return "first-layer kink x = (k - b1[j])/W1[j,0], k a breakpoint"
+
+
 def _check(problem: Problem, assignment: Assignment) -> None:
     net = assignment.network
-    if net.widths[0] != 1 or net.widths[-1] != 1:
-        raise InputError(f"plots need width_0 = width_L = 1, the network is {net.text}",
-                         hint="plot a network with one input and one output, e.g. 1-2-1")
+    require_plottable(net)
     if assignment.network != problem.network or assignment.samples != problem.samples:
         raise InputError(
             f"the witness is for {net.text} with {assignment.samples} samples, "

@@ -3,7 +3,7 @@
 Every strategy answers *found* (with a witness confirmed by
 :func:`cexsearch.numeric.recheck`), *none* (proven: every activation pattern
 decided unsatisfiable) or *unknown* (with the reason), and all are driven by
-the same :class:`cexsearch.encode.Encoding`:
+the same :class:`cexsearch.engine.encoding.Encoding`:
 
 ``enumerate``
     Activation patterns as a tree, sample by sample and unit by unit, on one
@@ -41,7 +41,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from . import numeric
-from .encode import Encoding
+from .engine.encoding import Encoding, sites_of
 from .engine.options import SearchOptions
 from .errors import SolverDisagreement, TooLarge
 from .model.network import Index, Network, entries
@@ -116,8 +116,8 @@ def pattern_count_text(n: int) -> str:
 
 def raw_pattern_count(problem: Problem) -> int:
     net = problem.network
-    if not isinstance(net, Network):  # a layer model counts its own sites
-        return net.pattern_count(problem.samples)
+    if not isinstance(net, Network):  # a layer model: the patterns of its enumerated activations
+        return 2 ** (problem.samples * sum(site.width for site in sites_of(net)))
     return 2 ** (problem.samples * net.hidden_units) if net.has_patterns else 1
 
 
@@ -170,8 +170,7 @@ class Enumeration:
         self.prefix = prefix
         self.encoding = Encoding(problem)
         self.solver = PatternSolver(self.encoding, seed=options.seed, rlimit=options.rlimit, kind=solver_kind)
-        net = problem.network
-        self.H = len(self.encoding.units) if net.has_patterns else 0
+        self.H = len(self.encoding.units)
         self.M = problem.samples
         self.total = 2 ** (self.M * self.H)
         self.symmetry = detect(problem) if use_symmetry and self.H else Symmetry(False, frozenset())
@@ -311,7 +310,7 @@ class Enumeration:
         frozen = tuple(tuple(bool(b) for b in row[: self.H]) for row in bits)
         self.solver.push()
         try:
-            self.solver.add(self.encoding.conditions(bits))
+            self.solver.add(self.encoding.conditions(bits), *self.encoding.definitions(bits))
             answer = self.solver.check(self.deadline)
             if isinstance(answer, Sat):
                 try:
@@ -493,11 +492,6 @@ def _collect(problem: Problem, options: SearchOptions, progress: Progress | None
 
 def if_encoded_constraints(problem: Problem) -> list:
     """The whole question as one If-encoded formula (for a second solver to re-decide)."""
-    if not isinstance(problem.network, Network):  # a layer model: the If form of its trace
-        from .engine.layersearch import LayerEncoding
-
-        layers = LayerEncoding(problem)
-        return list(layers.domain) + layers.query()
     enc = Encoding(problem)
     bits = [[None] * len(enc.units) for _ in range(problem.samples)]
     return list(enc.domain) + enc.pattern_constraints(bits) + [enc.conditions(bits)]
@@ -696,7 +690,8 @@ def _portfolio(problem: Problem, options: SearchOptions, progress: Progress | No
             return finish(out)
         notes.append(out.reason or "")
     if total > 1:
-        if any(name == "y" for name, _ in problem.free_keys()) or hopeless:
+        linear_reads = isinstance(problem.network, Network)  # the linear strategy is written for MLPs
+        if linear_reads and (any(name == "y" for name, _ in problem.free_keys()) or hopeless):
             # With enumeration out of reach the linear strategy gets the whole budget.
             out = LinearStrategy(problem, options, deadline if hopeless else until(30.0),
                                  max_tries=None if hopeless else LINEAR_SLICE_TRIES).run()
@@ -723,9 +718,8 @@ def search(problem: Problem, options: SearchOptions = SearchOptions(), progress:
         twin = mlp_twin(problem.network)
         if twin is not None:  # an MLP written as layers: the MLP engine decides it, the model's trace re-checks
             return restate(search(replace(problem, network=twin), options, progress), problem)
-        from .engine.layersearch import search_layers
-
-        return search_layers(problem, options, deadline)
+        if strategy == "linear":
+            raise TooLarge("--strategy linear is not yet supported for layer models", hint="use --strategy auto")
     total = raw_pattern_count(problem)
     if strategy in ("enumerate", "enumerate-plain") and total > REACHABLE_PATTERNS and not options.force:
         raise TooLarge(

@@ -17,7 +17,7 @@ from typing import Any
 
 import z3
 
-from .encode import Encoding
+from .engine.encoding import Encoding
 from .model.network import Index
 
 

@@ -1,6 +1,6 @@
 """Which permutations leave a problem unchanged, so that one pattern per orbit suffices.
 
-Two kinds of symmetry are recognised:
+Two kinds of symmetry are recognised (for a layer model, so far, only the first):
 
 * **samples**: permuting the samples permutes the rows of ``x``, ``y``,
   ``yhat`` and leaves every gradient (a sum over samples) unchanged;
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import lang as C
-from .model.network import entries
+from .model.network import Network, entries
 from .model.problem import Problem
 
 INVARIANT = "inv"
@@ -170,7 +170,9 @@ def detect(problem: Problem) -> Symmetry:
     net = problem.network
     samples = problem.samples > 1 and _condition_invariant(problem, "samples") and _fixed_invariant(
         problem, {"x": 0, "y": 0})
-    layers = set()
+    layers: set[int] = set()
+    if not isinstance(net, Network):  # a layer model: samples only (channels move blocks of units; not yet)
+        return Symmetry(samples, frozenset())
     for k in range(1, net.depth):
         if net.widths[k] < 2:
             continue

@@ -1,25 +1,25 @@
-"""Networks from PyTorch: an ``nn.Module`` traced with ``torch.fx`` and read as a :class:`Network`.
+"""Networks from PyTorch: an ``nn.Module`` traced with ``torch.fx`` and read as a cexsearch network.
 
-What maps onto cexsearch's network today (:data:`SUPPORTED`): a chain of ``nn.Linear``
-layers with one hidden activation between every two of them, the same everywhere --
-``nn.ReLU`` / ``torch.relu`` / ``F.relu`` / ``x.relu()``, ``nn.LeakyReLU`` /
-``F.leaky_relu`` with one negative slope, or none at all (``nn.Identity`` is skipped)
--- biases in every layer or in none, and no activation after the last layer.
+The forward pass is *traced* (``torch.fx.symbolic_trace``, walked by
+:func:`cexsearch.torchlayers.trace`), not read from ``.children()``: what counts is what
+``forward`` does, so a layer that is defined but skipped, layers called in another order,
+a branch or a residual add are all seen -- and what does not map is refused, naming the
+module or the operation.
 
-The forward pass is *traced* (``torch.fx.symbolic_trace``), not read from
-``.children()``: what counts is what ``forward`` does, so a layer that is defined
-but skipped, layers called in another order, a residual add or a branch are all
-seen -- and what does not map is refused, naming the module or the operation.
+A module that is an MLP (a chain of ``nn.Linear`` layers with the same ReLU / LeakyReLU
+/ no activation between every two, biases in all or none, nothing after the last) is read
+as a :class:`Network` that keeps the module's names (``fc1.weight``, ``0.bias``) through a
+:class:`ParameterNames` alias table, with ``--loss`` mse or sse.  Every other module that
+maps (:data:`SUPPORTED`: convolutions, pooling, flatten, more activations, residual blocks,
+or an MLP with another loss) is read as a layer :class:`cexsearch.model.Model`, its
+parameters named ``W1, b1, W2, ...`` by the order of the layers that have them, as the
+layer notation names them; its input shape comes from a first ``nn.Linear`` or is given.
+Shapes are PyTorch's, which are cexsearch's: ``nn.Linear(in, out).weight`` is (out, in).
 
-The parameters keep the module's names (``fc1.weight``, ``0.bias``): the returned
-network carries a :class:`ParameterNames` alias table for ``W1, b1, ...``.  Shapes
-are PyTorch's, which are cexsearch's: ``nn.Linear(in, out).weight`` is (out, in).
-
-:func:`module_weights` reads the module's current parameters exactly: a float32 or
-float64 value is a dyadic rational, and ``Fraction(float(v))`` is that rational with
-no rounding (float32 widens to float64 exactly).  A leaky slope is a setting a person
-typed, so it is read as the shortest decimal of its float (``0.01`` is 1/100), as
-numbers in claim files are.
+The module's current parameters are read exactly: a float32 or float64 value is a dyadic
+rational, and ``Fraction(float(v))`` is that rational with no rounding (float32 widens to
+float64 exactly).  A leaky slope or a clamp is a setting a person typed, so it is read as
+the shortest decimal of its float (``0.01`` is 1/100), as numbers in claim files are.
 
 Nothing here is imported unless a network comes from PyTorch; torch itself is imported
 inside the functions, and its absence is an :class:`InputError` naming the extra.
@@ -36,40 +36,28 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, SpecError
 from .model.network import Network, ParameterNames, entries
 from .model.problem import FixedValues
+from .torchlayers import SUPPORTED, Step, TorchModelError, import_torch, trace
 
-SUPPORTED = ("nn.Linear layers with the same hidden activation between every two: nn.ReLU, torch.relu, "
-             "F.relu or x.relu(); nn.LeakyReLU or F.leaky_relu (one negative_slope); or none (nn.Identity); "
-             "biases in every layer or in none; no activation after the last layer")
-TORCH_HINT = "install the extra: pip install 'cexsearch[torch]'"
-
-
-class TorchModelError(InputError):
-    """A module, file or name that cannot be read as a cexsearch network."""
-
-
-def import_torch(what: str = "--torch") -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise InputError(f"{what} needs PyTorch, which is not installed", hint=TORCH_HINT) from None
-    return torch
+__all__ = ["SUPPORTED", "TorchModelError", "TorchNetwork", "import_torch", "load_torch_network", "network_from_module"]
 
 
 @dataclass(frozen=True)
 class TorchNetwork:
     """A network read from a module: the network (with the module's names) and its current weights."""
 
-    network: Network
+    network: Any  # a Network (an MLP, with the module's names) or a cexsearch.model.Model (layers)
     weights: FixedValues  # every parameter at the module's current value, exactly
     source: str  # what it was read from: PATH.py:NAME, or the module's class
 
     def digest(self) -> str:
         """A short hash of the architecture, names and weights: what a claim's verdict depends on."""
-        body = repr((self.network.widths, self.network.activation, self.network.leaky_slope, self.network.bias,
-                     self.network.names, [(n, i, str(v)) for n, i, v in self.weights.items]))
+        net = self.network
+        shape = ((net.widths, net.activation, net.leaky_slope, net.bias, net.names) if isinstance(net, Network)
+                 else (net.describe(), net.loss, net.settings))
+        body = repr((shape, [(n, i, str(v)) for n, i, v in self.weights.items]))
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
@@ -166,198 +154,193 @@ def load_reference(reference: str, base: Path | None = None, option: str = "--to
     return instantiate(getattr(mod, name), label), label
 
 
+
+
 # --------------------------------------------------------------------------
-# nn.Module -> Network
+# steps -> Model
 
 
-@dataclass(frozen=True)
-class _Step:
-    kind: str  # "linear" | "relu" | "leaky_relu"
-    name: str  # the module's qualified name, or how the operation is written
-    module: Any = None  # the nn.Linear
-    slope: Fraction | None = None
+def _first_shaped(steps: tuple[Step, ...]) -> Step | None:
+    """The first step that fixes the input's shape (activations keep any shape)."""
+    for s in steps:
+        if s.kind == "Residual":
+            inner = _first_shaped(s.block)
+            if inner is not None:
+                return inner
+        elif s.kind not in ("ReLU", "LeakyReLU", "Hardtanh", "ReLU6", "Abs"):
+            return s
+    return None
 
 
-def _function_name(target: Any) -> str:
-    mod = getattr(target, "__module__", None) or ""
-    name = getattr(target, "__name__", repr(target))
-    mod = {"_operator": "operator", "torch._C._nn": "F", "torch.nn.functional": "F",
-           "torch._C._VariableFunctions": "torch"}.get(mod, mod)
-    return f"{mod}.{name}" if mod else name
+def _shown(step: Step) -> str:
+    """``0 (nn.Conv1d)`` for a module's step, ``torch.flatten`` for a function's."""
+    if step.name.startswith(("torch.", "F.", ".", "operator.")):
+        return step.name
+    return f"{step.name or 'the module'} (nn.{step.kind})"
 
 
-def _slope(value: Any, where: str) -> Fraction:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise TorchModelError(f"{where}: negative_slope {value!r} is not a finite number")
-    return Fraction(repr(float(value)))  # the shortest decimal: what the person typed
+def implied_input_shape(steps: tuple[Step, ...], label: str, option: str) -> tuple[int, ...]:
+    first = _first_shaped(steps)
+    if first is not None and first.kind == "Linear":
+        return (first.args[0],)
+    if first is None:
+        raise TorchModelError(f"{label}: the module has no layer that fixes its input's shape",
+                              hint=f"give one sample's shape with {option}")
+    what = {"Conv1d": "C,L", "Conv2d": "C,H,W", "Flatten": "of its sizes"}.get(first.kind, "of its sizes")
+    example = {"Conv1d": f"{first.args[0]},8", "Conv2d": f"{first.args[0]},8,8"}.get(first.kind, "1,8")
+    written = f"{option} {example}" if option.startswith("-") else f"{option} = [{example.replace(',', ', ')}]"
+    raise TorchModelError(f"{label}: the module starts with {_shown(first)}, which takes "
+                          f"inputs of any {'length' if first.kind == 'Conv1d' else 'size'}: the input shape is not "
+                          f"known from the module", hint=f"give one sample's shape ({what}) with {option}, "
+                          f"e.g. {written}")
 
 
-def _classify(node: Any, root: Any, torch: Any, label: str) -> _Step | None:
-    """What one traced operation is, None for one that does nothing (nn.Identity); refuse the rest."""
-    nn, F = torch.nn, torch.nn.functional
-    if node.op == "call_module":
-        sub = root.get_submodule(node.target)
-        if isinstance(sub, nn.Linear):
-            return _Step("linear", str(node.target), sub)
-        if isinstance(sub, nn.ReLU):
-            return _Step("relu", str(node.target))
-        if isinstance(sub, nn.LeakyReLU):
-            return _Step("leaky_relu", str(node.target), slope=_slope(sub.negative_slope, f"{label}: {node.target}"))
-        if isinstance(sub, nn.Identity):
-            return None
-        raise TorchModelError(f"{label}: unsupported module nn.{type(sub).__name__} ({node.target})",
-                              hint=f"supported: {SUPPORTED}")
-    if node.op == "call_function":
-        if node.target in (torch.relu, F.relu):
-            return _Step("relu", _function_name(node.target))
-        if node.target is F.leaky_relu:
-            slope = node.kwargs.get("negative_slope", node.args[1] if len(node.args) > 1 else 0.01)
-            return _Step("leaky_relu", "F.leaky_relu", slope=_slope(slope, f"{label}: F.leaky_relu"))
-        shown = _function_name(node.target)
-        symbol = {"operator.add": " (+, e.g. a residual connection)", "operator.mul": " (*)",
-                  "operator.sub": " (-)", "operator.getitem": " (indexing)"}.get(shown, "")
-        raise TorchModelError(f"{label}: unsupported operation {shown}{symbol} in forward()",
-                              hint=f"supported: {SUPPORTED}")
-    if node.op == "call_method":
-        if node.target == "relu":
-            return _Step("relu", ".relu()")
-        raise TorchModelError(f"{label}: unsupported operation .{node.target}() in forward()",
-                              hint=f"supported: {SUPPORTED}")
-    if node.op == "get_attr":
-        raise TorchModelError(f"{label}: forward() reads {node.target} directly, outside an nn.Linear",
-                              hint=f"supported: {SUPPORTED}")
-    raise TorchModelError(f"{label}: unsupported graph node {node.op} {node.target}", hint=f"supported: {SUPPORTED}")
+def to_model(steps: tuple[Step, ...], label: str, input_shape: tuple[int, ...] | None = None, loss: str = "mse",
+             relu_grad_at_zero: int = 0, huber_delta: Fraction | None = None,
+             option: str = "--input-shape") -> tuple[Any, dict[str, Step]]:
+    """The layer model of ``steps`` and the step holding each parameterised layer's path."""
+    from .model import LAYERS, LOSSES, LayerSettings, Model
+    from .model import loss as make_loss
+    from .model.layers import shape_text
 
+    if not steps:
+        raise TorchModelError(f"{label}: forward() computes no layer", hint=f"supported: {SUPPORTED}")
+    if loss not in LOSSES:
+        raise InputError(f"--loss {loss!r} is not known", hint=f"use one of {', '.join(LOSSES)}")
+    if huber_delta is not None and loss != "huber":
+        raise InputError("--huber-delta needs --loss huber", hint="add --loss huber or drop --huber-delta")
+    settings = LayerSettings(relu_grad_at_zero)
+    holders: dict[str, Step] = {}
 
-def trace_steps(module: Any, label: str) -> list[_Step]:
-    """The chain of layers and activations forward() computes, in the order it computes them."""
-    torch = import_torch(label)
-    if isinstance(module, torch.nn.Linear):  # traced as a root it is F.linear on its own attributes
-        return [_Step("linear", "", module)]
-    try:
-        graph_module = torch.fx.symbolic_trace(module)
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise TorchModelError(f"{label}: torch.fx cannot trace forward(): {type(e).__name__}: {first}",
-                              hint="forward() must not branch on values; supported: " + SUPPORTED) from None
-    nodes = list(graph_module.graph.nodes)
-    inputs = [n for n in nodes if n.op == "placeholder"]
-    if len(inputs) != 1:
-        raise TorchModelError(f"{label}: forward() takes {len(inputs)} inputs; a network here takes one, x",
-                              hint=f"supported: {SUPPORTED}")
-    current, current_name = inputs[0], "the input"
-    steps: list[_Step] = []
-    for node in nodes:
-        if node.op == "placeholder":
-            continue
-        if node.op == "output":
-            if node.args[0] is not current:
-                raise TorchModelError(f"{label}: forward() returns {node.args[0]!r:.60}, not the output of "
-                                      f"{current_name} alone", hint=f"return one tensor; supported: {SUPPORTED}")
-            break
-        step = _classify(node, graph_module, torch, label)
-        reads = node.all_input_nodes
-        if reads != [current]:  # a skipped result, a branch, a residual, a constant
-            shown = ", ".join(str(n.target) if n.op != "placeholder" else "the input" for n in reads) or "nothing"
-            what = step.name if step is not None else str(node.target)
-            raise TorchModelError(f"{label}: {what} reads {shown}, not the output of {current_name}: only a chain of "
-                                  "layers, each reading the one before, maps onto cexsearch's network",
-                                  hint=f"supported: {SUPPORTED}")
-        if step is not None:
-            steps.append(step)
-            current_name = step.name
-        current = node
-    return steps
-
-
-def network_from_module(module: Any, label: str = "--torch", loss: str = "mse",
-                        relu_grad_at_zero: int = 0) -> TorchNetwork:
-    """Read an ``nn.Module`` as a cexsearch network with the module's parameter names and weights."""
-    steps = trace_steps(module, label)
-    linears = [s for s in steps if s.kind == "linear"]
-    if not linears:
-        raise TorchModelError(f"{label}: forward() has no nn.Linear layer", hint=f"supported: {SUPPORTED}")
-    if steps[0].kind != "linear":
-        raise TorchModelError(f"{label}: forward() starts with {steps[0].name} ({steps[0].kind}), not an nn.Linear",
-                              hint=f"supported: {SUPPORTED}")
-    if steps[-1].kind != "linear":
-        raise TorchModelError(f"{label}: {steps[-1].name} ({steps[-1].kind}) after the last layer: the output layer "
-                              "of cexsearch's network is linear", hint=f"drop it; supported: {SUPPORTED}")
-    gaps: list[_Step | None] = []  # the activation between each two layers, None for none
-    pending: _Step | None = None
-    for prev, step in zip(steps, steps[1:]):
-        if step.kind == "linear":
-            if prev.kind == "linear":
-                gaps.append(None)
-            else:
-                gaps.append(pending)
-            pending = None
-        elif prev.kind != "linear":
-            raise TorchModelError(f"{label}: two activations in a row ({prev.name}, then {step.name})",
-                                  hint=f"supported: {SUPPORTED}")
-        else:
-            pending = step
-    kinds = {(g.kind, g.slope) if g is not None else ("linear", None) for g in gaps}
-    if len(kinds) > 1:
-        shown = ", ".join(f"{g.name} ({g.kind}{f' {g.slope}' if g.slope is not None else ''})" if g else "none"
-                          for g in gaps)
-        raise TorchModelError(f"{label}: the layers have different activations between them: {shown}",
-                              hint=f"cexsearch's network has one hidden activation; supported: {SUPPORTED}")
-    activation, slope = kinds.pop() if kinds else ("linear", None)
-    seen: set[str] = set()
-    for s in linears:
-        if s.name in seen:
-            raise TorchModelError(f"{label}: the layer {s.name} is used twice (shared weights)",
-                                  hint=f"supported: {SUPPORTED}")
-        seen.add(s.name)
-    widths = [linears[0].module.in_features]
-    for s in linears:
-        if s.module.in_features != widths[-1]:
-            raise TorchModelError(f"{label}: {s.name} takes {s.module.in_features} inputs but the layer before "
-                                  f"gives {widths[-1]}", hint="make each in_features the out_features before it")
-        widths.append(s.module.out_features)
-    has_bias = {s.module.bias is not None for s in linears}
-    if len(has_bias) > 1:
-        shown = ", ".join(f"{s.name or 'the layer'} {'with' if s.module.bias is not None else 'without'} bias"
-                          for s in linears)
-        raise TorchModelError(f"{label}: some layers have a bias and some not ({shown})",
-                              hint="cexsearch's network has biases in every layer or in none: "
-                              f"give every nn.Linear bias=True, or every one bias=False; supported: {SUPPORTED}")
-    bias = has_bias.pop()
-    aliases: list[tuple[str, str]] = []
-    for k, s in enumerate(linears, start=1):
-        prefix = f"{s.name}." if s.name else ""
-        aliases.append((f"W{k}", f"{prefix}weight"))
-        if bias:
-            aliases.append((f"b{k}", f"{prefix}bias"))
-    network = Network(tuple(widths), activation=activation,  # type: ignore[arg-type]
-                      leaky_slope=slope if slope is not None else Fraction(1, 100), bias=bias,
-                      loss=loss, relu_grad_at_zero=relu_grad_at_zero,  # type: ignore[arg-type]
-                      names=ParameterNames(tuple(aliases)))
-    return TorchNetwork(network, module_weights(network, linears, label), label)
-
-
-def module_weights(network: Network, linears: list[_Step], label: str) -> FixedValues:
-    """Every parameter at the module's current value, each float read as the exact rational it is."""
-    items: list[tuple[str, tuple[int, ...], Fraction]] = []
-    for k, s in enumerate(linears, start=1):
-        tensors = [(f"W{k}", s.module.weight)] + ([(f"b{k}", s.module.bias)] if network.bias else [])
-        for name, tensor in tensors:
+    def build(chain: tuple[Step, ...], prefix: str) -> tuple[Any, ...]:
+        layers = []
+        for i, s in enumerate(chain):
+            path = f"{prefix}{i}"
             try:
-                flat = tensor.detach().to("cpu").double().reshape(-1).tolist()
-            except Exception as e:  # a meta tensor, an unusual device
-                raise TorchModelError(f"{label}: cannot read {network.label(name)}: {type(e).__name__}: {e}") from None
-            for index, value in zip(entries(network.shape(name, 1)), flat):
-                if not math.isfinite(value):
-                    raise TorchModelError(f"{label}: {network.label(name)}{list(index)} is {value}, not a finite "
-                                          "number", hint="--weights-from-module needs finite weights")
-                items.append((name, index, Fraction(value)))
+                if s.kind == "Residual":
+                    layers.append(LAYERS["Residual"](settings, *build(s.block, path + ".")))
+                else:
+                    layers.append(LAYERS[s.kind](settings, *s.args))
+            except TorchModelError:
+                raise
+            except SpecError as e:
+                raise TorchModelError(f"{label}: {s.name or 'the module'}: {e.message}", hint=e.hint) from None
+            if s.module is not None:
+                holders[path] = s
+        return tuple(layers)
+
+    def check(chain: tuple[Step, ...], layers: tuple[Any, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Every layer's shape, a mismatch named by the module (Model would name only the notation)."""
+        for s, layer in zip(chain, layers):
+            if s.kind == "Residual":
+                inner = check(s.block, layer.block, shape)
+                if inner != shape:
+                    raise TorchModelError(f"{label}: {s.name}: the block maps {shape_text(shape)} to "
+                                          f"{shape_text(inner)}; x + block(x) needs the block to keep the shape")
+                continue
+            try:
+                shape = layer.out_shape(shape)
+            except SpecError as e:
+                raise TorchModelError(f"{label}: {_shown(s)}: {e.message}",
+                                      hint=e.hint or f"check {option} and the layers' sizes") from None
+        return shape
+
+    layers = build(steps, "")
+    shape = tuple(input_shape) if input_shape is not None else implied_input_shape(steps, label, option)
+    check(steps, layers, shape)
+    settings_kw = {"delta": huber_delta} if huber_delta is not None else {}
+    return Model(layers, shape, make_loss(loss, **settings_kw), settings), holders
+
+
+def read_tensor(tensor: Any, name: str, shown: str, shape: tuple[int, ...], label: str) -> list[tuple[str, tuple[int, ...], Fraction]]:
+    """A parameter's entries exactly: a float32/float64 value is a dyadic rational, read with no rounding."""
+    try:
+        flat = tensor.detach().to("cpu").double().reshape(-1).tolist()
+    except Exception as e:  # a meta tensor, an unusual device
+        raise TorchModelError(f"{label}: cannot read {shown}: {type(e).__name__}: {e}") from None
+    out = []
+    for index, value in zip(entries(shape), flat):
+        if not math.isfinite(value):
+            raise TorchModelError(f"{label}: {shown}{list(index)} is {value}, not a finite number",
+                                  hint="--weights-from-module needs finite weights")
+        out.append((name, index, Fraction(value)))
+    return out
+
+
+def model_weights(model: Any, holders: dict[str, Step], label: str) -> FixedValues:
+    """Every parameter of the layer model at its module's current value, exactly."""
+    items = []
+    for p in model.parameters():
+        holder = holders[p.path]
+        attribute = "weight" if p.role == "W" else "bias"
+        shown = f"{p.name} ({holder.name + '.' if holder.name else ''}{attribute})"
+        items.extend(read_tensor(getattr(holder.module, attribute), p.name, shown, p.shape, label))
     return FixedValues(tuple(sorted(items)))
 
 
+# --------------------------------------------------------------------------
+# nn.Module -> Network (an MLP, with the module's names) or Model (layers)
+
+
+def _mlp(steps: tuple[Step, ...], loss: str, relu_grad_at_zero: int) -> Network | None:
+    """The MLP network of ``steps`` with the module's parameter names, or None when they are not one."""
+    if loss not in ("mse", "sse") or not steps or any(s.kind not in ("Linear", "ReLU", "LeakyReLU") for s in steps):
+        return None
+    if steps[0].kind != "Linear" or steps[-1].kind != "Linear":
+        return None
+    linears = [s for s in steps if s.kind == "Linear"]
+    gaps = []  # the activation between each two layers
+    for prev, step in zip(steps, steps[1:]):
+        if step.kind != "Linear" and prev.kind != "Linear":
+            return None  # two activations in a row
+        if step.kind == "Linear":
+            gaps.append((prev.kind, prev.args) if prev.kind != "Linear" else ("linear", ()))
+    if len(set(gaps)) > 1 or len({s.args[2] for s in linears}) > 1:
+        return None  # different activations between layers, or layers with and without bias
+    widths = [linears[0].args[0]]
+    for s in linears:
+        if s.args[0] != widths[-1]:
+            return None  # the layer model's shape check names it
+        widths.append(s.args[1])
+    kind, args = gaps[0] if gaps else ("linear", ())
+    bias = linears[0].args[2]
+    aliases: list[tuple[str, str]] = []
+    for k, s in enumerate(linears, start=1):
+        prefix = f"{s.name}." if s.name else ""
+        aliases.extend([(f"W{k}", f"{prefix}weight")] + ([(f"b{k}", f"{prefix}bias")] if bias else []))
+    activation = {"ReLU": "relu", "LeakyReLU": "leaky_relu"}.get(kind, "linear")
+    return Network(tuple(widths), activation=activation,  # type: ignore[arg-type]
+                   leaky_slope=args[0] if args else Fraction(1, 100), bias=bias, loss=loss,  # type: ignore[arg-type]
+                   relu_grad_at_zero=relu_grad_at_zero, names=ParameterNames(tuple(aliases)))  # type: ignore[arg-type]
+
+
+def network_from_module(module: Any, label: str = "--torch", loss: str = "mse", relu_grad_at_zero: int = 0,
+                        input_shape: tuple[int, ...] | None = None, huber_delta: Fraction | None = None,
+                        shape_option: str = "--input-shape") -> TorchNetwork:
+    """Read an ``nn.Module`` as a cexsearch network with its current weights, exactly.
+
+    An MLP module (with mse or sse) is a :class:`Network` keeping the module's parameter names;
+    any other module that maps is a layer :class:`cexsearch.model.Model` named ``W1, b1, ...``.
+    ``input_shape`` is one sample's shape; it is needed when the first layer does not fix it (a
+    convolution), and must agree with a first ``nn.Linear``.
+    """
+    steps = trace(module, label)
+    network = _mlp(steps, loss, relu_grad_at_zero) if huber_delta is None else None
+    if network is not None and input_shape in (None, (network.widths[0],)):
+        items = []
+        linears = [s for s in steps if s.kind == "Linear"]
+        for k, s in enumerate(linears, start=1):
+            for name, attribute in [(f"W{k}", "weight")] + ([(f"b{k}", "bias")] if network.bias else []):
+                items.extend(read_tensor(getattr(s.module, attribute), name, network.label(name),
+                                         network.shape(name, 1), label))
+        return TorchNetwork(network, FixedValues(tuple(sorted(items))), label)
+    model, holders = to_model(steps, label, input_shape, loss, relu_grad_at_zero, huber_delta, shape_option)
+    return TorchNetwork(model, model_weights(model, holders, label), label)
+
+
 def load_torch_network(reference: str, base: Path | None = None, option: str = "--torch", loss: str = "mse",
-                       relu_grad_at_zero: int = 0) -> TorchNetwork:
-    """``PATH.py:NAME`` to a network with the module's names and weights (the entry point of ``--torch``)."""
+                       relu_grad_at_zero: int = 0, input_shape: tuple[int, ...] | None = None,
+                       huber_delta: Fraction | None = None) -> TorchNetwork:
+    """``PATH.py:NAME`` to a network with the module's weights (the entry point of ``--torch``)."""
     module, label = load_reference(reference, base, option)
-    found = network_from_module(module, label, loss, relu_grad_at_zero)
-    return found
+    return network_from_module(module, label, loss, relu_grad_at_zero, input_shape, huber_delta)

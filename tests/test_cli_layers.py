@@ -163,9 +163,11 @@ def test_bad_layers_exit_2_with_the_column(net, shape, expected):
     (["--net", "1-1-1", "--input-shape", "1"], "--input-shape needs a --net in PyTorch's notation"),
     (["--net", CNN, "--input-shape", "1,x"], "'x' is not a positive size"),
     (["--net", CNN, "--input-shape", "1,5"], "expects an input of shape (6,), got (8,)"),
-    (["--net", CNN, "--input-shape", "1,4", "--strategy", "enumerate"], "not yet supported for layer models"),
+    (["--net", CNN, "--input-shape", "1,4", "--strategy", "linear"], "not yet supported for layer models"),
     (["--net", CNN, "--input-shape", "1,4", "--strategy", "linear"], "use --strategy auto"),
-    (["--net", CNN, "--input-shape", "1,4", "--explain", "markdown"], "--explain is not yet supported"),
+    (["--net", CNN, "--input-shape", "1,4", "--plot", "w.png"],
+     "plots need one input and one output number per sample (input shape (1,), output shape (1,)); "
+     f"{CNN} takes input shape (1, 4) and gives (1,)"),
     (["--net", CNN, "--input-shape", "1,4", "--loss", "foo"], "use one of mse, sse, l1, huber, hinge"),
     (["--net", CNN, "--input-shape", "1,4", "--huber-delta", "2"], "--huber-delta needs --loss huber"),
     (["--net", CNN, "--input-shape", "1,4", "--activation", "relu"], "--activation conflicts"),
@@ -176,17 +178,6 @@ def test_bad_arguments_exit_2_with_a_hint(args, expected):
     assert r.exit_code == 2, r.output
     assert expected in " ".join(r.output.split()), r.output
     assert "Traceback" not in r.output
-
-
-def test_auto_gives_a_layer_query_a_default_budget_and_says_how_to_extend_it(monkeypatch):
-    # auto has no enumeration for layer models: without --timeout its one query must still end
-    from cexsearch.engine import layersearch
-
-    monkeypatch.setattr(layersearch, "AUTO_SECONDS", 0.01)
-    r = run(*ISSUE_11[:-6], "-r", "grad(W2) == 0", "-r", "grad(b2) == 0", "-r", "grad(W1) != 0",
-            "--integers", "--bound", "2", "--fix", "W1[0, 0, 1]=1")
-    assert r.exit_code == 3, r.output
-    assert "default budget" in r.output and "--timeout" in r.output
 
 
 def test_sweep_over_batch_sizes_of_a_layer_network(tmp_path):
@@ -262,4 +253,22 @@ def test_find_html_of_a_layer_network_has_its_layer_table(tmp_path):
     assert r.exit_code == 0, r.output
     text = page.read_text(encoding="utf-8")
     assert "<caption>layers</caption>" in text and "Conv1d(1, 2, 2)" in text
-    assert "derivation and plot: written for the MLP shorthand only" in text
+    assert '<details class="derivation"' in text and "Backprop deltas" in text and "<math" in text
+    assert "<img" not in text  # the CNN takes (1, 4): no plot, and no note about one either
+
+
+def test_find_plots_a_layer_network_of_one_input_and_one_output(tmp_path):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "w.png"
+    r = run("find", "--net", "Sequential(Linear(1, 2), ReLU(), Linear(2, 1))", "--input-shape", "1", "--samples", "3",
+            "-r", "grad(W2) == 0", "-r", "grad(W1) != 0", "--plot", str(target))
+    assert r.exit_code == 0, r.output
+    assert target.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_plot_of_the_cnn_is_refused_before_any_search(tmp_path):
+    r = run(*ISSUE_11, "--plot", str(tmp_path / "w.png"))
+    assert r.exit_code == 2, r.output
+    assert "FOUND" not in r.output and "Traceback" not in r.output
+    assert CNN in " ".join(r.output.split()) and "--input-shape 1" in r.output
+    assert list(tmp_path.iterdir()) == []

@@ -212,7 +212,7 @@ def cvc5():
 
 
 def seed_encoding(samples: int, **problem: object):
-    from cexsearch.encode import Encoding
+    from cexsearch.engine.encoding import Encoding
 
     return Encoding(build_problem(NetworkSettings().network("1-1-1"), samples, SEED_CONDITIONS, **problem))  # type: ignore[arg-type]
 

@@ -24,7 +24,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cexsearch import numeric
-from cexsearch.encode import Encoding, to_z3
+from cexsearch.engine.encoding import Encoding, to_z3
 from cexsearch.engine.options import SearchOptions
 from cexsearch.lang import parse
 from cexsearch.model.network import Network, entries

@@ -21,6 +21,7 @@ import cexsearch.explain as explain_module
 from cexsearch.api import NetworkSettings, build_problem
 from cexsearch.errors import InputError
 from cexsearch.explain import explain, visible_width
+from cexsearch.explain_format import Latex, Markdown
 from cexsearch.model.network import Network, entries
 from cexsearch.model.problem import Assignment, Problem
 from cexsearch.numeric import exact_gradients
@@ -207,7 +208,7 @@ def test_long_sums_are_broken_into_lines() -> None:
     net = NetworkSettings().network("1-1-1")
     samples = 20
     a = random_assignment(net, samples, 5)
-    for fmt, width in (("markdown", explain_module._Markdown.line_width), ("latex", explain_module._Latex.line_width)):
+    for fmt, width in (("markdown", Markdown.line_width), ("latex", Latex.line_width)):
         text = explain(build_problem(net, samples, []), a, fmt)
         continuation = [line for line in text.splitlines() if line.startswith("&\\qquad")]
         assert continuation, "a 20-term sum should not sit on one line"

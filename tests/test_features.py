@@ -258,7 +258,7 @@ def test_an_interrupt_landing_after_a_check_does_not_break_the_next_push():
     # The deadline timer can fire between the end of Z3's check and its cancellation; the
     # interrupt then stays pending on the shared context and the next push raised "push canceled".
     from cexsearch.api import NetworkSettings, build_problem
-    from cexsearch.encode import Encoding
+    from cexsearch.engine.encoding import Encoding
     from cexsearch.solver import PatternSolver, Sat
 
     p = build_problem(NetworkSettings().network("1-1-1"), 1, ["grad(W1) != 0"])

@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from cexsearch.cli import app
 from cexsearch.explain import latex_escape, latex_unescape
 from cexsearch.html_report import derivation_html, inline_html
+from cexsearch.plot import one_in_one_out
 from cexsearch.workflows.claimfile import load_claims
 
 pytest.importorskip("latex2mathml", reason="the html extra (latex2mathml) is not installed")
@@ -108,18 +109,20 @@ def test_every_refuted_claim_has_a_witness_section_with_tables_derivation_and_pl
     assert [s.find(f"{XHTML}h2").text for s in sections] == [f"Witness: {c.name}" for c in refuted]
     for s, claim in zip(sections, refuted):
         captions = [c.text for c in s.iter(f"{XHTML}caption")]
-        if claim.layer_nets:  # the layer table first; no derivation for layer networks yet (said on the page)
-            assert captions == ["layers", "parameters", "dataset", "gradients of the batch loss"]
-            assert "derivation and plot: written for the MLP shorthand only" in ET.tostring(s, encoding="unicode")
-            continue
-        assert captions == ["parameters", "dataset", "gradients of the batch loss"]
+        # a layer network's witness has its layer table first, then the same tables and its own derivation
+        assert captions == ["layers"] * claim.layer_nets + ["parameters", "dataset", "gradients of the batch loss"]
         assert s.findall(f".//{MATHML}math"), "the derivation is MathML"
         headings = [h.text for h in s.iter(f"{XHTML}h4")]
         assert headings[:2] == ["Network", "Parameters"] and "Gradients" in headings
-    # a witness with one input and one output gets its plot, embedded (10-10-1 has none)
+        if claim.layer_nets:  # the chain rule layer by layer: the deltas every layer is handed
+            assert "Backprop deltas" in headings
+        assert "not yet" not in ET.tostring(s, encoding="unicode")
+    # a witness with one input and one output gets its plot, embedded (10-10-1 and the CNNs have none)
+    plottable = [[one_in_one_out(n) for n in c.networks()] for c in refuted]
+    assert all(len(set(p)) == 1 for p in plottable), "a claim mixing plottable and other nets: which one is shown?"
     images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
-    assert len(images) == sum(not c.layer_nets and all(n.startswith("1-") and n.endswith("-1") for n in c.net)
-                              for c in refuted) > 0
+    assert len(images) == sum(p[0] for p in plottable) > 0
+    assert any(p[0] for c, p in zip(refuted, plottable) if c.layer_nets), "a layer network's plot is on the page"
     assert base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"
 
 

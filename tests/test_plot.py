@@ -158,3 +158,59 @@ def test_one_sample_at_one_x(tmp_path: Path) -> None:
     a = random_assignment(net, 1, 4)
     plot(build_problem(net, 1, []), a, str(tmp_path / "one.png"))
     assert (tmp_path / "one.png").read_bytes().startswith(PNG_MAGIC)
+
+
+# --------------------------------------------------------------------------
+# Layer models (--net in PyTorch's notation) whose input and output are one number each
+
+
+def layer_assignment(text: str, samples: int, seed: int, loss: str = "mse") -> Assignment:
+    from cexsearch.api import layer_network
+
+    return random_assignment(layer_network(text, "1", loss=loss), samples, seed)  # type: ignore[arg-type]
+
+
+def test_layer_kinks_are_at_every_breakpoint_of_the_first_activation() -> None:
+    from cexsearch.api import layer_network
+
+    model = layer_network("Sequential(Linear(1, 2), Hardtanh(), Linear(2, 1))", "1")
+    a = Assignment(model, 1, (("W1", (F(2), F(0))), ("b1", (F(1), F(3))), ("W2", (F(1), F(1))), ("b2", (F(0),)),
+                              ("x", (F(0),)), ("y", (F(0),))))
+    assert first_layer_kinks(a) == [F(-1), F(0)]  # 2x + 1 = -1 and = 1; unit 1 has W1 = 0: none
+    relu_first = layer_assignment("Sequential(Linear(1, 1), Linear(1, 1), ReLU(), Linear(1, 1))", 2, 0)
+    assert first_layer_kinks(relu_first) == []  # no activation right after the first layer
+
+
+def test_layer_model_curve_is_the_traces_function() -> None:
+    from cexsearch.numeric import evaluate
+    from cexsearch.plot import _curve
+
+    a = layer_assignment("Sequential(Linear(1, 3), ReLU(), Residual(Linear(3, 3), Abs()), Linear(3, 1))", 4, 2)
+    xs = list(a.flat("x"))
+    assert _curve(a, xs) == [float(v) for v in evaluate(a, exact=False).yhat[:, 0]]
+
+
+@pytest.mark.parametrize("net, loss", [("Sequential(Linear(1, 4), ReLU(), Linear(4, 1))", "mse"),
+                                       ("Sequential(Linear(1, 2), LeakyReLU(0.5), Linear(2, 1))", "huber")])
+def test_png_of_a_layer_model(tmp_path: Path, net: str, loss: str) -> None:
+    pytest.importorskip("matplotlib")
+    a = layer_assignment(net, 3, 1, loss)
+    target = tmp_path / "w.svg"
+    plot(build_problem(a.network, 3, []), a, str(target))
+    text = target.read_text(encoding="utf-8")
+    assert "grad(W2)[0,0]" in text and "Sequential(Linear(1," in text
+
+
+def test_a_layer_model_of_another_shape_is_refused_naming_it(tmp_path: Path) -> None:
+    from cexsearch.api import layer_network
+    from cexsearch.plot import require_plottable
+
+    model = layer_network("Sequential(Linear(2, 1))", "2")
+    with pytest.raises(InputError) as info:
+        require_plottable(model)
+    assert "Sequential(Linear(2, 1)) takes input shape (2,) and gives (1,)" in info.value.message
+    assert "--input-shape 1" in (info.value.hint or "")
+    a = random_assignment(model, 2, 0)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="one input and one output number"):
+        plot(build_problem(model, 2, []), a, str(tmp_path / "w.png"))
+    assert list(tmp_path.iterdir()) == []

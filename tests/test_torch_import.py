@@ -241,19 +241,38 @@ def test_gradients_of_a_witness_agree_with_torch_autograd_on_the_same_module(mod
 
 
 @pytest.mark.parametrize("name, named", [
-    ("Conv", "nn.Conv1d (conv)"),
-    ("Residual", "operator.add"),
     ("SigmoidOut", "nn.Sigmoid (out)"),
-    ("Skips", "fc2 reads the input, not the output of"),
-    ("mixed_bias", "some layers have a bias and some not"),
-    ("mixed_activations", "different activations"),
+    ("Skips", "the result of F.relu is computed but not used"),
 ])
 def test_an_unsupported_module_or_operation_is_exit_2_naming_it(model, name, named):
     r = run("find", "--torch", f"{model}:{name}", "-r", "grad(fc1.weight) != 0")
     assert r.exit_code == 2, r.output
     assert named in r.output
-    assert "nn.Linear" in r.output and "nn.ReLU" in r.output  # what is supported
+    assert "nn.Linear" in r.output and "nn.Conv1d" in r.output and "nn.ReLU" in r.output  # what is supported
     assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("name, text", [
+    ("Residual", "Sequential(Residual(Linear(2, 2), ReLU(), Linear(2, 2)))"),
+    ("mixed_bias", "Sequential(Linear(1, 2), ReLU(), Linear(2, 1, bias=False))"),
+    ("mixed_activations", "Sequential(Linear(1, 2), ReLU(), Linear(2, 2), LeakyReLU(1/2), Linear(2, 1))"),
+])
+def test_a_module_that_is_no_mlp_is_read_as_layers_named_by_their_order(model, name, text):
+    found = load_torch_network(f"{model}:{name}")
+    assert found.network.text == text and found.network.names is None
+    assert found.network.parameter_names()[:2] == ("W1", "b1")
+    r = run("find", "--torch", f"{model}:{name}", "-r", "grad(fc1.weight) != 0")  # the module's names are not kept
+    assert r.exit_code == 2 and "grad(W1)" in r.output, r.output
+
+
+def test_a_module_calling_a_conv_needs_the_input_shape(model):
+    r = run("find", "--torch", f"{model}:Conv", "-r", "grad(W1) != 0")
+    assert r.exit_code == 2, r.output
+    assert "starts with conv (nn.Conv1d)" in r.output and "--input-shape 1,8" in r.output
+    r = run("find", "--torch", f"{model}:Conv", "--input-shape", "1,3", "-r", "grad(W1) != 0")
+    assert r.exit_code == 2, r.output  # nn.Linear(1, 1) on (1, 2): cexsearch's Linear reads one axis
+    assert "fc (nn.Linear): Linear(1, 1) expects an input of shape (1,), got (1, 2)" in r.output
+    assert "Flatten()" in r.output and "Traceback" not in r.output
 
 
 @pytest.mark.parametrize("ref, message", [
@@ -379,7 +398,8 @@ def test_claim_file_with_torch_relative_to_it_and_the_python_api(model, tmp_path
 
 
 def test_supported_list_names_the_layers():
-    assert "nn.Linear" in SUPPORTED and "nn.LeakyReLU" in SUPPORTED and "nn.Identity" in SUPPORTED
+    for name in ("nn.Linear", "nn.LeakyReLU", "nn.Identity", "nn.Conv2d", "nn.MaxPool1d", "nn.Hardtanh", "residual"):
+        assert name in SUPPORTED
 
 
 # --------------------------------------------------------------------------

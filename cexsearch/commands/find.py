@@ -11,6 +11,7 @@ import typer
 from ..api import build_problem, is_layer_notation
 from ..engine.options import SearchOptions
 from ..errors import InputError
+from ..model.network import Network
 from ..search import Outcome, search
 from .common import (
     EXIT_INCONCLUSIVE,
@@ -83,13 +84,13 @@ def find(
         if activation is not None and activation not in ("relu", "leaky_relu", "linear"):
             raise InputError(f"--activation {activation!r} is not known", hint="use relu, leaky_relu or linear")
         layers = net is not None and is_layer_notation(net)
-        if loss not in ("mse", "sse") and not layers:
+        if loss not in ("mse", "sse") and not layers and torch_model is None:
             raise InputError(f"--loss {loss!r} is not known", hint="use mse or sse (l1, huber and hinge need a --net "
                              "in PyTorch's notation, e.g. \"Sequential(Linear(1, 1))\" --input-shape 1)")
         grad_at_zero = int_option(relu_grad_at_zero, "--relu-grad-at-zero")
         if grad_at_zero not in (0, 1):
             raise InputError(f"--relu-grad-at-zero {grad_at_zero} must be 0 or 1", hint="write 0 (as PyTorch) or 1")
-        if not layers:
+        if not layers and torch_model is None:
             refuse_layer_settings(input_shape, huber_delta)
         seconds = timeout_option(timeout)
         if not require:
@@ -101,12 +102,12 @@ def find(
                                             grad_at_zero, huber_delta), None
         else:
             network, weights = network_option(net, torch_model, weights_from_module, activation, leaky_slope, bias,
-                                              loss, grad_at_zero)
+                                              loss, grad_at_zero, input_shape, huber_delta)
         problem = build_problem(network, int_option(samples, "--samples"), require, fix or (), fixed=weights,
                                 integers=integers, bound=number_option(bound, "--bound"))
         extras = Extras.parse(explain, explain_to, plot, cross_check, json_path)
-        if layers:
-            refuse_for_layers(explain=explain, plot=plot, strategy=strategy)
+        if not isinstance(network, Network):
+            refuse_for_layers(network=network, plot=plot, strategy=strategy)
         options = search_options(seconds, seed, strategy, jobs, rlimit, force, cluster)
         with progress_reporter(True, "patterns") as progress:
             outcome = search(problem, options, progress)

@@ -11,7 +11,6 @@ from ..api import NetworkSettings, layer_network
 from ..engine.options import MAX_TIMEOUT, SearchOptions, valid_timeout
 from ..errors import InputError, TooLarge
 from ..lang import parse_number
-from ..model.network import Network
 from ..model.problem import FixedValues
 
 
@@ -83,7 +82,7 @@ def html_option(path: str | None, option: str, directory: bool = False) -> None:
 
 def network_option(net: str | None, torch_model: str | None, weights_from_module: bool, activation: str | None,
                    leaky_slope: str | None, bias: bool | None, loss: str, grad_at_zero: int,
-                   ) -> tuple[Network, FixedValues | None]:
+                   input_shape: str | None = None, huber_delta: str | None = None) -> tuple[Any, FixedValues | None]:
     """The network of --net and its settings, or of --torch (with its weights when --weights-from-module)."""
     if torch_model is None:
         if weights_from_module:
@@ -97,9 +96,12 @@ def network_option(net: str | None, torch_model: str | None, weights_from_module
     if net is not None:
         raise InputError("--net and --torch both give the network", hint="drop one of them")
     refuse_mlp_settings(activation, leaky_slope, bias, "--torch: the module's layers decide it", "")
+    from ..api import parse_input_shape
     from ..torchnet import load_torch_network
 
-    found = load_torch_network(torch_model, loss=loss, relu_grad_at_zero=grad_at_zero)
+    found = load_torch_network(torch_model, loss=loss, relu_grad_at_zero=grad_at_zero,
+                               input_shape=parse_input_shape(input_shape) if input_shape is not None else None,
+                               huber_delta=number_option(huber_delta, "--huber-delta") if huber_delta is not None else None)
     return found.network, found.weights if weights_from_module else None
 
 
@@ -133,12 +135,12 @@ def layer_option(net: str, input_shape: str | None, torch_model: str | None, act
 
 
 def refuse_for_layers(**options: Any) -> None:
-    """Exit 2 before any search for what does not read layer models yet."""
-    for option, given in (("--explain", options["explain"]), ("--plot", options["plot"])):
-        if given:
-            raise InputError(f"{option} is not yet supported for layer models (only for the MLP shorthand)",
-                             hint=f"drop {option}; --json, --html and --cross-check torch or cvc5 work")
-    if options["strategy"] in ("enumerate", "enumerate-plain", "linear"):
+    """Exit 2 before any search for what does not read layer models yet, or a --plot of a net it cannot draw."""
+    if options["plot"] is not None:
+        from ..plot import require_plottable
+
+        require_plottable(options["network"])
+    if options["strategy"] == "linear":
         raise InputError(f"--strategy {options['strategy']} is not yet supported for layer models",
                          hint="use --strategy auto")
 

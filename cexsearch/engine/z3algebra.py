@@ -43,9 +43,14 @@ def _norm(v: Any) -> Any:
 
 
 def to_z3(v: Any) -> z3.ArithRef:
-    """A Z3 term for a constant, a :class:`Sym` or a Z3 term."""
+    """A Z3 term for a constant, a :class:`Lin`, a :class:`Sym` or a Z3 term."""
     if isinstance(v, Sym):
         return v.e
+    if isinstance(v, Lin):
+        parts = [var if c == 1 else to_z3(c) * var for var, c in v.terms.values()]
+        if v.const != 0 or not parts:
+            parts.append(to_z3(v.const))
+        return parts[0] if len(parts) == 1 else z3.Sum(*parts)
     if isinstance(v, bool):
         raise TypeError("a bool is not a number")
     if isinstance(v, int):
@@ -55,23 +60,103 @@ def to_z3(v: Any) -> z3.ArithRef:
     return v
 
 
+class Lin:
+    """An exact linear form ``Σ coef * var + const`` over free values, kept in Python.
+
+    Most terms of a problem with fixed weights are linear in the free values (the
+    linear strategy fixes everything but ``y``), and building them as Z3 terms one
+    product at a time dominated the run time; a Lin becomes one ``z3.Sum`` only when
+    it reaches the solver.  ``terms`` maps a Z3 variable's id to (variable, coefficient);
+    no coefficient is 0 and there is at least one term (else the value is a constant).
+    """
+
+    __slots__ = ("terms", "const")
+
+    def __init__(self, terms: dict[int, tuple[Any, Any]], const: Any = 0) -> None:
+        self.terms = terms
+        self.const = const
+
+    @staticmethod
+    def of(var: Any, coef: Any = 1) -> Lin:
+        return Lin({var.get_id(): (var, _norm(Fraction(coef)))})
+
+    def scaled(self, k: Any) -> Any:
+        if k == 0:
+            return 0
+        if k == 1:
+            return self
+        return Lin({i: (v, _norm(c * k)) for i, (v, c) in self.terms.items()}, _norm(self.const * k))
+
+    def __add__(self, other: Any) -> Any:
+        if isinstance(other, Const):
+            return self if other == 0 else Lin(self.terms, _norm(self.const + other))
+        if isinstance(other, Lin):
+            return _linear([self, other], 0)
+        if isinstance(other, Sym):
+            return Sym(to_z3(self) + other.e, other.deep)
+        return NotImplemented
+
+    __radd__ = __add__
+
+    def __neg__(self) -> Any:
+        return self.scaled(-1)
+
+    def __sub__(self, other: Any) -> Any:
+        return self + (-other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return (-self) + other
+
+    def __mul__(self, other: Any) -> Any:
+        if isinstance(other, Const):
+            return self.scaled(other)
+        if isinstance(other, (Lin, Sym)):
+            return Sym(to_z3(self) * to_z3(other), isinstance(other, Sym) and other.deep)
+        return NotImplemented
+
+    def __rmul__(self, other: Any) -> Any:
+        if isinstance(other, Const):
+            return self.scaled(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Lin({to_z3(self)})"
+
+
+def _linear(forms: Sequence[Lin], const: Any) -> Any:
+    """Σ forms + const as one Lin (a constant when every coefficient cancels)."""
+    terms: dict[int, tuple[Any, Any]] = {}
+    for f in forms:
+        const += f.const
+        for i, (v, c) in f.terms.items():
+            old = terms.get(i)
+            terms[i] = (v, c if old is None else old[1] + c)
+    terms = {i: (v, _norm(c)) for i, (v, c) in terms.items() if c != 0}
+    return Lin(terms, _norm(const)) if terms else _norm(const)
+
+
 class Sym:
-    """A non-constant Z3 term; arithmetic with constants folds 0 and 1 away."""
+    """A Z3 term that is not linear in the free values; arithmetic with constants folds 0 and 1 away.
 
-    __slots__ = ("e",)
+    ``deep`` marks a backprop signal that has passed through an open activation (an
+    ``If``): see :meth:`Z3Algebra.choose`.
+    """
 
-    def __init__(self, e: z3.ArithRef) -> None:
+    __slots__ = ("e", "deep")
+
+    def __init__(self, e: z3.ArithRef, deep: bool = False) -> None:
         self.e = e
+        self.deep = deep
 
     def __add__(self, other: Any) -> Any:
         if isinstance(other, Const) and other == 0:
             return self
-        return Sym(self.e + to_z3(other))
+        return Sym(self.e + to_z3(other), self.deep or (isinstance(other, Sym) and other.deep))
 
     def __radd__(self, other: Any) -> Any:
         if isinstance(other, Const) and other == 0:
             return self
-        return Sym(to_z3(other) + self.e)
+        return Sym(to_z3(other) + self.e, self.deep)
 
     def __sub__(self, other: Any) -> Any:
         return self + (-other)
@@ -80,7 +165,7 @@ class Sym:
         return (-self) + other
 
     def __neg__(self) -> Any:
-        return Sym(-self.e)
+        return Sym(-self.e, self.deep)
 
     def __mul__(self, other: Any) -> Any:
         if isinstance(other, Const):
@@ -88,7 +173,7 @@ class Sym:
                 return 0
             if other == 1:
                 return self
-        return Sym(self.e * to_z3(other))
+        return Sym(self.e * to_z3(other), self.deep or (isinstance(other, Sym) and other.deep))
 
     def __rmul__(self, other: Any) -> Any:
         if isinstance(other, Const):
@@ -96,30 +181,38 @@ class Sym:
                 return 0
             if other == 1:
                 return self
-        return Sym(to_z3(other) * self.e)
+        return Sym(to_z3(other) * self.e, self.deep)
 
     def __repr__(self) -> str:
         return f"Sym({self.e})"
 
 
 def n_ary_sum(terms: Sequence[Any]) -> Any:
-    """Σ terms: constants added exactly, the rest in one z3.Sum."""
+    """Σ terms: constants added exactly, linear forms merged, the rest in one z3.Sum."""
     const: Any = 0
+    forms = []
     symbolic = []
+    deep = False
     for t in terms:
         if isinstance(t, Const):
             const += t
+        elif isinstance(t, Lin):
+            forms.append(t)
         else:
+            deep = deep or (isinstance(t, Sym) and t.deep)
             symbolic.append(to_z3(t))
-    const = _norm(const)
+    linear = _linear(forms, const)
     if not symbolic:
-        return const
-    if const != 0:
-        symbolic.append(to_z3(const))
-    return Sym(symbolic[0] if len(symbolic) == 1 else z3.Sum(*symbolic))
+        return linear
+    if isinstance(linear, Lin):
+        symbolic.append(to_z3(Lin(linear.terms, 0)))
+        linear = linear.const
+    if linear != 0:
+        symbolic.append(to_z3(linear))
+    return Sym(symbolic[0] if len(symbolic) == 1 else z3.Sum(*symbolic), deep)
 
 
-def _in_piece(z: Any, p: Piece) -> Any:
+def in_piece(z: Any, p: Piece) -> Any:
     """``z ∈ interval(p)``: a Python bool for a constant z, else a Z3 formula."""
     if isinstance(z, Const):
         return p.contains(z)
@@ -169,13 +262,24 @@ def _chain(conds: Sequence[Any], values: Sequence[Any]) -> Any:
 
 
 class Z3Algebra:
-    """Z3 terms; ``pattern`` maps a site path to piece indices (-1: open), a missing site is open."""
+    """Z3 terms; ``pattern`` maps a site path to piece indices (-1: open), a missing site is open.
+
+    ``constraints=False`` leaves out the interval constraints of fixed entries (a caller
+    that has asserted them already, as enumeration does along its path).  ``lazy=True``
+    keeps the trace's results as constants, :class:`Lin` and :class:`Sym` (``finish`` is the
+    identity), for a caller that converts only what a condition reads (:func:`to_z3`).
+    """
 
     name = "z3"
 
-    def __init__(self, pattern: Mapping[str, np.ndarray] | None = None, selectors: bool = False) -> None:
+    def __init__(self, pattern: Mapping[str, np.ndarray] | None = None, selectors: bool = False,
+                 constraints: bool = True, lazy: bool = False) -> None:
         self.pattern = {k: np.asarray(v, dtype=np.int64) for k, v in (pattern or {}).items()}
         self.selectors = selectors
+        self.constraints = constraints
+        self.lazy = lazy
+        #: the selectors' definitions (with ``selectors=True``), also among the trace's constraints
+        self.definitions: list[Any] = []
 
     @staticmethod
     def selector(path: str, index: tuple[int, ...], piece: int) -> z3.BoolRef:
@@ -191,7 +295,8 @@ class Z3Algebra:
         out = np.empty(values.shape, dtype=object)
         for idx in np.ndindex(values.shape):
             v = values[idx]
-            out[idx] = v if isinstance(v, Sym) else Sym(v) if isinstance(v, z3.ArithRef) else _norm(Fraction(v))  # type: ignore[call-overload]
+            out[idx] = v if isinstance(v, (Sym, Lin)) else Sym(v) if isinstance(v, z3.ArithRef) \
+                else _norm(Fraction(v))  # type: ignore[call-overload]
         return out
 
     def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
@@ -200,8 +305,9 @@ class Z3Algebra:
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         out = np.empty((a.shape[0], b.shape[1]), dtype=object)
         for i in range(a.shape[0]):
+            row = a[i]
             for j in range(b.shape[1]):
-                out[i, j] = n_ary_sum([a[i, k] * b[k, j] for k in range(a.shape[1])])
+                out[i, j] = n_ary_sum([row[k] * b[k, j] for k in range(a.shape[1])])
         return out
 
     def sum(self, a: np.ndarray, axis: int) -> np.ndarray:
@@ -219,55 +325,83 @@ class Z3Algebra:
             raise ValueError(f"the pattern of {path} has shape {given.shape}, the site {shape}")
         return given
 
-    def _select(self, path: str, indices: np.ndarray, conds: np.ndarray, constraints: list[Any]) -> Selection:
-        """conds[..., p]: the condition of piece p at each entry (bools or Z3 formulas)."""
+    def _select(self, path: str, indices: np.ndarray, condition: Any, pieces: int) -> Selection:
+        """``condition(idx, p)``: the condition of piece p at entry idx (a bool or a Z3 formula)."""
+        constraints: list[Any] = []
+        conds: dict[tuple[int, ...], list[Any]] = {}  # the open entries' conditions
         for idx in np.ndindex(indices.shape):
             p = int(indices[idx])
             if p >= 0:
-                c = conds[idx][p]
-                if c is not True:
-                    constraints.append(z3.BoolVal(False) if c is False else c)
-            elif self.selectors and not all(isinstance(c, bool) for c in conds[idx]):
+                if self.constraints:
+                    c = condition(idx, p)
+                    if c is not True:
+                        constraints.append(z3.BoolVal(False) if c is False else c)
+                continue
+            cs = [condition(idx, q) for q in range(pieces)]
+            if self.selectors and not all(isinstance(c, bool) for c in cs):
                 named = []
-                for q, c in enumerate(conds[idx][:-1]):
+                for q, c in enumerate(cs[:-1]):
                     b = self.selector(path, idx, q)
                     constraints.append(b == (z3.BoolVal(c) if isinstance(c, bool) else c))
+                    self.definitions.append(constraints[-1])
                     named.append(b)
-                conds[idx] = named + [True]
+                cs = named + [True]
+            conds[idx] = cs
 
-        def pick(values: Sequence[Fraction]) -> np.ndarray:
-            vals = [_norm(Fraction(v)) for v in values]
+        def each(values: Sequence[Any], t: np.ndarray | None, backward: bool) -> np.ndarray:
             out = np.empty(indices.shape, dtype=object)
             for idx in np.ndindex(indices.shape):
                 p = int(indices[idx])
-                out[idx] = vals[p] if p >= 0 else _chain(list(conds[idx]), vals)
+                v = t[idx] if t is not None else 1
+                if p >= 0:
+                    out[idx] = values[p] * v if t is not None else values[p]
+                elif t is None or not backward or (isinstance(v, Sym) and v.deep):
+                    # an open entry: If(piece 0, v_0 t, If(piece 1, v_1 t, ...)); in backprop only for a
+                    # signal that passed an open activation already (see choose)
+                    vs = values if t is None else [c * v for c in values]
+                    out[idx] = _chain(conds[idx], vs)
+                else:
+                    s = _chain(conds[idx], values)
+                    r = s * v
+                    out[idx] = Sym(r.e, True) if isinstance(r, Sym) else r
             return out
 
-        return Selection(pick, indices, tuple(constraints))
+        def norm(values: Sequence[Fraction]) -> list[Any]:
+            return [_norm(Fraction(v)) for v in values]
+
+        return Selection(lambda values: each(norm(values), None, False), indices, tuple(constraints),
+                         lambda values, t, backward: each(norm(values), t, backward))
 
     def choose(self, path: str, table: PiecewiseLinear, z: np.ndarray) -> Selection:
+        """Each entry's piece; open entries become If chains.
+
+        An activation's output on an open entry is ``If(piece 0, s_0 z, If(...))``.  Its
+        backprop is ``signal * If(piece 0, s_0, ...)``, except for a signal that has passed
+        an open activation already (a *deep* one, itself a sum of If terms): then it is
+        ``If(piece 0, s_0 signal, ...)``.  Z3's assertion-time rewriter multiplies a product
+        of sums out into monomials (on 10-32-32-32-1 x 64 the If-encoded query took 8 s and
+        820 MiB that way), and an If is one unit to it; for the top hidden layer the product
+        is kept (the If form made some small proofs slower to decide).
+        """
         indices = self._indices(path, z.shape)
-        conds = np.empty(z.shape, dtype=object)
-        for idx in np.ndindex(z.shape):
-            conds[idx] = [_in_piece(z[idx], p) for p in table.pieces]
-        return self._select(path, indices, conds, [])
+        pieces = table.pieces
+        return self._select(path, indices, lambda idx, p: in_piece(z[idx], pieces[p]), len(pieces))
 
     def argmax(self, path: str, windows: np.ndarray) -> Selection:
         indices = self._indices(path, windows.shape[:-1])
-        conds = np.empty(windows.shape[:-1], dtype=object)
-        for idx in np.ndindex(conds.shape):
-            w = list(windows[idx])
-            conds[idx] = [_conj(_first_max(w, j)) for j in range(len(w))]
-        return self._select(path, indices, conds, [])
+        return self._select(path, indices, lambda idx, j: _conj(_first_max(list(windows[idx]), j)),
+                            windows.shape[-1])
 
     def rescale(self, a: np.ndarray) -> tuple[np.ndarray, Fraction]:
         return a, Fraction(1)  # terms: nothing to gain
 
     def finish(self, a: np.ndarray) -> np.ndarray:
+        if self.lazy:
+            return a
         out = np.empty(np.shape(a), dtype=object)
         for idx in np.ndindex(out.shape):
             out[idx] = to_z3(a[idx])
         return out
 
     def finish_scalar(self, v: Any) -> Any:
-        return to_z3(v)
+        return v if self.lazy else to_z3(v)

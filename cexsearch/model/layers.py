@@ -33,6 +33,7 @@ class Chosen(Protocol):
     """The piece taken at every entry of a site; ``pick`` maps per-piece constants to an array."""
 
     def pick(self, values: Sequence[Fraction]) -> np.ndarray: ...
+    def times(self, values: Sequence[Fraction], t: np.ndarray, backward: bool = False) -> np.ndarray: ...
 
 
 class Ops(Protocol):
@@ -188,14 +189,17 @@ class Activation(Layer):
             if p.slope == 1 and p.intercept == 0:
                 return x, None
         chosen = ops.choose(path, self.table, x)
-        slope = chosen.pick([p.slope for p in self.table.pieces])
-        y = slope * x
+        slopes = [p.slope for p in self.table.pieces]
+        y = chosen.times(slopes, x)
         if any(p.intercept != 0 for p in self.table.pieces):
             y = y + chosen.pick([p.intercept for p in self.table.pieces])
-        return y, slope
+        return y, (chosen, slopes)
 
     def backward(self, ops: Ops, cache: Any, dy: np.ndarray, path: str) -> np.ndarray:
-        return dy if cache is None else dy * cache
+        if cache is None:
+            return dy
+        chosen, slopes = cache
+        return chosen.times(slopes, dy, backward=True)
 
     def notation(self) -> str:
         return self.label or self.table.name

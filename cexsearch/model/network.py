@@ -243,7 +243,7 @@ class Network:
             return (self.widths[k], self.widths[k - 1]) if m.group(1) == "W" else (self.widths[k],)
         raise SpecError(f"unknown name {name!r}")
 
-    # -- semantics shared by numeric.py and encode.py ---------------------
+    # -- semantics shared by numeric.py and the encoding ---------------------
     def slopes(self) -> tuple[Fraction, Fraction]:
         """(slope when active, slope when inactive) of the hidden activation."""
         if self.activation == "relu":

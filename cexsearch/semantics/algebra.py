@@ -44,6 +44,15 @@ class Selection:
     pick: Callable[[Sequence[Fraction]], np.ndarray]
     pattern: np.ndarray | None
     constraints: tuple[Any, ...] = ()
+    scaled: Callable[[Sequence[Fraction], np.ndarray, bool], np.ndarray] | None = None
+
+    def times(self, values: Sequence[Fraction], t: np.ndarray, backward: bool = False) -> np.ndarray:
+        """``values_p * t`` on each entry's chosen piece p: an activation's output (forward) or
+        its backprop (``backward``).  The same numbers as ``pick(values) * t``; a symbolic
+        algebra may build a different term for it (see :class:`cexsearch.engine.z3algebra.Z3Algebra`)."""
+        if self.scaled is not None:
+            return self.scaled(values, t, backward)
+        return self.pick(values) * t
 
 
 class Algebra(Protocol):

@@ -74,11 +74,20 @@ class Trace:
     yhat_gradient: np.ndarray  # dL/dyhat = s g(t) [⊙ y]
     gradients: Mapping[str, np.ndarray]
     constraints: tuple[Any, ...] = ()
+    #: (path, dL/d(output of that layer)) per layer, in backward order; only when asked (``output_gradients``)
+    output_gradients: tuple[tuple[str, np.ndarray], ...] = ()
 
     def layer(self, path: str) -> LayerTrace:
         for lt in self.layers:
             if lt.path == path:
                 return lt
+        raise KeyError(path)
+
+    def output_gradient(self, path: str) -> np.ndarray:
+        """dL/d(output) of the layer at ``path``, from a trace taken with ``output_gradients=True``."""
+        for p, arr in self.output_gradients:
+            if p == path:
+                return arr
         raise KeyError(path)
 
     def pattern_of(self, path: str) -> np.ndarray | None:
@@ -110,6 +119,7 @@ class _Context:
         self.pattern: list[tuple[str, np.ndarray | None]] = []
         self.constraints: list[Any] = []
         self.records: list[LayerTrace] = []
+        self.output_gradients: list[tuple[str, np.ndarray]] | None = None  # a list when recorded
 
     # algebra
     def constant(self, value: Fraction) -> Any:
@@ -159,6 +169,8 @@ class _Context:
 
     def backward(self, layers: Sequence[Layer], cache: Any, dy: np.ndarray, path: str) -> np.ndarray:
         for i in range(len(layers) - 1, -1, -1):
+            if self.output_gradients is not None:
+                self.output_gradients.append((f"{path}{i}", dy))
             dy = layers[i].backward(self, cache[i], dy, f"{path}{i}")
         return dy
 
@@ -188,22 +200,42 @@ def _array(model: Model, algebra: Algebra, name: str, value: Any, samples: int) 
     return algebra.asarray(arr.reshape(shape))
 
 
-def trace(model: Model, params: Mapping[str, Any], x: Any, y: Any, algebra: Algebra) -> Trace:
-    """The forward pass, the loss and the gradient of every parameter, in ``algebra``.
-
-    ``params`` maps ``W1``, ``b1``, ... to arrays (or nested lists) of Fractions in the
-    model's shapes; ``x`` is (M, *input_shape), ``y`` (M, *output_shape).
-    """
-    samples = int(np.asarray(x, dtype=object).shape[0]) if np.ndim(np.asarray(x, dtype=object)) else 0
+def parameters(model: Model, params: Mapping[str, Any], algebra: Algebra) -> dict[str, dict[str, np.ndarray]]:
+    """The parameters by layer path and role (``{"0": {"W": ..., "b": ...}}``), in the algebra's numbers."""
     missing = [n for n in model.parameter_names() if n not in params]
     if missing:
         raise SpecError(f"no value for {', '.join(missing)}")
     by_path: dict[str, dict[str, np.ndarray]] = {}
     for p in model.parameters():
-        by_path.setdefault(p.path, {})[p.role] = _array(model, algebra, p.name, params[p.name], samples)
+        by_path.setdefault(p.path, {})[p.role] = _array(model, algebra, p.name, params[p.name], 0)
+    return by_path
+
+
+def forward_layer(model: Model, params: dict[str, dict[str, np.ndarray]], index: int, x: np.ndarray,
+                  algebra: Algebra) -> tuple[np.ndarray, tuple[Any, ...]]:
+    """Layer ``index`` of the model alone on ``x`` (params from :func:`parameters`): its output,
+    and the constraints its pieces add.  What an enumeration extends one layer at a time."""
+    ctx = _Context(model, algebra, params)
+    y, _ = model.layers[index].forward(ctx, x, str(index))
+    return y, tuple(ctx.constraints)
+
+
+def trace(model: Model, params: Mapping[str, Any], x: Any, y: Any, algebra: Algebra,
+          output_gradients: bool = False) -> Trace:
+    """The forward pass, the loss and the gradient of every parameter, in ``algebra``.
+
+    ``params`` maps ``W1``, ``b1``, ... to arrays (or nested lists) of Fractions in the
+    model's shapes; ``x`` is (M, *input_shape), ``y`` (M, *output_shape).  With
+    ``output_gradients`` the trace also keeps what backprop handed every layer,
+    dL/d(its output) (for explanations; the encoding does not ask for it).
+    """
+    samples = int(np.asarray(x, dtype=object).shape[0]) if np.ndim(np.asarray(x, dtype=object)) else 0
+    by_path = parameters(model, params, algebra)
     xs = _array(model, algebra, "x", x, samples)
     ys = _array(model, algebra, "y", y, samples)
     ctx = _Context(model, algebra, by_path)
+    if output_gradients:
+        ctx.output_gradients = []
     yhat, caches = ctx.forward(model.layers, xs, "")
 
     loss = model.loss
@@ -242,5 +274,6 @@ def trace(model: Model, params: Mapping[str, Any], x: Any, y: Any, algebra: Alge
 
     layers = tuple(LayerTrace(r.path, r.layer, f(r.input), f(r.output)) for r in ctx.records)
     pattern = tuple(ctx.pattern)
+    outputs_dy = tuple((p, algebra.finish(dy * c_grad)) for p, dy in ctx.output_gradients or ())
     return Trace(model, samples, algebra.name, layers, pattern, f(yhat), f(residual), f(t),
-                 algebra.finish_scalar(loss_value), f(delta * c), grads, tuple(ctx.constraints))
+                 algebra.finish_scalar(loss_value), f(delta * c), grads, tuple(ctx.constraints), outputs_dy)

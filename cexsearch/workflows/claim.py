@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .. import lang as C
-from ..api import NetworkSettings, build_problem, is_layer_notation, layer_network, parse_conditions
+from ..api import NetworkSettings, build_problem, is_layer_notation, layer_network, parse_conditions, parse_input_shape
 from ..engine.options import MAX_TIMEOUT, valid_timeout
 from ..errors import ClaimFileError, InputError
 from ..model.network import MAX_SAMPLES, Network, nearest
@@ -161,7 +161,7 @@ class Claim:
                                              hint=f'write one number, e.g. {key} = "1/100"')
                     object.__setattr__(self, key, C.value_tree(raw, key))
             self._check_layer_settings(where)
-            if not self.layer_nets:
+            if not self.layer_nets and self.torch_network is None:
                 self.settings().network("1-1")  # validates activation, loss
             self.networks()  # a bad layer, argument or input shape fails here, with its column
             self.given_conditions()
@@ -197,7 +197,11 @@ class Claim:
             else:
                 label = "model"
                 module = instantiate(self.model, label)
-            found = network_from_module(module, label, self.loss, self.relu_grad_at_zero)
+            shape = self.input_shape  # normalised again (and checked) by _check_layer_settings
+            shape = parse_input_shape(shape, "input_shape") if isinstance(shape, str) else shape
+            delta = C.value_tree(self.huber_delta, "huber_delta") if self.huber_delta is not None else None
+            found = network_from_module(module, label, self.loss, self.relu_grad_at_zero,
+                                        tuple(shape) if shape is not None else None, delta, "input_shape")
         except ClaimFileError:
             raise
         except InputError as e:
@@ -227,7 +231,7 @@ class Claim:
                                      hint="e.g. input_shape = [1, 8] for Conv1d(1, ...) on length 8")
             object.__setattr__(self, "input_shape", tuple(shape))
         if not self.layer_nets:
-            for key in ("input_shape", "huber_delta"):
+            for key in ("input_shape", "huber_delta") if self.torch_network is None else ():
                 if getattr(self, key) is not None:
                     raise ClaimFileError(f"{key} needs a net in PyTorch's notation", where=where,
                                          hint=f'drop {key}, or write net as layers, e.g. "Sequential(Linear(1, 1))"')

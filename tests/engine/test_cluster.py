@@ -119,14 +119,14 @@ def test_cli_find_on_the_cluster_matches_the_local_run(address, tmp_path, submit
 
 CLAIM = """
 [[claim]]
-name = "grad(W2) == 0 forces grad(W1) == 0 without biases"
-# (too big for the auto portfolio's first slice, so it reaches enumeration)
-net = "1-10-1"
+name = "a max-pooled convolution: grad(W2) == 0 forces grad(W1) == 0"
+# (the auto portfolio's first slice, one If query, does not decide it: it reaches enumeration)
+net = "Sequential(Conv1d(1, 2, 1), ReLU(), MaxPool1d(2), Flatten(), Linear(2, 1))"
+input_shape = [1, 2]
 samples = 2
-bias = false
 given = ["grad(W2) == 0"]
 then = ["grad(W1) == 0"]
-expect = "holds"
+expect = "refuted"
 """
 
 

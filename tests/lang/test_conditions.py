@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cexsearch import lang as C
-from cexsearch.encode import Z3Backend, to_z3
+from cexsearch.engine.encoding import Z3Backend, to_z3
 from cexsearch.errors import ConditionError, InputError
 from cexsearch.model.network import Network
 

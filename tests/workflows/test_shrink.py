@@ -167,9 +167,8 @@ def test_a_solver_disagreement_is_never_swallowed(monkeypatch):
 
 def test_a_layer_witness_is_shrunk_locally_and_stays_confirmed():
     from cexsearch.api import build_problem, layer_network
-    from cexsearch.engine.layersearch import confirm_layers
     from cexsearch.numeric import recheck
-    from cexsearch.search import SearchStats
+    from cexsearch.search import SearchStats, confirm
     from cexsearch.workflows.shrink import shrink
     from cexsearch.workflows.shrink_local import simplicity
 
@@ -178,7 +177,7 @@ def test_a_layer_witness_is_shrunk_locally_and_stays_confirmed():
     messy = {("W1", (0, 0)): F(3, 2), ("W1", (1, 0)): F(-5, 7), ("b1", (0,)): F(7, 3), ("b1", (1,)): F(1, 9),
              ("W2", (0, 0)): F(11, 4), ("W2", (0, 1)): F(-2, 3), ("b2", (0,)): F(1, 5),
              ("x", (0, 0)): F(5, 2), ("x", (1, 0)): F(-13, 6), ("y", (0, 0)): F(-1, 3), ("y", (1, 0)): F(8, 5)}
-    outcome = confirm_layers(problem, messy, SearchStats("test", 1))
+    outcome = confirm(problem, messy, SearchStats("test", 1))
     result = shrink(problem, outcome, time_limit=30)
     assert recheck(problem, result.outcome.witness).confirmed
     keys = problem.free_keys()
