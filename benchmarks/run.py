@@ -44,13 +44,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cexsearch import numeric  # noqa: E402
 from cexsearch.api import NetworkSettings, build_problem  # noqa: E402
 from cexsearch.engine.options import SearchOptions  # noqa: E402
+from cexsearch.engine.search import search  # noqa: E402
 from cexsearch.errors import TooLarge  # noqa: E402
 from cexsearch.model.network import entries  # noqa: E402
 from cexsearch.model.problem import Assignment, Problem  # noqa: E402
-from cexsearch.search import search  # noqa: E402
+from cexsearch.semantics import numeric  # noqa: E402
 
 FIND_CONDITIONS = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0"]
 

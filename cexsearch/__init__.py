@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 __all__ = ["Claim", "ClaimOutcome", "Outcome", "check_claim", "search", "__version__"]
 
 if TYPE_CHECKING:
-    from .search import Outcome, search
+    from .engine.search import Outcome, search
     from .workflows.claim import Claim
     from .workflows.claims import ClaimOutcome, check_claim
 
@@ -34,20 +34,20 @@ def __getattr__(name: str) -> Any:
 
 
 class _Package(types.ModuleType):
-    """``cexsearch.search`` is the search function, as it was when the package imported it eagerly.
+    """``cexsearch.engine.search`` is the search function, as it was when the package imported it eagerly.
 
     The import system sets a package's attribute to each submodule it imports; this property keeps
-    the function there when ``cexsearch.search`` (the module) is imported, by whatever imports it.
+    the function there when ``cexsearch.engine.search`` (the module) is imported, by whatever imports it.
     """
 
     @property
     def search(self) -> Any:
-        from .search import search
+        from .engine.search import search
 
         return search
 
     @search.setter
-    def search(self, module: Any) -> None:  # the submodule stays reachable as sys.modules["cexsearch.search"]
+    def search(self, module: Any) -> None:  # the submodule stays reachable as sys.modules["cexsearch.engine.search"]
         pass
 
 

@@ -11,10 +11,10 @@ from . import lang as C
 from .errors import ConditionError, InputError
 from .model.network import Network, ParameterNames
 from .model.problem import Domain, FixedValues, Problem
-from .numeric import loss_targets
+from .semantics.numeric import loss_targets
 
 if TYPE_CHECKING:
-    from .torchnet import TorchNetwork
+    from .model.torchnet import TorchNetwork
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def torch_network(model: Any, loss: str = "mse", relu_grad_at_zero: int = 0, inp
     needed when the first layer does not fix it); its ``.weights`` are the module's current values,
     exactly (pass them as ``fixed=`` to question the trained network with only the data free).
     """
-    from .torchnet import instantiate, load_torch_network, network_from_module
+    from .model.torchnet import instantiate, load_torch_network, network_from_module
 
     shape = tuple(input_shape) if input_shape is not None else None
     if isinstance(model, str):

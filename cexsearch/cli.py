@@ -39,7 +39,7 @@ app.command()(sweep)
 @app.command()
 def version() -> None:
     """Print the versions of cexsearch and Z3."""
-    from .solver import z3_version
+    from .engine.solver import z3_version
 
     print(f"cexsearch {__version__} (z3 {z3_version()})")
 

@@ -28,6 +28,9 @@ def settle() -> None:
 def main() -> None:
     global _console_script
     _console_script = True
+    from . import interrupt
+
+    interrupt.install()
     try:
         from .cli import main as cli_main
     except KeyboardInterrupt:

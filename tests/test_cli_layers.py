@@ -236,7 +236,7 @@ def test_a_hinge_target_fixed_outside_minus_one_or_one_is_an_input_error():
 def test_the_re_check_rejects_a_hinge_target_outside_minus_one_or_one():
     from cexsearch.api import build_problem, layer_network
     from cexsearch.model.problem import Assignment
-    from cexsearch.numeric import recheck
+    from cexsearch.semantics.numeric import recheck
 
     model = layer_network("Sequential(Linear(1, 1))", "1", loss="hinge")
     problem = build_problem(model, 1, ["grad(W1) != 0"])

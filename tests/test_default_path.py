@@ -111,7 +111,7 @@ def test_zero_initialisation_claim_is_refuted_with_a_witness(tmp_path):
 def test_a_size_refusal_inside_a_claim_or_sweep_is_an_unknown_case():
     from cexsearch.api import NetworkSettings, build_problem
     from cexsearch.engine.options import SearchOptions
-    from cexsearch.search import search_or_unknown
+    from cexsearch.engine.search import search_or_unknown
 
     p = build_problem(NetworkSettings().network("10-10-1"), 6, ["grad(W1) != 0"])
     out = search_or_unknown(p, SearchOptions(strategy="enumerate"))

@@ -62,8 +62,8 @@ def test_examples_as_pytest_items_have_the_verdicts_of_check(pytester):
 @pytest.mark.parametrize("claim", [c for _, c in CLAIMS], ids=[f"{f}:{c.name}" for f, c in CLAIMS])
 def test_cross_checks_agree_on_every_example(claim):
     """PyTorch recomputes every refuting witness; cvc5 re-decides every proof at the claim's smallest size."""
-    from cexsearch import crosscheck
-    from cexsearch.search import if_encoded_constraints
+    from cexsearch.engine.search import if_encoded_constraints
+    from cexsearch.workflows import crosscheck
 
     result = checked(claim)
     assert result.verdict == claim.expect, result.reason

@@ -259,7 +259,7 @@ def test_an_interrupt_landing_after_a_check_does_not_break_the_next_push():
     # interrupt then stays pending on the shared context and the next push raised "push canceled".
     from cexsearch.api import NetworkSettings, build_problem
     from cexsearch.engine.encoding import Encoding
-    from cexsearch.solver import PatternSolver, Sat
+    from cexsearch.engine.solver import PatternSolver, Sat
 
     p = build_problem(NetworkSettings().network("1-1-1"), 1, ["grad(W1) != 0"])
     ps = PatternSolver(Encoding(p), kind="smt")

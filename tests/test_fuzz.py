@@ -44,7 +44,7 @@ from cexsearch.cli import app
 from cexsearch.errors import CexsearchError
 from cexsearch.model.network import Network
 from cexsearch.model.problem import Assignment
-from cexsearch.numeric import environment, evaluate, recheck
+from cexsearch.semantics.numeric import environment, evaluate, recheck
 from cexsearch.workflows.claim import CLAIM_KEYS
 from cexsearch.workflows.claimfile import parse_claims
 from cexsearch.workflows.witness import SCHEMA, load_document

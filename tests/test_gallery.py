@@ -467,7 +467,7 @@ def _write(tmp_path: Path, doc: dict) -> str:
 
 
 def test_verify_edited_witness_names_the_first_failing_condition(tmp_path):
-    from cexsearch.numeric import recheck
+    from cexsearch.semantics.numeric import recheck
     from cexsearch.workflows.witness import load_document
 
     doc = seed_witness()

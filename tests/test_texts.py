@@ -6,7 +6,7 @@ import time
 
 from cexsearch.api import NetworkSettings, build_problem
 from cexsearch.engine.options import SearchOptions
-from cexsearch.search import pattern_count_text, run_subtree, search
+from cexsearch.engine.search import pattern_count_text, run_subtree, search
 
 HARD = ["grad(W2) == 0", "grad(W1) != 0"]  # 1-10-1 without bias at 3 samples: a long proof of 'none'
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..search import SearchStats
+from ..engine.search import SearchStats
 from .common import (
     EXIT_INCONCLUSIVE,
     EXIT_INTERRUPTED,
@@ -85,7 +85,7 @@ def check(
         if json_path:
             emit_json(json_path, report_document(results))
         if html:
-            from ..html_report import write_check_report
+            from ..output.html_report import write_check_report
 
             console.print(f"HTML report written to {write_check_report(html, results, files)}", style="dim")
         if interrupted:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
+from ..engine.search import Outcome
 from ..errors import InputError
-from ..search import Outcome
 from .options import writable
 
 
@@ -40,14 +40,14 @@ class Extras:
 
         notes: list[str] = []
         if "torch" in self.checks and outcome.witness is not None and outcome.recheck is not None:
-            from ..crosscheck import torch_cross_check
+            from ..workflows.crosscheck import torch_cross_check
 
             report = torch_cross_check(outcome.witness, outcome.recheck.evaluation.gradients)
             notes.append(f"torch: {'agrees' if report.agrees else 'DISAGREES'}, largest deviation "
                          f"{report.max_abs_deviation:.3g}; {report.note}")
         if "cvc5" in self.checks and outcome.verdict == "none":
-            from ..crosscheck import cvc5_cross_check_pattern
-            from ..search import if_encoded_constraints
+            from ..engine.search import if_encoded_constraints
+            from ..workflows.crosscheck import cvc5_cross_check_pattern
 
             second = cvc5_cross_check_pattern(if_encoded_constraints(outcome.problem), "unsat", 60_000)
             notes.append(f"cvc5 on the If-encoded problem: {second.describe()}")
@@ -64,7 +64,7 @@ class Extras:
         from ..files import write_atomic
 
         if self.explain is not None:
-            from ..explain import explain
+            from ..output.explain import explain
 
             text = explain(outcome.problem, outcome.witness, self.explain)
             if self.explain_to:
@@ -72,6 +72,6 @@ class Extras:
             else:
                 sys.stdout.write(text if text.endswith("\n") else text + "\n")
         if self.plot is not None:
-            from ..plot import plot
+            from ..output.plot import plot
 
             plot(outcome.problem, outcome.witness, self.plot)

@@ -10,9 +10,9 @@ import typer
 
 from ..api import build_problem, is_layer_notation
 from ..engine.options import SearchOptions
+from ..engine.search import Outcome, search
 from ..errors import InputError
 from ..model.network import Network
-from ..search import Outcome, search
 from .common import (
     EXIT_INCONCLUSIVE,
     EXIT_INTERRUPTED,
@@ -117,7 +117,7 @@ def find(
         code = render_outcome(outcome, json_path, options)
         extras.write(outcome)
         if html:
-            from ..html_report import write_find_report
+            from ..output.html_report import write_find_report
 
             write_find_report(html, outcome)
             out_console(to_stderr=json_path == "-").print(f"HTML report written to {html}", style="dim")

@@ -74,7 +74,7 @@ def html_option(path: str | None, option: str, directory: bool = False) -> None:
         return
     if path == "-":
         raise InputError(f"{option} writes a file, not stdout", hint=f"give {option} a path")
-    from ..html_report import require_converter
+    from ..output.html_report import require_converter
 
     require_converter()
     writable(path, option, directory=directory)
@@ -97,7 +97,7 @@ def network_option(net: str | None, torch_model: str | None, weights_from_module
         raise InputError("--net and --torch both give the network", hint="drop one of them")
     refuse_mlp_settings(activation, leaky_slope, bias, "--torch: the module's layers decide it", "")
     from ..api import parse_input_shape
-    from ..torchnet import load_torch_network
+    from ..model.torchnet import load_torch_network
 
     found = load_torch_network(torch_model, loss=loss, relu_grad_at_zero=grad_at_zero,
                                input_shape=parse_input_shape(input_shape) if input_shape is not None else None,
@@ -137,7 +137,7 @@ def layer_option(net: str, input_shape: str | None, torch_model: str | None, act
 def refuse_for_layers(**options: Any) -> None:
     """Exit 2 before any search for what does not read layer models yet, or a --plot of a net it cannot draw."""
     if options["plot"] is not None:
-        from ..plot import require_plottable
+        from ..output.plot import require_plottable
 
         require_plottable(options["network"])
     if options["strategy"] == "linear":
@@ -147,7 +147,7 @@ def refuse_for_layers(**options: Any) -> None:
 
 def search_options(seconds: float | None, seed: str, strategy: str, jobs: str | None, rlimit: str | None,
                    force: bool, cluster: str | None = None) -> SearchOptions:
-    from ..search import STRATEGIES
+    from ..engine.search import STRATEGIES
 
     if strategy not in STRATEGIES:
         raise InputError(f"--strategy {strategy!r} is not known", hint=f"use one of {', '.join(STRATEGIES)}")

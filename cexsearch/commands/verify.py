@@ -21,7 +21,7 @@ def verify(
     """Re-check a witness document exactly, without Z3: exit 0 when every condition holds, 1 when one fails."""
 
     def body() -> int:
-        from ..numeric import recheck
+        from ..semantics.numeric import recheck
         from ..workflows.witness import load_document
 
         try:
@@ -42,7 +42,7 @@ def verify(
         check = recheck(problem, assignment)
         console = out_console()
         if explain is not None:
-            from ..explain import explain as derivation
+            from ..output.explain import explain as derivation
 
             sys.stdout.write(derivation(problem, assignment, explain).rstrip("\n") + "\n")
         if check.confirmed:

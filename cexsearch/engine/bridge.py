@@ -2,7 +2,7 @@
 
 ``Sequential(Linear(2, 3), ReLU(), Linear(3, 1))`` on input (2,) with mse is, entry for
 entry, the network ``2-3-1``: the same parameter names and shapes, the same x and y, and
-(since :mod:`cexsearch.numeric` reads :func:`cexsearch.semantics.trace` of
+(since :mod:`cexsearch.semantics.numeric` reads :func:`cexsearch.semantics.trace` of
 :meth:`Model.from_network`) the same semantics.  :func:`mlp_twin` finds that network and
 proves the match by rebuilding the model from it and comparing layer by layer (an
 activation by its piece table, so ``LeakyReLU(0.5)`` matches ``LeakyReLU(1/2)``); anything
@@ -24,7 +24,7 @@ from ..model.network import Network
 from ..model.problem import Problem
 
 if TYPE_CHECKING:
-    from ..search import Outcome
+    from .search import Outcome
 
 MLP_LOSSES = ("mse", "sse")
 
@@ -63,7 +63,7 @@ def mlp_twin(model: Any) -> Network | None:
 
 def restate(outcome: Outcome, problem: Problem) -> Outcome:
     """``outcome`` about ``problem``, the twin's or the model's: a witness is re-checked exactly there."""
-    from ..search import confirm
+    from .search import confirm
 
     if outcome.witness is None:
         return replace(outcome, problem=problem)

@@ -38,7 +38,7 @@ _clients: dict[str, Any] = {}
 
 def versions() -> tuple[str, str]:
     """cexsearch's and Z3's versions in this process (run on every worker at connection)."""
-    from ..solver import z3_version
+    from .solver import z3_version
 
     return __version__, z3_version()
 
@@ -93,7 +93,7 @@ def _subtree_on_worker(problem: Problem, options: SearchOptions, prefix: tuple[b
                        wall_deadline: float | None, stop_name: str) -> Any:
     from distributed import Event, get_client
 
-    from ..search import Enumeration, run_subtree
+    from .search import Enumeration, run_subtree
 
     stop = Event(stop_name, client=get_client())
     with _z3_lock:
@@ -123,7 +123,7 @@ def _subtree_on_worker(problem: Problem, options: SearchOptions, prefix: tuple[b
 
 
 class DaskPool:
-    """Subtrees on a Dask cluster, with the interface of :class:`cexsearch.search.LocalPool`."""
+    """Subtrees on a Dask cluster, with the interface of :class:`cexsearch.engine.search.LocalPool`."""
 
     def __init__(self, address: str) -> None:
         from distributed import Event, KilledWorker

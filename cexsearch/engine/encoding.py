@@ -30,7 +30,7 @@ import z3
 from .. import lang as C
 from ..model.network import Index, Network, entries
 from ..model.problem import Assignment, Problem
-from ..numeric import active_piece, loss_targets, model_of
+from ..semantics.numeric import active_piece, loss_targets, model_of
 from ..semantics.trace import Trace, forward_layer, parameters, trace
 from .z3algebra import Lin, Z3Algebra, in_piece, to_z3
 

@@ -8,7 +8,7 @@ a breakpoint *is* the derivative used there: backprop multiplies by that piece's
 slope, so the convention at every kink is explicit in the table.
 
 The defaults follow PyTorch 2.13's autograd at every breakpoint (checked in
-``tests/test_model.py``):
+``tests/model/test_model.py``):
 
 ====================  =====================================  ========================
 activation            pieces                                 derivative at breakpoints

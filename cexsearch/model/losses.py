@@ -10,7 +10,7 @@ where ``t`` is the loss's *argument* per entry and ``g = G'`` is piecewise linea
 continuous), and on piece i ``G(t) = slope_i t^2 / 2 + intercept_i t + constant_i``.
 Backprop is linear in ``dL/dyhat``, so it runs on the unscaled ``g(t) [* y]`` (in
 integers where the data are) and every gradient is multiplied by ``s`` at the end,
-as :mod:`cexsearch.numeric` does with ``c = 2/(M n)``.
+as :mod:`cexsearch.semantics.numeric` does with ``c = 2/(M n)``.
 
 =======  =================================  ============  ====================================
 loss     G                                  s             g (derivative at the kinks)

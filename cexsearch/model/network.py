@@ -2,7 +2,7 @@
 :mod:`cexsearch.model.problem`.
 
 Frozen dataclasses only: no Z3, no floats.  Every semantic decision that both
-the exact re-check (:mod:`cexsearch.numeric`) and the encoding
+the exact re-check (:mod:`cexsearch.semantics.numeric`) and the encoding
 (:mod:`cexsearch.encode`) depend on is made *here*, once: the layer order, the
 activation's two slopes, which side of 0 counts as active, the loss scaling.
 
@@ -52,7 +52,7 @@ def nearest(name: str, choices: tuple[str, ...] | list[str]) -> str | None:
 class ParameterNames:
     """The names a person uses for the parameters, when they are not ``W1, b1, ...``.
 
-    A network read from a PyTorch module (:mod:`cexsearch.torchnet`) calls its
+    A network read from a PyTorch module (:mod:`cexsearch.model.torchnet`) calls its
     parameters by the module's own names (``fc1.weight``, ``0.bias``).  The engine
     keeps ``W1, b1, ...`` throughout; this alias table is applied at the border only:
     parsing conditions and ``--fix``, and showing or writing values.

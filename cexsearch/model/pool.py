@@ -9,7 +9,7 @@ last whole window are dropped, as PyTorch does (floor).
   over the window for 2-d).  Backward ``dx[o * k + j*] += dy[o]``, nothing to the
   other entries.  **On ties the gradient goes to the first maximum in scan order**
   (row-major within the window), which is where PyTorch 2.13's CPU max-pool sends
-  it (checked in ``tests/test_layers.py``).
+  it (checked in ``tests/model/test_layers.py``).
 """
 
 from __future__ import annotations

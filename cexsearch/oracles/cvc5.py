@@ -5,7 +5,7 @@
 (written out by :func:`z3_to_smt2`) and compares with Z3.  cvc5 reads the text
 with its own parser (``cvc5.InputParser`` and ``cvc5.SymbolManager``): no Z3
 object crosses over, only the text.  cvc5 and z3 are imported inside the functions.
-Re-exported by :mod:`cexsearch.crosscheck`.
+Re-exported by :mod:`cexsearch.workflows.crosscheck`.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import lang as C
+from ..engine.search import Outcome, pattern_count_text
 from ..model.network import Network, entries
-from ..search import Outcome, pattern_count_text
 from .export import witness_summary
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """The float64 algebra: the same trace in IEEE doubles (to measure rounding, to compare with torch).
 
-A Fraction beyond the float range becomes ±inf (as :func:`cexsearch.numeric.to_float`);
+A Fraction beyond the float range becomes ±inf (as :func:`cexsearch.semantics.numeric.to_float`);
 pieces are chosen by comparing the float with the exact breakpoints, and a NaN takes
 the piece of 0.
 """

@@ -179,7 +179,7 @@ class Claim:
 
     def _read_module(self, where: str) -> None:
         """Read the network from ``model`` or ``torch = "PATH.py:NAME"``."""
-        from ..torchnet import instantiate, load_reference, network_from_module
+        from ..model.torchnet import instantiate, load_reference, network_from_module
 
         if self.model is not None and self.torch is not None:
             raise ClaimFileError("model and torch both give the module", where=where, hint="give one of them")

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..engine.options import SearchOptions
+from ..engine.search import Outcome, SearchStats, search_or_unknown
 from ..errors import CexsearchError
 from ..model.network import Network
-from ..numeric import recheck
-from ..search import Outcome, SearchStats, search_or_unknown
+from ..semantics.numeric import recheck
 from .claim import Claim, ClaimVerdict
 
 

@@ -9,9 +9,9 @@ the exact re-check like any other, and a step answered *none* is a proof
 ("no integer witness with every free value in [-1, 1]").  The loop is
 anytime: whatever the time limit interrupts, the last confirmed witness is kept.
 
-A step whose grid of free values is small (at most :data:`cexsearch.grid.MAX_POINTS`
+A step whose grid of free values is small (at most :data:`cexsearch.engine.grid.MAX_POINTS`
 points, e.g. seed 001's 3^10 in [-1, 1]) is decided by exact exhaustive enumeration
-(:mod:`cexsearch.grid`) instead of the solver: *none* is then a proof by exhaustion, and
+(:mod:`cexsearch.engine.grid`) instead of the solver: *none* is then a proof by exhaustion, and
 a point it finds is the one with the fewest non-zero values, then the smallest sum of
 absolute values, in the whole grid, so the greedy steps after it cannot improve it and
 are skipped.  The choice depends on the grid's size only, never on time, so a shrink
@@ -36,12 +36,12 @@ import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from .. import grid
+from ..engine import grid
 from ..engine.options import SearchOptions
+from ..engine.search import Enumeration, Outcome, SearchStats, confirm, pattern_count_text, raw_pattern_count
 from ..errors import SolverDisagreement
 from ..model.network import Index, Network
 from ..model.problem import Assignment, Domain, FixedValues, Problem
-from ..search import Enumeration, Outcome, SearchStats, confirm, pattern_count_text, raw_pattern_count
 from .shrink_local import Budget, LocalShrink, OutOfBudget, cost
 
 MAX_INTEGER_BOUND = 16

@@ -3,7 +3,7 @@
 With hundreds of free values (10-10-1 at 64 samples has 825) no grid can be
 enumerated and no "every integer witness in [-1, 1]" can be decided, so the
 shrinker moves from the confirmed witness in small steps instead, each one
-decided by the exact re-check (:func:`cexsearch.numeric.satisfies`) with every
+decided by the exact re-check (:func:`cexsearch.semantics.numeric.satisfies`) with every
 other value kept:
 
 1. samples with a zero residual are dropped, as one block: their free ``x`` set to 0
@@ -22,7 +22,7 @@ absolute values, in that order).  The work is counted, not timed: each re-check
 costs the problem's size in multiply-adds and each Z3 check a fixed share, and
 the shrink stops when its :class:`Budget` runs out, so the same command gives the
 same witness on every run.  The result is confirmed by
-:func:`cexsearch.search.confirm` like any other witness.
+:func:`cexsearch.engine.search.confirm` like any other witness.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import numeric
 from ..engine.options import SearchOptions
+from ..engine.search import Enumeration, Outcome, confirm
 from ..model.network import Index, Network, entries
 from ..model.problem import Assignment, FixedValues, Problem
-from ..search import Enumeration, Outcome, confirm
+from ..semantics import numeric
 
 Key = tuple[str, Index]
 RESOLVE_RLIMIT = 300_000  # one linear re-solve of the targets

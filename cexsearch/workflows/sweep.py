@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 
 from .. import lang as C
-from .. import numeric
 from ..engine.options import SearchOptions
+from ..engine.search import Outcome, SearchStats, search_or_unknown
 from ..errors import SpecError
 from ..model.network import Network
 from ..model.problem import Assignment, Problem
-from ..search import Outcome, SearchStats, search_or_unknown
+from ..semantics import numeric
 
 MAX_CELLS = 400
 

@@ -2,7 +2,7 @@
 
 A document is self-contained: network, conditions as written, fixed values,
 domain and every value, so :func:`load_document` plus
-:func:`cexsearch.numeric.recheck` can re-decide it without Z3.  Exact values
+:func:`cexsearch.semantics.numeric.recheck` can re-decide it without Z3.  Exact values
 are strings (``"-2/3"``) with their float beside them.
 """
 
@@ -17,12 +17,12 @@ import numpy as np
 
 from .. import __version__
 from .. import lang as C
+from ..engine.search import Outcome
 from ..errors import InputError, TooLarge, WitnessFileError
 from ..files import write_atomic as write_atomic  # where claims.py and older callers find it
 from ..model.network import Network, ParameterNames
 from ..model.problem import Assignment, Domain, FixedValues, Problem
-from ..numeric import Evaluation, Recheck
-from ..search import Outcome
+from ..semantics.numeric import Evaluation, Recheck
 
 SCHEMA = "cexsearch.witness/1"
 OTHER_DOCUMENTS = {"cexsearch.check/1": "a check report (check --json)", "cexsearch.sweep/1": "a sweep grid (sweep --json)"}
@@ -88,7 +88,7 @@ def problem_doc(problem: Problem) -> dict[str, Any]:
 
 
 def tool_doc() -> dict[str, str]:
-    from ..solver import z3_version
+    from ..engine.solver import z3_version
 
     return {"name": "cexsearch", "version": __version__, "z3": z3_version()}
 

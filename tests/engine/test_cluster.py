@@ -23,8 +23,8 @@ from cexsearch.api import NetworkSettings, build_problem  # noqa: E402
 from cexsearch.cli import app  # noqa: E402
 from cexsearch.engine import cluster as cluster_mod  # noqa: E402
 from cexsearch.engine.options import SearchOptions  # noqa: E402
+from cexsearch.engine.search import parallel_enumeration, search  # noqa: E402
 from cexsearch.errors import InputError  # noqa: E402
-from cexsearch.search import parallel_enumeration, search  # noqa: E402
 from cexsearch.workflows.witness import outcome_document  # noqa: E402
 
 SEED001 = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0", "grad(b1) != 0"]

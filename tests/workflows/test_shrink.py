@@ -7,10 +7,10 @@ from fractions import Fraction as F
 
 import pytest
 
-from cexsearch import numeric
 from cexsearch.api import NetworkSettings, build_problem
 from cexsearch.engine.options import SearchOptions
-from cexsearch.search import search
+from cexsearch.engine.search import search
+from cexsearch.semantics import numeric
 from cexsearch.workflows.shrink import shrink
 
 SEED = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0", "grad(b1) != 0"]
@@ -22,7 +22,7 @@ def seed_problem():
 
 SEED_SCRIPT = """
 from cexsearch.api import NetworkSettings, build_problem
-from cexsearch.search import search
+from cexsearch.engine.search import search
 from cexsearch.workflows.shrink import shrink
 from cexsearch import numeric
 p = build_problem(NetworkSettings().network("1-1-1"), 3, %r)
@@ -135,7 +135,7 @@ def test_the_time_limit_bounds_a_local_shrink_and_keeps_the_witness():
 
 
 def test_a_failing_step_keeps_the_confirmed_witness(monkeypatch):
-    from cexsearch import grid
+    from cexsearch.engine import grid
     from cexsearch.workflows import shrink_local
 
     def broken(*args, **kwargs):
@@ -167,8 +167,8 @@ def test_a_solver_disagreement_is_never_swallowed(monkeypatch):
 
 def test_a_layer_witness_is_shrunk_locally_and_stays_confirmed():
     from cexsearch.api import build_problem, layer_network
-    from cexsearch.numeric import recheck
-    from cexsearch.search import SearchStats, confirm
+    from cexsearch.engine.search import SearchStats, confirm
+    from cexsearch.semantics.numeric import recheck
     from cexsearch.workflows.shrink import shrink
     from cexsearch.workflows.shrink_local import simplicity
 

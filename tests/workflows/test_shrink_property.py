@@ -1,5 +1,5 @@
 """Shrinking never loses a witness: on random problems, with some values fixed and some free, at sizes
-whose grid of free values fits :data:`cexsearch.grid.MAX_POINTS` and sizes far above it, the result is
+whose grid of free values fits :data:`cexsearch.engine.grid.MAX_POINTS` and sizes far above it, the result is
 a witness the exact re-check confirms against the person's own problem, and nothing raises."""
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from cexsearch import grid, numeric
 from cexsearch.api import NetworkSettings, build_problem
+from cexsearch.engine import grid
 from cexsearch.engine.options import SearchOptions
+from cexsearch.engine.search import search
 from cexsearch.model.network import entries
 from cexsearch.model.problem import FixedValues
-from cexsearch.search import search
+from cexsearch.semantics import numeric
 from cexsearch.workflows.shrink import Exhaustive, shrink, small
 
 CONDITIONS = ["grad(b2) != 0", "grad(W2) == 0", "grad(W1) != 0", "yhat != y", "grad(b2) == 0", "grad(W2) != 0"]

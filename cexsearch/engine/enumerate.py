@@ -1,0 +1,241 @@
+"""The ``enumerate`` strategy: activation patterns as a tree on one incremental solver (see
+:mod:`cexsearch.engine.search`)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import replace
+
+from ..interrupt import check as check_interrupt
+from ..model.problem import Problem
+from .encoding import Encoding
+from .options import SearchOptions
+from .outcome import AUDIT_LIMIT, Outcome, PatternBits, Progress, SearchStats, confirm, pattern_count_text
+from .solver import AlgebraicModel, AlgebraicValue, PatternSolver, Sat, Unknown, Unsat
+from .symmetry import Symmetry, detect
+
+
+class _Stop(Exception):
+    pass
+
+
+class _Found(Exception):
+    def __init__(self, values: dict, bits: PatternBits) -> None:
+        self.values = values
+        self.bits = bits
+
+
+class Enumeration:
+    """Explicit pattern enumeration as a tree, on one incremental solver.
+
+    ``prefix`` forces the first bits (row-major over samples x units): how a
+    worker process runs one subtree.  Branches outside the prefix are not
+    counted; the parent counted them.
+    """
+
+    name = "enumerate"
+
+    def __init__(self, problem: Problem, options: SearchOptions, progress: Progress | None = None,
+                 use_symmetry: bool = True, prune: bool = True, prefix: tuple[bool, ...] = (),
+                 deadline: float | None = None, solver_kind: str = "nlsat", report: Problem | None = None) -> None:
+        self.problem = problem
+        self.report_problem = report or problem  # the problem a witness is confirmed against
+        self.options = options
+        self.progress = progress
+        self.prune = prune
+        self.prefix = prefix
+        self.encoding = Encoding(problem)
+        self.solver = PatternSolver(self.encoding, seed=options.seed, rlimit=options.rlimit, kind=solver_kind)
+        self.H = len(self.encoding.units)
+        self.M = problem.samples
+        self.total = 2 ** (self.M * self.H)
+        self.symmetry = detect(problem) if use_symmetry and self.H else Symmetry(False, frozenset())
+        # symmetric[u] is True when unit u-1 and unit u are interchangeable (same symmetric layer)
+        self.col_pair = [False] * self.H
+        for u in range(1, self.H):
+            a, b = self.encoding.units[u - 1], self.encoding.units[u]
+            self.col_pair[u] = a.layer == b.layer and a.layer in self.symmetry.layers
+        self.tried = self.pruned = self.undecided = self.by_symmetry = 0
+        self.audit: list[tuple[str, str, int]] = []
+        self.reasons: list[str] = []
+        self.algebraic: list[AlgebraicValue] = []
+        self.deadline = deadline
+        self.started = 0.0
+        self._last_report = 0.0
+        if not prune:
+            self.name = "enumerate-plain"
+
+    def stats(self) -> SearchStats:
+        return SearchStats(self.name, self.total, self.tried, self.pruned, self.undecided, self.solver.checks,
+                           time.monotonic() - self.started, self.by_symmetry)
+
+    def _report(self, force: bool = False) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last_report > 0.1:
+            self._last_report = now
+            self.progress(self.stats())
+
+    def run(self) -> Outcome:
+        self.started = time.monotonic()
+        if self.deadline is None and self.options.timeout is not None:
+            self.deadline = self.started + self.options.timeout
+        bits: list[list[bool | None]] = [[True] * len(self.encoding.units) for _ in range(self.M)]
+        if self.H:
+            for row in bits:
+                for u in range(self.H):
+                    row[u] = None
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * self.M * self.H + 1000))
+        try:
+            self._node(0, bits, dirty=False)
+        except _Found as f:
+            self.tried += 1
+            self._report(force=True)
+            values = {**self.problem.fixed.as_dict(), **f.values}
+            return confirm(self.report_problem, values, self.stats(), f.bits, self.symmetry)
+        except _Stop:
+            pass
+        except KeyboardInterrupt:
+            return Outcome("unknown", self.problem, self.stats(), reason="interrupted", interrupted=True)
+        self._report(force=True)
+        return self._verdict()
+
+    def _verdict(self) -> Outcome:
+        stats = self.stats()
+        if self.prefix:  # a subtree: its own counts only
+            stats = replace(stats, total_patterns=stats.tried + stats.pruned + stats.undecided + stats.by_symmetry)
+        if self.undecided or self.reasons:
+            why = "; ".join(sorted(set(self.reasons))) or "timeout"
+            left = stats.undecided + stats.remaining
+            reason = f"{pattern_count_text(left)} of {pattern_count_text(self.total)} patterns undecided ({why})"
+            if self.algebraic:
+                reason += "; only irrational witnesses were found: " + "; ".join(a.describe() for a in self.algebraic)
+            return Outcome("unknown", self.problem, stats, reason=reason, algebraic=tuple(self.algebraic),
+                           symmetry=self.symmetry)
+        return Outcome("none", self.problem, stats, symmetry=self.symmetry, audit=tuple(self.audit))
+
+    def _record(self, bits: list[list[bool | None]], upto: int, how: str, patterns: int) -> None:
+        if len(self.audit) < AUDIT_LIMIT:
+            flat = "".join("1" if b else "0" for row in bits for b in row[: self.H] if b is not None)[: upto + 1]
+            rows = "|".join(flat[i:i + self.H] for i in range(0, len(flat), self.H)) if self.H else ""
+            self.audit.append((rows, how, patterns))
+
+    def stop(self) -> None:
+        """Make the search stop soon, from another thread: what is left stays undecided."""
+        self.deadline = time.monotonic()
+        self.solver.interrupt()
+
+    def _timed_out(self) -> bool:
+        check_interrupt()
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def canonical(self, bits: list[list[bool | None]], m: int, u: int, choice: bool) -> bool:
+        """Whether setting bit (m, u) keeps rows and symmetric columns in lexicographic order."""
+        if self.col_pair[u] and not choice and bits[m][u - 1]:
+            # columns u-1 and u equal on rows < m: need bit(m, u-1) <= bit(m, u)
+            if all(bits[r][u - 1] == bits[r][u] for r in range(m)):
+                return False
+        if self.symmetry.samples and m > 0 and not choice and bits[m - 1][u]:
+            # rows m-1 and m equal on units < u: need bit(m-1, u) <= bit(m, u)
+            if all(bits[m - 1][v] == bits[m][v] for v in range(u)):
+                return False
+        return True
+
+    def _node(self, pos: int, bits: list[list[bool | None]], dirty: bool) -> None:
+        if self._timed_out():
+            self.reasons.append("timeout")
+            raise _Stop
+        if pos == self.M * self.H:
+            self._leaf(bits)
+            return
+        m, u = divmod(pos, self.H)
+        below = 2 ** (self.M * self.H - pos - 1)
+        choices = (self.prefix[pos],) if pos < len(self.prefix) else (True, False)
+        for choice in choices:
+            if not self.canonical(bits, m, u, choice):
+                self.by_symmetry += below
+                self._record(bits, pos - 1, f"covered by symmetry (next bit {int(choice)})", below)
+                continue
+            constraint = self.encoding.unit_sign(m, u, bits[m], choice)
+            if constraint is False:
+                self.pruned += below
+                self._record(bits, pos - 1, f"fixed values decide the sign (next bit {int(choice)} impossible)", below)
+                continue
+            bits[m][u] = choice
+            self.solver.push()
+            try:
+                added = dirty
+                if constraint is not True:
+                    self.solver.add(constraint)
+                    added = True
+                sample_done = u == self.H - 1 and pos + 1 < self.M * self.H
+                if self.prune and sample_done and added:
+                    answer = self.solver.check(self.deadline)
+                    if isinstance(answer, Unsat):
+                        self.pruned += below
+                        self._record(bits, pos, "sign constraints unsat", below)
+                        continue
+                    added = False
+                self._node(pos + 1, bits, added)
+            finally:
+                self.solver.pop()
+                bits[m][u] = None
+            self._report()
+
+    def _leaf(self, bits: list[list[bool | None]]) -> None:
+        frozen = tuple(tuple(bool(b) for b in row[: self.H]) for row in bits)
+        self.solver.push()
+        try:
+            self.solver.add(self.encoding.conditions(bits), *self.encoding.definitions(bits))
+            answer = self.solver.check(self.deadline)
+            if isinstance(answer, Sat):
+                try:
+                    values = self.solver.rational_model(self.deadline)
+                except AlgebraicModel as e:
+                    self.algebraic.extend(e.values)
+                    self.undecided += 1
+                    self.reasons.append("irrational model")
+                    return
+                raise _Found(values, frozen)
+            if isinstance(answer, Unsat):
+                self.tried += 1
+                self._record(bits, self.M * self.H, "unsat", 1)
+            else:
+                assert isinstance(answer, Unknown)
+                self.undecided += 1
+                self.reasons.append(answer.reason)
+                if answer.reason == "timeout":
+                    raise _Stop
+        finally:
+            self.solver.pop()
+
+    def prefixes(self, depth: int) -> list[tuple[bool, ...]]:
+        """Subtree roots at ``depth`` bits that survive symmetry and constant pruning (no solver calls).
+
+        The leaves cut on the way are counted here, so parent and workers together count every pattern once.
+        """
+        out: list[tuple[bool, ...]] = []
+        bits: list[list[bool | None]] = [[None] * self.H for _ in range(self.M)]
+
+        def walk(pos: int, path: tuple[bool, ...]) -> None:
+            if pos == depth:
+                out.append(path)
+                return
+            m, u = divmod(pos, self.H)
+            below = 2 ** (self.M * self.H - pos - 1)
+            for choice in (True, False):
+                if not self.canonical(bits, m, u, choice):
+                    self.by_symmetry += below
+                    continue
+                if self.encoding.unit_sign(m, u, bits[m], choice) is False:
+                    self.pruned += below
+                    continue
+                bits[m][u] = choice
+                walk(pos + 1, path + (choice,))
+                bits[m][u] = None
+
+        walk(0, ())
+        return out
+

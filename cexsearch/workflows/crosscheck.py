@@ -1,0 +1,227 @@
+"""Cross-checks that share no code with the solver path: PyTorch autograd and cvc5.
+
+Two second opinions, each optional and each imported only when asked for:
+
+* :func:`torch_cross_check` rebuilds the network of a witness as a PyTorch
+  ``nn.Sequential`` (the torch oracle, :mod:`cexsearch.oracles.torch`: any layer,
+  activation and loss of :mod:`cexsearch.model`, float64 tensors), lets autograd
+  differentiate the batch loss and compares every gradient with the exact ones.
+  The oracle reads only the model's layer descriptions and the exact values: the
+  layers, activations and losses are PyTorch's own, except where the chosen
+  derivative at a breakpoint is not PyTorch's.
+
+  The derivative at exactly 0.  PyTorch's ``relu`` backward uses 0 there and
+  ``leaky_relu``'s uses the negative slope: both are ``relu_grad_at_zero = 0``,
+  so with that setting the built-in modules are used as they are.  With
+  ``relu_grad_at_zero = 1`` a small ``torch.autograd.Function`` with the same
+  forward values and derivative 1 at 0 stands in for them, so that torch
+  computes the *same* convention; the report counts the pre-activations that are
+  exactly at a breakpoint of their activation (exactly, from the Fractions) and
+  says whether PyTorch's built-in activation would have given other gradients
+  there.  That difference is a choice of convention, never reported as a
+  disagreement.  The other activations' tables follow PyTorch at every breakpoint.
+
+* :func:`cvc5_decide` decides an SMT-LIB 2 text with cvc5, and
+  :func:`cvc5_cross_check_pattern` re-decides one activation pattern's
+  constraints (written out by :func:`z3_to_smt2`) and compares with Z3.  cvc5
+  reads the text with its own parser (``cvc5.InputParser`` and
+  ``cvc5.SymbolManager``): no Z3 object crosses over, only the text.
+
+Both raise :class:`cexsearch.errors.InputError` with an install hint when the
+package is missing, so the CLI can map that to exit code 2.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from ..model import Model
+from ..model.network import Network
+from ..model.problem import Assignment
+from ..oracles import torch as oracle
+from ..oracles.cvc5 import (
+    CVC5_HINT,
+    CrossCheckError,
+    Cvc5Decision,
+    Cvc5Report,
+    cvc5_available,
+    cvc5_cross_check_pattern,
+    cvc5_decide,
+    cvc5_decide_detailed,
+    z3_to_smt2,
+)
+from ..oracles.exact import exact_forward
+from ..oracles.torch import TORCH_HINT, torch_available
+
+__all__ = ["TORCH_HINT", "TORCH_RTOL", "CVC5_HINT", "CrossCheckError", "TorchReport", "Cvc5Decision", "Cvc5Report",
+           "torch_available", "torch_gradients", "torch_cross_check", "cvc5_available", "cvc5_decide",
+           "cvc5_decide_detailed", "cvc5_cross_check_pattern", "z3_to_smt2"]
+
+#: Relative tolerance of the torch comparison; see :func:`torch_cross_check`.
+TORCH_RTOL = 1e-9
+
+# ---------------------------------------------------------------------------
+# PyTorch
+# ---------------------------------------------------------------------------
+
+
+def model_of(network: Network | Model) -> Model:
+    """The layer model of an assignment's network (a :class:`Model` is taken as it is)."""
+    return network if isinstance(network, Model) else Model.from_network(network)
+
+
+def _values(assignment: Assignment) -> tuple[Model, dict[str, np.ndarray]]:
+    model = model_of(assignment.network)
+    return model, model.values_of(assignment)
+
+
+def torch_gradients(assignment: Assignment) -> dict[str, np.ndarray]:
+    """The gradient of the batch loss for every parameter, by PyTorch autograd in float64.
+
+    Keys ``W1, b1, ...`` in PyTorch's shapes (``Wk`` of a Linear layer (out, in)).  The
+    derivative at 0 follows the network's ``relu_grad_at_zero``; values that are exactly
+    at a breakpoint are kept there in float64 (see :mod:`cexsearch.oracles.torch`).
+    """
+    model, values = _values(assignment)
+    return oracle.torch_pass(model, values).gradients
+
+
+@dataclass(frozen=True)
+class TorchReport:
+    """PyTorch autograd's gradients against the exact ones.
+
+    ``agrees`` when every entry satisfies ``|torch - exact| <= 1e-9 * magnitude``,
+    the magnitude being the sum of absolute values of the entry's terms (so an
+    exact 0 reached by cancellation gets a tolerance that fits its terms).
+    ``max_abs_deviation`` is the largest ``|torch - exact|``.
+    ``zero_pre_activations`` counts pre-activations exactly at a breakpoint of
+    their activation (0 for ReLU and LeakyReLU; -1 and 1 for Hardtanh, ...),
+    where the derivative convention matters; ``native_autograd_agrees`` says,
+    when it could matter (``relu_grad_at_zero = 1`` and some exact 0 there), whether
+    PyTorch's built-in activation would have agreed too (None otherwise).
+    A report is only returned when PyTorch is installed, so ``available`` is
+    True; without PyTorch :func:`torch_cross_check` raises InputError.
+    """
+
+    available: bool
+    max_abs_deviation: float
+    agrees: bool
+    zero_pre_activations: int
+    note: str
+    native_autograd_agrees: bool | None = None
+    elapsed_seconds: float = 0.0
+
+
+def _compare(exact: dict[str, np.ndarray], approx: dict[str, np.ndarray],
+             mags: dict[str, np.ndarray]) -> tuple[float, bool, list[str]]:
+    worst = 0.0
+    ok = True
+    bad: list[str] = []
+    for p, e in exact.items():
+        if p not in approx:
+            ok = False
+            bad.append(f"{p} missing")
+            continue
+        ev = np.asarray(e, dtype=object).reshape(-1)
+        tv = np.asarray(approx[p], dtype=np.float64).reshape(-1)
+        mv = np.asarray(mags.get(p, np.zeros(len(ev))), dtype=np.float64).reshape(-1)
+        if len(ev) != len(tv):
+            ok = False
+            bad.append(f"{p} has {len(tv)} entries, not {len(ev)}")
+            continue
+        for i, (x, t, m) in enumerate(zip(ev, tv, mv)):
+            if not np.isfinite(t):
+                ok = False
+                bad.append(f"{p}[{i}] = {t}")
+                continue
+            dev = abs(float(Fraction(x) - Fraction(float(t))))
+            worst = max(worst, dev)
+            scale = max(float(m), abs(float(x)))
+            if dev > TORCH_RTOL * scale:
+                ok = False
+                bad.append(f"{p}[{i}]: torch {t!r}, exact {x}")
+    return worst, ok, bad
+
+
+def _activations(model: Model) -> tuple[list[str], list[str]]:
+    """(labels of the piecewise activations, those computed by the custom Function), each once."""
+    seen: list[str] = []
+    custom: list[str] = []
+    for _, layer, _, _ in model.walk():
+        table = getattr(layer, "table", None)
+        if table is None or table.is_linear:
+            continue
+        label = layer.notation()
+        if label not in seen:
+            seen.append(label)
+            if oracle.uses_custom_function(table):
+                custom.append(label)
+    return seen, custom
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _numbers(values: tuple[Fraction, ...]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def torch_cross_check(assignment: Assignment, exact_gradients: dict[str, np.ndarray]) -> TorchReport:
+    """Recompute every gradient with PyTorch autograd (float64) and compare with ``exact_gradients``.
+
+    ``assignment.network`` is a :class:`~cexsearch.spec.Network` (read through
+    ``Model.from_network``) or a :class:`~cexsearch.model.Model`.  Raises
+    :class:`InputError` when PyTorch is not installed.
+    """
+    started = time.monotonic()
+    model, values = _values(assignment)
+    exact = exact_forward(model, values)
+    run = oracle.torch_pass(model, values, exact=exact)
+    mags = oracle.magnitudes(model, values, exact=exact)
+    worst, ok, bad = _compare(exact_gradients, run.gradients, mags)
+    acts, custom = _activations(model)
+    notes: list[str] = []
+    native_agrees: bool | None = None
+    if not acts:
+        notes.append("no piecewise activation: no derivative convention at a breakpoint involved")
+    elif custom:
+        own = ["relu uses 0" if c == "ReLU()" else f"{c} the negative slope" for c in custom]
+        notes.append(f"relu_grad_at_zero = 1 computed by a custom autograd.Function (PyTorch's built-in "
+                     f"{', '.join(own)} at 0)")
+        if run.custom_at_breakpoint:
+            native = oracle.torch_pass(model, values, native=True, exact=exact)
+            _, native_agrees, _ = _compare(exact_gradients, native.gradients, mags)
+            notes.append(_plural(run.custom_at_breakpoint, "pre-activation", "pre-activations")
+                         + f" exactly 0 at {', '.join(custom)}: PyTorch's built-in activation "
+                         + ("would give the same gradients here" if native_agrees else
+                            "would give other gradients here (a different convention, not a disagreement)"))
+    else:
+        notes.append(f"PyTorch's built-in {', '.join(acts)}: derivatives at the breakpoints as in the piece "
+                     "tables (relu_grad_at_zero = 0)")
+    others = run.at_breakpoint - run.custom_at_breakpoint
+    if others:
+        notes.append(_plural(others, "pre-activation", "pre-activations") + " exactly at a breakpoint")
+    if run.rounded_off:
+        notes.append(f"{run.rounded_off} of them came out of float64 off the breakpoint and were kept at "
+                     f"{_numbers(run.kept_at)}")
+    if run.flips:
+        notes.append(_plural(run.flips, "pre-activation", "pre-activations") + " on another piece in float64 "
+                     "than exactly: rounding changed their branch")
+    if run.ties:
+        notes.append(_plural(run.ties, "max-pool window", "max-pool windows") + " with tied maxima, kept tied in "
+                     "float64 (the gradient goes to the first, as in PyTorch)")
+    if run.moved_maxima:
+        notes.append(_plural(run.moved_maxima, "max-pool window", "max-pool windows") + " whose float64 maximum "
+                     "is another entry than the exact one: rounding changed their branch")
+    if run.loss_kinks:
+        notes.append(_plural(run.loss_kinks, "output entry", "output entries")
+                     + f" exactly at a kink of the {model.loss.name} loss, kept there in float64")
+    if not ok:
+        notes.append("disagreement: " + "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else ""))
+    return TorchReport(True, worst, ok, run.at_breakpoint, "; ".join(notes), native_agrees,
+                       time.monotonic() - started)
