@@ -163,8 +163,6 @@ def test_bad_layers_exit_2_with_the_column(net, shape, expected):
     (["--net", "1-1-1", "--input-shape", "1"], "--input-shape needs a --net in PyTorch's notation"),
     (["--net", CNN, "--input-shape", "1,x"], "'x' is not a positive size"),
     (["--net", CNN, "--input-shape", "1,5"], "expects an input of shape (6,), got (8,)"),
-    (["--net", CNN, "--input-shape", "1,4", "--strategy", "linear"], "not yet supported for layer models"),
-    (["--net", CNN, "--input-shape", "1,4", "--strategy", "linear"], "use --strategy auto"),
     (["--net", CNN, "--input-shape", "1,4", "--plot", "w.png"],
      "plots need one input and one output number per sample (input shape (1,), output shape (1,)); "
      f"{CNN} takes input shape (1, 4) and gives (1,)"),

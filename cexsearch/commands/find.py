@@ -31,8 +31,8 @@ from .options import (
     layer_option,
     network_option,
     number_option,
-    refuse_for_layers,
     refuse_layer_settings,
+    require_layer_plot,
     search_options,
     timeout_option,
     writable,
@@ -107,7 +107,7 @@ def find(
                                 integers=integers, bound=number_option(bound, "--bound"))
         extras = Extras.parse(explain, explain_to, plot, cross_check, json_path)
         if not isinstance(network, Network):
-            refuse_for_layers(network=network, plot=plot, strategy=strategy)
+            require_layer_plot(network, plot)
         options = search_options(seconds, seed, strategy, jobs, rlimit, force, cluster)
         with progress_reporter(True, "patterns") as progress:
             outcome = search(problem, options, progress)

@@ -134,15 +134,12 @@ def layer_option(net: str, input_shape: str | None, torch_model: str | None, act
     return layer_network(net, input_shape, loss, grad_at_zero, delta)
 
 
-def refuse_for_layers(**options: Any) -> None:
-    """Exit 2 before any search for what does not read layer models yet, or a --plot of a net it cannot draw."""
-    if options["plot"] is not None:
+def require_layer_plot(network: Any, plot: str | None) -> None:
+    """A --plot of a layer net it cannot draw is exit 2 before any search."""
+    if plot is not None:
         from ..output.plot import require_plottable
 
-        require_plottable(options["network"])
-    if options["strategy"] == "linear":
-        raise InputError(f"--strategy {options['strategy']} is not yet supported for layer models",
-                         hint="use --strategy auto")
+        require_plottable(network)
 
 
 def search_options(seconds: float | None, seed: str, strategy: str, jobs: str | None, rlimit: str | None,

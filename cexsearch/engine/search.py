@@ -99,8 +99,7 @@ def _portfolio(problem: Problem, options: SearchOptions, progress: Progress | No
             return finish(out)
         notes.append(out.reason or "")
     if total > 1:
-        linear_reads = isinstance(problem.network, Network)  # the linear strategy is written for MLPs
-        if linear_reads and (any(name == "y" for name, _ in problem.free_keys()) or hopeless):
+        if any(name == "y" for name, _ in problem.free_keys()) or hopeless:
             # With enumeration out of reach the linear strategy gets the whole budget.
             out = LinearStrategy(problem, options, deadline if hopeless else until(30.0),
                                  max_tries=None if hopeless else LINEAR_SLICE_TRIES).run()
@@ -127,8 +126,6 @@ def search(problem: Problem, options: SearchOptions = SearchOptions(), progress:
         twin = mlp_twin(problem.network)
         if twin is not None:  # an MLP written as layers: the MLP engine decides it, the model's trace re-checks
             return restate(search(replace(problem, network=twin), options, progress), problem)
-        if strategy == "linear":
-            raise TooLarge("--strategy linear is not yet supported for layer models", hint="use --strategy auto")
     total = raw_pattern_count(problem)
     if strategy in ("enumerate", "enumerate-plain") and total > REACHABLE_PATTERNS and not options.force:
         raise TooLarge(

@@ -75,7 +75,8 @@ class LinearStrategy:
     so Z3 decides each try at once.  The tries, from a seeded generator: a few
     live units with the others dead (zero weights, negative bias), which lowers
     the rank of the upper layer's features when the batch is small; repeated
-    units; then plain small integers.  It can only find, never prove.
+    units; then plain small integers.  For a layer model a unit is an output feature of a Linear
+    or a channel of a convolution (the first axis of its W and b).  It can only find, never prove.
     """
 
     name = "linear"
@@ -98,7 +99,10 @@ class LinearStrategy:
         net = self.problem.network
         fixed = self.problem.fixed.as_dict()
         names = [n for n in net.parameter_names()] + ["x"]
-        live_options = [1, 2, 3] if net.hidden_units else [0]
+        # W_k, b_k: the k-th layer with parameters (a Linear or a convolution; unit = output feature
+        # or channel), the last one the output layer; a dead unit has zero weights and a negative bias
+        depth = max(int(n[1:]) for n in net.parameter_names())
+        live_options = [1, 2, 3] if depth > 1 else [0]
         attempt = 0
         while True:
             family = (0, 3, 1, 2)[attempt % 4]  # dead units, random, dead with non-zero weights, repeated
@@ -114,11 +118,11 @@ class LinearStrategy:
                         continue
                     k = int(name[1:])
                     unit = idx[0]
-                    dead = family in (0, 1) and k < net.depth and unit >= live
+                    dead = family in (0, 1) and k < depth and unit >= live
                     if name.startswith("W"):
                         if dead:
                             vals[(name, idx)] = Fraction(0)
-                        elif family == 2 and k < net.depth and unit > 0:
+                        elif family == 2 and k < depth and unit > 0:
                             vals[(name, idx)] = vals.get((name, (0,) + idx[1:]), self._value(rng, -2, 2))
                         else:
                             vals[(name, idx)] = self._value(rng, -2, 2, nonzero=family == 1)
@@ -126,7 +130,7 @@ class LinearStrategy:
                         if dead:
                             bound = self.problem.domain.bound
                             vals[(name, idx)] = Fraction(-1) if bound is None or bound >= 1 else -bound
-                        elif family == 2 and k < net.depth and unit > 0:
+                        elif family == 2 and k < depth and unit > 0:
                             vals[(name, idx)] = vals.get((name, (0,)), self._value(rng, -2, 2))
                         else:
                             vals[(name, idx)] = self._value(rng, -2, 2)
@@ -148,6 +152,7 @@ class LinearStrategy:
         per_try = replace(self.options, timeout=None)
         user_fixed = self.problem.fixed.as_dict()
         M = self.problem.samples
+        targets = numeric.loss_targets(self.problem.network)
         for vals in self.candidates(rng):
             left = None if self.deadline is None else self.deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -156,14 +161,15 @@ class LinearStrategy:
             # Every other try leaves only the first few samples' targets free and gives the rest a
             # zero residual (y = yhat), which drops them from every gradient: the solver then sees
             # a handful of unknowns instead of M (a 64-sample system took Z3 seconds).
+            # (Under hinge, a target of yhat's sign where |yhat| > 1: the margin is met.)
             free_samples = M if tries % 2 == 0 else min(M, 8)
             if free_samples < M:
                 vals = dict(vals)
                 yhat = self._yhat(vals)
-                for m in range(free_samples, M):
-                    for o in range(self.problem.network.widths[-1]):
-                        if ("y", (m, o)) not in user_fixed:
-                            vals[("y", (m, o))] = yhat[m, o]
+                for idx in entries(self.problem.shape("y")):
+                    quiet = _quiet_target(Fraction(yhat[idx]), targets)
+                    if idx[0] >= free_samples and ("y", idx) not in user_fixed and quiet is not None:
+                        vals[("y", idx)] = quiet
             fixed = FixedValues(tuple(sorted((n, i, v) for (n, i), v in vals.items())))
             trial = replace(self.problem, fixed=self.problem.fixed.merged(fixed))
             # Linear in the free values: the SMT core's simplex, not nlsat.
@@ -183,3 +189,13 @@ class LinearStrategy:
                                                             elapsed=time.monotonic() - started),
                        reason=f"the linear strategy tried {tries} fixings without a witness (it can only find, not prove)")
 
+
+def _quiet_target(yhat: Fraction, targets: tuple[Fraction, ...]) -> Fraction | None:
+    """A target that drops the sample from every gradient: yhat itself (a zero residual), or for a
+    loss with targets (hinge: -1 or 1) yhat's sign once the margin is met (|yhat| > 1); else None."""
+    if not targets:
+        return yhat
+    if abs(yhat) > 1:
+        sign = Fraction(1 if yhat > 0 else -1)
+        return sign if sign in targets else None
+    return None

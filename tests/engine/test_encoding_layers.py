@@ -130,3 +130,16 @@ def test_a_layer_model_breaks_sample_symmetry_only_when_the_conditions_allow_it(
     a = search(proof, SearchOptions(strategy="enumerate"))
     b = search(proof, SearchOptions(strategy="enumerate-plain"))
     assert a.verdict == b.verdict == "none"
+
+
+# (Not hinge: its targets are -1 or 1, so with the weights and inputs fixed the conditions become an
+# exact relation between the fixed integers that random tries rarely meet; enumeration finds those.)
+@pytest.mark.parametrize("loss, samples", [("mse", 64), ("l1", 16), ("huber", 16)])
+def test_the_linear_strategy_finds_layer_witnesses_where_enumeration_is_out_of_reach(loss, samples):
+    # seed 001's conditions: the CNN under mse at 64 samples has 2^384 patterns
+    net, shape = (CNN, "1,4") if loss == "mse" else ("Sequential(Linear(1, 1), ReLU(), Linear(1, 1))", "1")
+    problem = build_problem(layer_network(net, shape, loss=loss), samples,
+                            ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0"])
+    out = search(problem, SearchOptions(strategy="linear", timeout=60))
+    assert out.verdict == "found", out.reason
+    assert out.recheck is not None and out.recheck.confirmed
