@@ -119,18 +119,22 @@ def test_cli_find_on_the_cluster_matches_the_local_run(address, tmp_path, submit
 
 CLAIM = """
 [[claim]]
-name = "a max-pooled convolution: grad(W2) == 0 forces grad(W1) == 0"
-# (the auto portfolio's first slice, one If query, does not decide it: it reaches enumeration)
-net = "Sequential(Conv1d(1, 2, 1), ReLU(), MaxPool1d(2), Flatten(), Linear(2, 1))"
-input_shape = [1, 2]
+name = "grad(W2) == 0 forces grad(W1) == 0 without biases"
+net = "1-10-1"
 samples = 2
+bias = false
 given = ["grad(W2) == 0"]
 then = ["grad(W1) == 0"]
-expect = "refuted"
+expect = "holds"
 """
 
 
-def test_check_runs_claims_on_the_cluster(address, submitted, tmp_path):
+def test_check_runs_claims_on_the_cluster(address, submitted, tmp_path, monkeypatch):
+    from cexsearch.engine import search as engine
+
+    # the auto portfolio's first slice (one If query) decides this claim now; with no budget for it,
+    # the proof is the enumeration's, spread over the cluster
+    monkeypatch.setattr(engine, "IF_SLICE_RLIMIT", 1)
     (tmp_path / "c.toml").write_text(CLAIM)
     r = CliRunner().invoke(app, ["check", str(tmp_path / "c.toml"), "--no-store", "--cluster", address])
     assert r.exit_code == 0, r.output

@@ -24,7 +24,7 @@ SEED_SCRIPT = """
 from cexsearch.api import NetworkSettings, build_problem
 from cexsearch.engine.search import search
 from cexsearch.workflows.shrink import shrink
-from cexsearch import numeric
+from cexsearch.semantics import numeric
 p = build_problem(NetworkSettings().network("1-1-1"), 3, %r)
 r = shrink(p, search(p), time_limit=120)
 w = r.outcome.witness
