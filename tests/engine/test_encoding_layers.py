@@ -143,3 +143,25 @@ def test_the_linear_strategy_finds_layer_witnesses_where_enumeration_is_out_of_r
     out = search(problem, SearchOptions(strategy="linear", timeout=60))
     assert out.verdict == "found", out.reason
     assert out.recheck is not None and out.recheck.confirmed
+
+
+def test_every_sample_orbit_of_a_layer_model_keeps_its_least_pattern():
+    # the orbit test of tests/engine/test_soundness.py, for a convolution: rows (samples) only
+    import itertools
+
+    from test_soundness import _accepted
+
+    from cexsearch.engine.enumerate import Enumeration
+
+    model = layer_network("Sequential(Conv1d(1, 1, 2, bias=False), ReLU(), Flatten(), Linear(2, 1, bias=False))",
+                          "1,3")
+    e = Enumeration(build_problem(model, 3, ["grad(W2) == 0"]), SearchOptions())
+    assert e.symmetry.samples and not e.symmetry.layers and e.H == 2
+    seen = set()
+    for flat in itertools.product([False, True], repeat=e.M * e.H):
+        rows = [tuple(flat[m * e.H:(m + 1) * e.H]) for m in range(e.M)]
+        key = min(tuple(rows[r] for r in perm) for perm in itertools.permutations(range(e.M)))
+        if key not in seen:
+            seen.add(key)
+            assert _accepted(e, [list(r) for r in key]), key
+    assert len(seen) == 20  # multisets of 3 rows out of 4: C(4 + 3 - 1, 3)
