@@ -169,7 +169,7 @@ def test_bad_layers_exit_2_with_the_column(net, shape, expected):
     (["--net", CNN, "--input-shape", "1,4", "--loss", "foo"], "use one of mse, sse, l1, huber, hinge"),
     (["--net", CNN, "--input-shape", "1,4", "--huber-delta", "2"], "--huber-delta needs --loss huber"),
     (["--net", CNN, "--input-shape", "1,4", "--activation", "relu"], "--activation conflicts"),
-    (["--net", "1-1-1", "--loss", "huber"], "need a --net in PyTorch's notation"),
+    (["--net", "1-1-1", "--loss", "huber"], "--loss huber needs a --net in PyTorch's notation"),
 ])
 def test_bad_arguments_exit_2_with_a_hint(args, expected):
     r = run("find", *args, "-r", "grad(W1) != 0")

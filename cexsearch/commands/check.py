@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 from typing import Annotated
@@ -9,6 +10,7 @@ from typing import Annotated
 import typer
 
 from ..engine.search import SearchStats
+from ..errors import InputError
 from .common import (
     EXIT_INCONCLUSIVE,
     EXIT_INTERRUPTED,
@@ -57,7 +59,7 @@ def check(
         html_option(html, "--html", directory=True)
         if not no_store:
             writable(store, "--store", directory=True)
-        claims = [c for f in files for c in load_claims(f)]  # every file validated before any search
+        claims = [c for f in claim_paths(files) for c in load_claims(f)]  # all validated before any search
         json_to_stdout = json_path == "-"
         console = out_console(to_stderr=json_to_stdout)
         results = []
@@ -97,3 +99,17 @@ def check(
         return EXIT_OK
 
     run_command(body)
+
+
+def claim_paths(files: list[str]) -> list[str]:
+    """The claim files: a directory stands for its ``*.toml`` files, in name order."""
+    out = []
+    for f in files:
+        if not os.path.isdir(f):
+            out.append(f)
+            continue
+        found = sorted(glob.glob(os.path.join(f, "*.toml")))
+        if not found:
+            raise InputError(f"no claim files (*.toml) in the directory {f}", hint="give claim files, e.g. examples/*.toml")
+        out += found
+    return out

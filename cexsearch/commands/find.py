@@ -85,8 +85,11 @@ def find(
             raise InputError(f"--activation {activation!r} is not known", hint="use relu, leaky_relu or linear")
         layers = net is not None and is_layer_notation(net)
         if loss not in ("mse", "sse") and not layers and torch_model is None:
-            raise InputError(f"--loss {loss!r} is not known", hint="use mse or sse (l1, huber and hinge need a --net "
-                             "in PyTorch's notation, e.g. \"Sequential(Linear(1, 1))\" --input-shape 1)")
+            known = loss in ("l1", "huber", "hinge")
+            raise InputError(f"--loss {loss} needs a --net in PyTorch's notation" if known
+                             else f"--loss {loss!r} is not known",
+                             hint="the MLP shorthand takes mse or sse; l1, huber and hinge take a --net in PyTorch's "
+                             "notation, e.g. \"Sequential(Linear(1, 1), ReLU(), Linear(1, 1))\" --input-shape 1")
         grad_at_zero = int_option(relu_grad_at_zero, "--relu-grad-at-zero")
         if grad_at_zero not in (0, 1):
             raise InputError(f"--relu-grad-at-zero {grad_at_zero} must be 0 or 1", hint="write 0 (as PyTorch) or 1")

@@ -1,7 +1,7 @@
-"""An MLP problem as Z3 terms, read from the single trace, for the pattern-based strategies.
+"""A problem (an MLP or a layer model) as Z3 terms, read from the single trace, for the strategies.
 
 An *activation pattern* says, for every sample and hidden unit, which branch of
-the activation it takes (see :meth:`cexsearch.spec.Network.is_active`).  The
+the activation it takes (see :meth:`cexsearch.model.network.Network.is_active`).  The
 terms are those of :func:`cexsearch.semantics.trace` over
 :class:`~cexsearch.engine.z3algebra.Z3Algebra`, on the network's layer model
 (:meth:`cexsearch.model.Model.from_network`): with the pattern fixed they are
@@ -29,18 +29,18 @@ import z3
 
 from .. import lang as C
 from ..model.network import Index, Network, entries
-from ..model.problem import Assignment, Problem
+from ..model.problem import Problem
 from ..semantics.numeric import active_piece, loss_targets, model_of
 from ..semantics.trace import Trace, forward_layer, parameters, trace
 from .z3algebra import Lin, Z3Algebra, in_piece, to_z3
 
 Bit = bool | None
-# pattern[m][u]: sample m, hidden unit u (units counted layer by layer, input side first)
+# pattern[m][u]: sample m, unit u (units counted activation by activation, input side first)
 Pattern = Sequence[Sequence[Bit]]
 
 
 class Z3Backend:
-    """The condition language read as Z3 formulas (see :func:`cexsearch.conditions.evaluate`)."""
+    """The condition language read as Z3 formulas (see :func:`cexsearch.lang.evaluate`)."""
 
     def const(self, value: Fraction) -> z3.ArithRef:
         return to_z3(value)
@@ -71,7 +71,8 @@ class Z3Backend:
 
 @dataclass(frozen=True)
 class Unit:
-    """A hidden unit: layer k (1-based, as in W_k) and index j within it."""
+    """A unit: enumerated activation k (1-based; for an MLP the hidden layer of W_k) and entry j of it
+    (flattened, for a convolution channel-major)."""
 
     layer: int
     index: int
@@ -179,10 +180,6 @@ class Encoding:
         self._pre_cache: dict[tuple[int, int, tuple[Bit, ...]], list[Any]] = {}
         self._last: tuple[Any, Trace, tuple[Any, ...]] | None = None
 
-    # -- names -------------------------------------------------------------
-    def unit_position(self, layer: int, index: int) -> int:
-        return self._layer_start[layer] + index
-
     # -- one sample, layer by layer (enumeration) ----------------------------
     def pre_activations(self, m: int, layer: int, bits: Sequence[Bit]) -> list[Any]:
         """The input of enumerated activation ``layer`` (1-based) for sample m, flattened, given the
@@ -263,12 +260,6 @@ class Encoding:
                 return [z3.BoolVal(False)]
             out.append(c)
         return out
-
-    def assignment(self, values: dict[tuple[str, Index], Fraction]) -> Assignment:
-        """An exact assignment from model values of the free entries plus the fixed ones."""
-        full = dict(self.problem.fixed.as_dict())
-        full.update(values)
-        return Assignment.from_entries(self.network, self.samples, full)
 
 
 class _LazyZ3(Mapping):

@@ -9,10 +9,10 @@ semantics is not written here: the forward pass and backprop are
 numerator array over the grid with one common Fraction scale and a proven bound
 that keeps every int64 operation exact (past 2^62 the grid search declines and
 the caller uses the solver); the conditions are read by
-:func:`cexsearch.conditions.evaluate` itself, over a vector backend.  So an
+:func:`cexsearch.lang.evaluate` itself, over a vector backend.  So an
 answer *none* is a proof by exhaustion, and a point it picks is re-checked
 exactly by :func:`cexsearch.engine.search.confirm` like any solver model.  Every
-network the trace reads is searched: an MLP (:class:`~cexsearch.spec.Network`,
+network the trace reads is searched: an MLP (:class:`~cexsearch.model.network.Network`,
 as its layer model) and a layer model alike.
 
 Each free value is one axis of an n-dimensional array and intermediate values
@@ -62,7 +62,7 @@ class B:
 
 
 class GridBackend:
-    """:class:`cexsearch.conditions.Backend` over :class:`Q` values and :class:`B` truth arrays."""
+    """:class:`cexsearch.lang.Backend` over :class:`Q` values and :class:`B` truth arrays."""
 
     def const(self, value: Fraction) -> Q:
         return Q.const(value)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Literal
 
+import numpy as np
+
 from ..errors import SolverDisagreement
 from ..model.network import Index, Network
 from ..model.problem import Assignment, Problem
@@ -92,8 +94,7 @@ def confirm(problem: Problem, values: dict[tuple[str, Index], Fraction], stats: 
     full.update(values)
     witness = Assignment.from_entries(problem.network, problem.samples, full)
     check = numeric.recheck(problem, witness)
-    actual = tuple(tuple(bool(v) for layer in check.evaluation.pattern for v in layer[m])
-                   for m in range(problem.samples)) if isinstance(problem.network, Network) and problem.network.has_patterns else None
+    actual = _units_pattern(problem, check.evaluation)
     if not check.confirmed or (bits is not None and actual is not None and actual != bits):
         raise SolverDisagreement(
             "the solver's model fails the exact re-check: "
@@ -103,3 +104,16 @@ def confirm(problem: Problem, values: dict[tuple[str, Index], Fraction], stats: 
     return Outcome("found", problem, stats, witness=witness, recheck=check, pattern=actual, symmetry=symmetry)
 
 
+def _units_pattern(problem: Problem, ev: numeric.Evaluation) -> PatternBits | None:
+    """The exact pattern of the enumerated units (per sample, True where active), as enumeration lays them out."""
+    net = problem.network
+    if isinstance(net, Network):
+        if not net.has_patterns:
+            return None
+        return tuple(tuple(bool(v) for layer in ev.pattern for v in layer[m]) for m in range(problem.samples))
+    sites = sites_of(net)
+    if not sites or ev.trace is None:
+        return None
+    chosen = [np.asarray(ev.trace.pattern_of(str(site.index))) for site in sites]
+    return tuple(tuple(bool(int(v) == site.pieces[True]) for site, c in zip(sites, chosen) for v in c[m].reshape(-1))
+                 for m in range(problem.samples))

@@ -24,7 +24,7 @@ Abs                   (-inf, 0) -> -z, [0, 0] -> 0, (0, inf) -> z  abs'(0) = 0
 ``grad_at_zero`` (cexsearch's ``relu_grad_at_zero``) keeps its meaning for ReLU and
 LeakyReLU: 1 moves 0 into the positive piece (derivative 1 there), 0 is PyTorch's.
 The piece index is what a pattern records; for ReLU and LeakyReLU, 1 means active
-exactly as :meth:`cexsearch.spec.Network.is_active` says.
+exactly as :meth:`cexsearch.model.network.Network.is_active` says.
 
 A new activation is one factory function and one ``register`` line.
 """

@@ -234,12 +234,12 @@ class Model:
     # -- the MLP shorthand ---------------------------------------------------
     @classmethod
     def from_network(cls, network: Any) -> Model:
-        """The model of a :class:`cexsearch.spec.Network` (same names, shapes and semantics)."""
+        """The model of a :class:`cexsearch.model.network.Network` (same names, shapes and semantics)."""
         return cls.from_mlp(network.text, activation=network.activation, bias=network.bias, loss=network.loss,
                             relu_grad_at_zero=network.relu_grad_at_zero, leaky_slope=network.leaky_slope)
 
     def values_of(self, assignment: Any) -> dict[str, np.ndarray]:
-        """name -> object array of Fractions, from a :class:`cexsearch.spec.Assignment` of this model's names."""
+        """name -> object array of Fractions, from a :class:`cexsearch.model.problem.Assignment` of this model's names."""
         out = {}
         for name in self.variable_names():
             flat = assignment.flat(name)

@@ -3,7 +3,7 @@
 
 Frozen dataclasses only: no Z3, no floats.  Every semantic decision that both
 the exact re-check (:mod:`cexsearch.semantics.numeric`) and the encoding
-(:mod:`cexsearch.encode`) depend on is made *here*, once: the layer order, the
+(:mod:`cexsearch.engine.encoding`) depend on is made *here*, once: the layer order, the
 activation's two slopes, which side of 0 counts as active, the loss scaling.
 
 >>> net = Network.parse("1-1-1")

@@ -44,7 +44,8 @@ import numpy as np
 from ..errors import InputError
 from ..model.network import Network, entries
 from ..model.problem import Assignment, Problem
-from ..semantics.numeric import Evaluation, evaluate, recheck
+from ..semantics import EXACT, trace
+from ..semantics.numeric import Evaluation, evaluate, model_of, recheck
 from .explain_format import (
     FORMATS,
     LATEX_ESCAPE_RE,
@@ -187,6 +188,12 @@ class _Explainer:
         self.W = {k: np.array(a.flat(f"W{k}"), dtype=object).reshape(self.net.shape(f"W{k}", a.samples))
                   for k in range(1, self.net.depth + 1)}
         self.c = self.net.loss_gradient_scale(a.samples)
+        # dL/d(output) of every layer, from the one backprop: layer k's Linear is the model's
+        # layer 2(k-1), its activation 2k-1 (Model.from_mlp)
+        values = {name: np.array(a.flat(name), dtype=object).reshape(self.net.shape(name, a.samples))
+                  for name in self.net.variable_names()}
+        self.t = trace(model_of(self.net), {p: values[p] for p in self.net.parameter_names()}, values["x"],
+                       values["y"], EXACT, output_gradients=True)
 
     # -- gradient entries, two layouts ----------------------------------
     def _shallow_terms(self, name: str, index: tuple[int, ...]) -> tuple[str, list[Term]]:
@@ -218,7 +225,7 @@ class _Explainer:
                 terms.append(product_term(fmt, [r[m, 0], W2[0, j], *rest]))
             else:
                 inner = [product_term(fmt, [r[m, o], W2[o, j]]) for o in range(nL)]
-                back = sum((t.value for t in inner), Fraction(0))
+                back = self.t.output_gradient("1")[m, j] / self.c  # Σ_o r[m,o] W2[o,j], from the trace
                 text = "(" + signed([(t.negative_lead, " \\cdot ".join(t.factors)) for t in inner], None)[0] + ")"
                 terms.append(product_term(fmt, [back, *rest], first_text=text))
         return symbolic, terms
@@ -260,21 +267,9 @@ class _Explainer:
         return blocks, totals
 
     def _deltas(self) -> list[np.ndarray]:
-        net, M = self.net, self.a.samples
-        L = net.depth
-        out: list[np.ndarray] = [np.empty((0, 0), dtype=object)] * (L + 1)
-        delta = self.ev.residual * self.c
-        out[L] = delta
-        for k in range(L, 1, -1):
-            W = self.W[k]
-            back = np.empty((M, net.widths[k - 1]), dtype=object)
-            for m in range(M):
-                for i in range(net.widths[k - 1]):
-                    s = sum((delta[m, j] * W[j, i] for j in range(net.widths[k])), Fraction(0))
-                    back[m, i] = s * self.slopes[k - 2][m, i]
-            delta = back
-            out[k - 1] = delta
-        return out
+        """δ_k = dL/dz_k for k = 1..L (δ_L = c r), read from the trace's backprop."""
+        L = self.net.depth
+        return [np.empty((0, 0), dtype=object)] + [self.t.output_gradient(str(2 * (k - 1))) for k in range(1, L + 1)]
 
     # -- the whole text -------------------------------------------------
     def render(self) -> str:

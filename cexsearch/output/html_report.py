@@ -3,7 +3,7 @@
 The page needs no network to be read: its style is inline, the plot is a PNG
 ``data:`` URI, and the mathematics is MathML, which browsers draw natively.
 Nothing is computed here: the tables are report.py's Rich tables, the
-derivation is the LaTeX document of ``--explain latex`` (explain.py) converted
+derivation is the LaTeX document of ``--explain latex`` (output/explain.py) converted
 block by block, its formulas by the maintained ``latex2mathml`` converter (the
 optional ``html`` extra), and the plot is plot.py's figure.  Every text that a
 user wrote (claim names, conditions, file names) passes through
@@ -94,7 +94,7 @@ def _tabular_html(body: str) -> str:
 
 
 def derivation_html(tex: str) -> str:
-    """The body of explain.py's LaTeX document, block by block, as HTML (its title left out)."""
+    """The body of output/explain.py's LaTeX document, block by block, as HTML (its title left out)."""
     body = tex.split("\\begin{document}\n", 1)[-1].rsplit("\\end{document}", 1)[0]
     blocks = [b.strip() for b in body.strip().split("\n\n") if b.strip()]
     out = []

@@ -69,10 +69,16 @@ def verdict_line(outcome: Outcome) -> Text:
 def stats_line(outcome: Outcome) -> Text:
     s = outcome.stats
     n = pattern_count_text
-    parts = [f"patterns: {n(s.total_patterns)} in all", f"{n(s.tried)} decided by the solver", f"{n(s.pruned)} pruned"]
-    if s.by_symmetry:
-        parts.append(f"{n(s.by_symmetry)} covered by symmetry")
-    parts += [f"{n(s.undecided)} undecided", f"{n(s.remaining)} not reached"]
+    if s.strategy.endswith("linear"):  # it counts fixings of weights and inputs, not patterns
+        tries = "fixing" if s.tried == 1 else "fixings"
+        parts = [f"patterns: {n(s.total_patterns)} in all, not enumerated: {s.tried} {tries} of the weights and "
+                 "inputs tried"]
+    else:
+        parts = [f"patterns: {n(s.total_patterns)} in all", f"{n(s.tried)} decided by the solver",
+                 f"{n(s.pruned)} pruned"]
+        if s.by_symmetry:
+            parts.append(f"{n(s.by_symmetry)} covered by symmetry")
+        parts += [f"{n(s.undecided)} undecided", f"{n(s.remaining)} not reached"]
     return Text(", ".join(parts) + f"; {s.solver_checks} solver checks; {s.elapsed:.3f} s ({s.strategy})", style="dim")
 
 

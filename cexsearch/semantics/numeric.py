@@ -2,13 +2,13 @@
 
 The forward pass and backprop are written once, in :func:`cexsearch.semantics.trace`
 (over the layers of :mod:`cexsearch.model`); this module runs that trace on an
-:class:`~cexsearch.spec.Assignment`, exactly (Fractions, the ``EXACT`` algebra) and in
+:class:`~cexsearch.model.problem.Assignment`, exactly (Fractions, the ``EXACT`` algebra) and in
 float64 (``FLOAT``), and adds what a verdict needs on top: the values conditions
 read (:func:`environment`) and the exact re-check of every condition, fixed value and
 domain limit (:func:`recheck`).  The encoding is tested against this module, and no
 witness is shown to a user before :func:`recheck` has confirmed it exactly.
 
-For the MLPs of :class:`~cexsearch.spec.Network` the trace computes, with ``A0 = x``
+For the MLPs of :class:`~cexsearch.model.network.Network` the trace computes, with ``A0 = x``
 (M x n0) and σ the hidden activation::
 
     Z_k = A_{k-1} W_k^T + b_k        A_k = σ(Z_k)  (k < L)       yhat = Z_L
@@ -17,7 +17,7 @@ For the MLPs of :class:`~cexsearch.spec.Network` the trace computes, with ``A0 =
     Δ_{k-1} = (Δ_k W_k) ⊙ σ'(Z_{k-1})
 
 σ' at a pre-activation of exactly 0 follows ``relu_grad_at_zero``
-(:meth:`cexsearch.spec.Network.is_active`).  A network read from a PyTorch module
+(:meth:`cexsearch.model.network.Network.is_active`).  A network read from a PyTorch module
 keeps ``W1, b1, ...`` here; only what is shown to a person uses its alias table.
 
 >>> from fractions import Fraction as F
@@ -84,7 +84,7 @@ def active_piece(table: PiecewiseLinear) -> int | None:
 
     That is the piece on which a unit passes its input through: ReLU's and
     LeakyReLU's positive side (0 itself is in it exactly when ``relu_grad_at_zero``
-    is 1, so this is :meth:`cexsearch.spec.Network.is_active`), Hardtanh's and
+    is 1, so this is :meth:`cexsearch.model.network.Network.is_active`), Hardtanh's and
     ReLU6's middle, Abs's positive side.  None if no piece has slope 1.  An
     activation of one piece (Identity, the MLP's ``linear``) records no pattern,
     and all its units are active.
@@ -298,4 +298,4 @@ def evaluate_model(a: Assignment, exact: bool = True) -> Evaluation:
         chosen = np.asarray(t.pattern_of(lt.path))
         pattern.append(chosen == len(table.pieces) - 1 if len(table.pieces) == 2 else chosen)
     return Evaluation(tuple(lt.input for lt in acts), tuple(lt.output for lt in acts), tuple(pattern), t.yhat,
-                      t.residual, t.loss, dict(t.gradients))
+                      t.residual, t.loss, dict(t.gradients), trace=t)

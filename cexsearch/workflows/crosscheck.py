@@ -174,7 +174,7 @@ def _numbers(values: tuple[Fraction, ...]) -> str:
 def torch_cross_check(assignment: Assignment, exact_gradients: dict[str, np.ndarray]) -> TorchReport:
     """Recompute every gradient with PyTorch autograd (float64) and compare with ``exact_gradients``.
 
-    ``assignment.network`` is a :class:`~cexsearch.spec.Network` (read through
+    ``assignment.network`` is a :class:`~cexsearch.model.network.Network` (read through
     ``Model.from_network``) or a :class:`~cexsearch.model.Model`.  Raises
     :class:`InputError` when PyTorch is not installed.
     """

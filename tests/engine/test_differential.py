@@ -1,4 +1,4 @@
-"""The Z3 encoding (cexsearch.encode) against the reference semantics (cexsearch.semantics.numeric).
+"""The Z3 encoding (cexsearch.engine.encoding) against the reference semantics (cexsearch.semantics.numeric).
 
 The two are independent readings of one semantics.  Random small networks with
 random small rationals (exact zeros often, so pre-activations of exactly 0

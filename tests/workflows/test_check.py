@@ -219,3 +219,15 @@ def test_input_shape_needs_pytorch_notation(tmp_path):
     f.write_text(GOOD.replace('net = "1-1-1"', 'net = "1-1-1"\ninput_shape = [1]', 1))
     r = runner.invoke(app, ["check", str(f)])
     assert r.exit_code == 2 and "input_shape needs a net in PyTorch's notation" in r.output, r.output
+
+
+def test_check_reads_a_directory_as_its_claim_files(tmp_path):
+    claim = '[[claim]]\nname = "{n}"\nnet = "1-1-1"\nsamples = 1\ngiven = ["grad(W2) == 0"]\nthen = ["grad(W1) == 0"]\n' \
+            'bias = false\nexpect = "holds"\n'
+    for n in ("b", "a"):
+        (tmp_path / f"{n}.toml").write_text(claim.format(n=f"claim {n}"))
+    (tmp_path / "notes.txt").write_text("not a claim file")
+    r = runner.invoke(app, ["check", str(tmp_path), "--no-store"])
+    assert r.exit_code == 0, r.output
+    assert "2 of 2 claims as expected" in r.output
+    assert r.output.index("claim a") < r.output.index("claim b")  # name order
