@@ -52,7 +52,8 @@ class Selection:
         algebra may build a different term for it (see :class:`cexsearch.engine.z3algebra.Z3Algebra`)."""
         if self.scaled is not None:
             return self.scaled(values, t, backward)
-        return self.pick(values) * t
+        with np.errstate(all="ignore"):  # the float pass beyond float range: inf * 0 is NaN, reported there
+            return self.pick(values) * t
 
 
 class Algebra(Protocol):
