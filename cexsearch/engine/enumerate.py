@@ -51,11 +51,16 @@ class Enumeration:
         self.M = problem.samples
         self.total = 2 ** (self.M * self.H)
         self.symmetry = detect(problem) if use_symmetry and self.H else Symmetry(False, frozenset())
-        # symmetric[u] is True when unit u-1 and unit u are interchangeable (same symmetric layer)
-        self.col_pair = [False] * self.H
-        for u in range(1, self.H):
-            a, b = self.encoding.units[u - 1], self.encoding.units[u]
-            self.col_pair[u] = a.layer == b.layer and a.layer in self.symmetry.layers
+        # partner[u]: the unit at the same position one channel (an MLP: one unit) back, when the
+        # channels of u's activation are interchangeable; block[u]: the channel's size in units
+        self.partner: list[int | None] = [None] * self.H
+        self.block = [1] * self.H
+        for u, unit in enumerate(self.encoding.units):
+            site = self.encoding.sites[unit.layer - 1]
+            size = site.width // site.shape[0]
+            self.block[u] = size
+            if unit.layer in self.symmetry.layers and unit.index >= size:
+                self.partner[u] = u - size
         self.tried = self.pruned = self.undecided = self.by_symmetry = 0
         self.audit: list[tuple[str, str, int]] = []
         self.reasons: list[str] = []
@@ -133,9 +138,15 @@ class Enumeration:
 
     def canonical(self, bits: list[list[bool | None]], m: int, u: int, choice: bool) -> bool:
         """Whether setting bit (m, u) keeps rows and symmetric columns in lexicographic order."""
-        if self.col_pair[u] and not choice and bits[m][u - 1]:
-            # columns u-1 and u equal on rows < m: need bit(m, u-1) <= bit(m, u)
-            if all(bits[r][u - 1] == bits[r][u] for r in range(m)):
+        p = self.partner[u]
+        if p is not None and not choice and bits[m][p]:
+            # channels c-1 and c (an MLP's units u-1 and u) equal on rows < m and on row m before this
+            # position: need bit(m, p) <= bit(m, u)
+            size = self.block[u]
+            first = u - (self.encoding.units[u].index % size)  # channel c's first unit
+            before = first - size
+            if all(bits[r][before + q] == bits[r][first + q] for r in range(m) for q in range(size)) and \
+                    all(bits[m][before + q] == bits[m][first + q] for q in range(u - first)):
                 return False
         if self.symmetry.samples and m > 0 and not choice and bits[m - 1][u]:
             # rows m-1 and m equal on units < u: need bit(m-1, u) <= bit(m, u)

@@ -1,12 +1,18 @@
 """Which permutations leave a problem unchanged, so that one pattern per orbit suffices.
 
-Two kinds of symmetry are recognised (for a layer model, so far, only the first):
+Two kinds of symmetry are recognised:
 
 * **samples**: permuting the samples permutes the rows of ``x``, ``y``,
   ``yhat`` and leaves every gradient (a sum over samples) unchanged;
 * **hidden units of layer k**: permuting them permutes the rows of ``W_k`` and
   ``b_k`` and the columns of ``W_{k+1}`` (and of their gradients) and leaves
-  the network's function and every other value unchanged.
+  the network's function and every other value unchanged;
+* **channels of an activation** of a layer model, between a Linear or convolution
+  (parameters k) and the next one (k + 1) with only channelwise layers (activations,
+  pools, a Flatten) between: permuting the channels permutes the rows of ``W_k`` and
+  ``b_k`` and the input channels of ``W_{k+1}`` (after a Flatten, blocks of columns),
+  and a pattern's units in blocks, one block per channel.  Positions are never permuted
+  (a kernel is shared over them), nor anything across a residual block's sum.
 
 Such a permutation maps witnesses to witnesses exactly when the conditions and
 the fixed values are invariant under it.  The check here is syntactic and
@@ -29,8 +35,11 @@ pattern, and it passes both tests (see tests/engine/test_soundness.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from .. import lang as C
 from ..model.network import Network, entries
@@ -42,7 +51,7 @@ INVARIANT = "inv"
 @dataclass(frozen=True)
 class Symmetry:
     samples: bool
-    layers: frozenset[int]  # hidden layers k (1-based) whose units are interchangeable
+    layers: frozenset[int]  # enumerated activations k (1-based; an MLP's hidden layers) whose channels are interchangeable
 
     @property
     def any(self) -> bool:
@@ -144,10 +153,12 @@ def _size(shape: tuple[int, ...]) -> int:
     return n
 
 
-def _fixed_invariant(problem: Problem, moved: dict[str, int]) -> bool:
-    """moved: tensor name -> axis the permutation acts on."""
+def _fixed_invariant(problem: Problem, moved: Mapping[str, int | tuple[int, int]]) -> bool:
+    """moved: tensor name -> the axis the permutation acts on, or (axis, block) when it moves blocks of
+    ``block`` consecutive entries along that axis (a Linear's columns after Flatten: one channel's)."""
     fixed = problem.fixed.as_dict()
-    for name, axis in moved.items():
+    for name, where in moved.items():
+        axis, block = (where, 1) if isinstance(where, int) else where
         shape = problem.shape(name)
         keys = [(name, idx) for idx in entries(shape)]
         present = [k in fixed for k in keys]
@@ -157,12 +168,50 @@ def _fixed_invariant(problem: Problem, moved: dict[str, int]) -> bool:
             return False
         slices: dict[tuple, list] = {}
         for idx in entries(shape):
-            rest = idx[:axis] + idx[axis + 1:]
+            rest = idx[:axis] + (idx[axis] % block,) + idx[axis + 1:]
             slices.setdefault(rest, []).append(fixed[(name, idx)])
         for vals in slices.values():
             if len(set(vals)) > 1:
                 return False
     return True
+
+
+def _channel_moves(model: Any) -> dict[int, tuple[int, dict[str, int | tuple[int, int]]]]:
+    """Enumerated activation (1-based) -> (k, the tensors that move) for each one whose channels can be
+    permuted: it follows a Linear or convolution (parameters k) directly, and only channelwise layers
+    (activations, pools, a Flatten) lead to the next layer with parameters, a Linear or convolution
+    (k + 1).  A residual block anywhere between, or no layer after, is not permutable (a sum across
+    the block, or the output itself would move)."""
+    from ..model.conv import ConvNd
+    from ..model.layers import Activation, Flatten, Linear
+    from ..model.pool import AvgPoolNd, MaxPoolNd
+    from .encoding import sites_of
+
+    index_of = {p.path: int(p.name[1:]) for p in model.parameters()}
+    names = set(model.parameter_names())
+    walk = {path: out for path, _, _, out in model.walk()}
+    out: dict[int, tuple[int, dict[str, int | tuple[int, int]]]] = {}
+    for number, site in enumerate(sites_of(model), 1):
+        i = site.index
+        k = index_of.get(str(i - 1))
+        if i == 0 or k is None or site.shape[0] < 2 or not isinstance(model.layers[i - 1], (Linear, ConvNd)):
+            continue
+        j, block, shape = i + 1, 1, site.shape
+        while j < len(model.layers) and isinstance(model.layers[j], (Activation, AvgPoolNd, MaxPoolNd, Flatten)):
+            if isinstance(model.layers[j], Flatten):
+                block = int(np.prod(shape[1:], dtype=np.int64))
+            shape = walk[str(j)]
+            j += 1
+        if j == len(model.layers) or index_of.get(str(j)) != k + 1:
+            continue
+        nxt = model.layers[j]
+        if not (isinstance(nxt, Linear) or (isinstance(nxt, ConvNd) and block == 1 and len(shape) > 1)):
+            continue
+        moved: dict[str, int | tuple[int, int]] = {f"W{k}": 0, f"W{k + 1}": (1, block)}
+        if f"b{k}" in names:
+            moved[f"b{k}"] = 0
+        out[number] = (k, moved)
+    return out
 
 
 def detect(problem: Problem) -> Symmetry:
@@ -171,8 +220,11 @@ def detect(problem: Problem) -> Symmetry:
     samples = problem.samples > 1 and _condition_invariant(problem, "samples") and _fixed_invariant(
         problem, {"x": 0, "y": 0})
     layers: set[int] = set()
-    if not isinstance(net, Network):  # a layer model: samples only (channels move blocks of units; not yet)
-        return Symmetry(samples, frozenset())
+    if not isinstance(net, Network):  # a layer model: the channels of an activation between two layers
+        for number, (k, moved) in _channel_moves(net).items():
+            if _condition_invariant(problem, k) and _fixed_invariant(problem, moved):
+                layers.add(number)
+        return Symmetry(samples, frozenset(layers))
     for k in range(1, net.depth):
         if net.widths[k] < 2:
             continue

@@ -121,7 +121,7 @@ def test_a_layer_model_breaks_sample_symmetry_only_when_the_conditions_allow_it(
 
     model = layer_network(CNN, "1,4")
     e = Enumeration(build_problem(model, 3, ["grad(W2) == 0", "grad(W1) != 0"]), SearchOptions())
-    assert e.symmetry.samples and not e.symmetry.layers
+    assert e.symmetry.samples and e.symmetry.layers == {1}  # and the two channels of the convolution
     e = Enumeration(build_problem(model, 3, ["x[0, 0, 0] == 1", "grad(W1) != 0"]), SearchOptions())
     assert not e.symmetry.samples
     # the same proof with and without symmetry: the orbits it skips hold no witness
@@ -165,3 +165,77 @@ def test_every_sample_orbit_of_a_layer_model_keeps_its_least_pattern():
             seen.add(key)
             assert _accepted(e, [list(r) for r in key]), key
     assert len(seen) == 20  # multisets of 3 rows out of 4: C(4 + 3 - 1, 3)
+
+
+def _orbit_check(net, shape, samples, conds, channels):
+    """Every orbit (samples and the channels of the one symmetric activation, ``channels`` = (count,
+    positions): blocks of units) keeps its least pattern."""
+    import itertools
+
+    from test_soundness import _accepted
+
+    from cexsearch.engine.enumerate import Enumeration
+
+    e = Enumeration(build_problem(layer_network(net, shape), samples, conds), SearchOptions())
+    count, size = channels  # the orbits come from the model's shape, not from the enumeration's own view
+    assert e.H == count * size
+    groups = [[list(range(c * size, (c + 1) * size)) for c in range(count)]]
+    row_perms = list(itertools.permutations(range(e.M))) if e.symmetry.samples else [tuple(range(e.M))]
+    seen = set()
+    for flat in itertools.product([False, True], repeat=e.M * e.H):
+        matrix = [flat[m * e.H:(m + 1) * e.H] for m in range(e.M)]
+        orbit = set()
+        for perms in itertools.product(*[itertools.permutations(range(len(g))) for g in groups]):
+            cols = list(range(e.H))
+            for g, perm in zip(groups, perms):
+                for c, d in enumerate(perm):
+                    for q in range(len(g[c])):
+                        cols[g[c][q]] = g[d][q]
+            for rows in row_perms:
+                orbit.add(tuple(tuple(matrix[r][cols[u]] for u in range(e.H)) for r in rows))
+        key = min(orbit)
+        if key not in seen:
+            seen.add(key)
+            assert _accepted(e, [list(r) for r in key]), key
+    return e, len(seen)
+
+
+def test_every_orbit_under_channel_permutations_keeps_its_least_pattern():
+    # two channels of two positions each, two samples: 2^8 patterns
+    e, orbits = _orbit_check("Sequential(Conv1d(1, 2, 1, bias=False), ReLU(), Flatten(), Linear(4, 1, bias=False))",
+                             "1,2", 2, ["grad(W2) == 0"], channels=(2, 2))
+    assert e.symmetry.layers == {1} and e.symmetry.samples and orbits < 2 ** 8 // 2
+    # three channels of one position (a max pool between), one sample
+    e, _ = _orbit_check("Sequential(Conv1d(1, 3, 1), ReLU(), MaxPool1d(2), Flatten(), Linear(3, 1))", "1,2", 1,
+                        ["grad(W2) == 0"], channels=(3, 2))
+    assert e.symmetry.layers == {1}
+
+
+@pytest.mark.parametrize("net, shape, conds, symmetric", [
+    (CNN, "1,4", ["grad(W1) != 0"], {1}),
+    (CNN, "1,4", ["grad(W1)[0, 0, 0] != 0"], set()),  # a channel named
+    (CNN, "1,4", ["W2[0, 0] == 1"], set()),
+    ("Sequential(Conv1d(1, 2, 2), ReLU(), Conv1d(2, 2, 2), ReLU(), Flatten(), Linear(4, 1))", "1,4",
+     ["grad(W1) != 0"], {1, 2}),
+    ("Sequential(Conv1d(1, 2, 2), ReLU(), Residual(Conv1d(2, 2, 1)), Flatten(), Linear(6, 1))", "1,4",
+     ["grad(W1) != 0"], set()),  # a residual block's sum mixes what the channels feed
+    ("Sequential(Conv1d(1, 2, 2), Flatten(), ReLU(), Linear(6, 1))", "1,4", ["grad(W1) != 0"], set()),
+    ("Sequential(Linear(2, 3), ReLU(), Linear(3, 1))", "2", ["grad(W1) != 0"], {1}),
+    ("Sequential(Linear(2, 3), ReLU())", "2", ["grad(W1) != 0"], set()),  # the output itself would move
+])
+def test_which_channels_are_interchangeable(net, shape, conds, symmetric):
+    from cexsearch.engine.symmetry import detect
+
+    model = layer_network(net, shape, loss="l1")
+    assert set(detect(build_problem(model, 2, conds)).layers) == symmetric
+
+
+def test_channel_symmetry_keeps_every_verdict():
+    proofs = [("Sequential(Conv1d(1, 2, 2, bias=False), ReLU(), Flatten(), Linear(4, 1, bias=False))", "1,3", 1),
+              ("Sequential(Conv1d(1, 3, 1), ReLU(), MaxPool1d(2), Flatten(), Linear(3, 1))", "1,2", 1)]
+    for net, shape, samples in proofs:
+        p = build_problem(layer_network(net, shape), samples, ["grad(W2) == 0", "grad(W1) != 0"], bound=3)
+        a = search(p, SearchOptions(strategy="enumerate", timeout=60))
+        b = search(p, SearchOptions(strategy="enumerate-plain", timeout=60))
+        assert a.verdict == b.verdict != "unknown", (net, a.reason, b.reason)
+        assert a.symmetry is not None and a.symmetry.layers == {1}
