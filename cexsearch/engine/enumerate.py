@@ -15,6 +15,8 @@ from .outcome import AUDIT_LIMIT, Outcome, PatternBits, Progress, SearchStats, c
 from .solver import AlgebraicModel, AlgebraicValue, PatternSolver, Sat, Unknown, Unsat
 from .symmetry import Symmetry, detect
 
+PRUNE_RLIMIT = 2_000_000  # about three seconds of Z3 work: a sample's sign constraints usually take milliseconds
+
 
 class _Stop(Exception):
     pass
@@ -183,7 +185,9 @@ class Enumeration:
                     added = True
                 sample_done = u == self.H - 1 and pos + 1 < self.M * self.H
                 if self.prune and sample_done and added:
-                    answer = self.solver.check(self.deadline)
+                    # Pruning is optional, so its check gets a budget: one that does not settle
+                    # within it (nlsat can stall on a feasible sign system) only means going deeper.
+                    answer = self.solver.check(self.deadline, budget=PRUNE_RLIMIT)
                     if isinstance(answer, Unsat):
                         self.pruned += below
                         self._record(bits, pos, "sign constraints unsat", below)

@@ -113,8 +113,9 @@ class PatternSolver:
     def add(self, *constraints: Any) -> None:
         self.solver.add(*constraints)
 
-    def check(self, deadline: float | None = None) -> Answer:
-        """Decide the current assertions; the deadline is a ``time.monotonic()`` instant.
+    def check(self, deadline: float | None = None, budget: int | None = None) -> Answer:
+        """Decide the current assertions; the deadline is a ``time.monotonic()`` instant, ``budget``
+        a Z3 resource limit for this check alone (within ``--rlimit`` if that is smaller).
 
         The nlsat tactic does not honour Z3's ``timeout`` parameter, so a timer thread
         interrupts the context at the deadline (Z3 supports that from another thread).
@@ -135,11 +136,16 @@ class PatternSolver:
             timer.daemon = True
             timer.start()
         self.checks += 1
+        limited = budget is not None and (self.rlimit is None or budget < self.rlimit)
+        if limited:
+            self.solver.set("rlimit", budget)
         try:
             result = self.solver.check()
         except z3.Z3Exception as e:  # a crash on one branch is never a proof
             return Unknown(f"solver error: {e}")
         finally:
+            if limited:
+                self.solver.set("rlimit", self.rlimit or 0)
             if timer is not None:
                 timer.cancel()
                 timer.join()
@@ -157,7 +163,7 @@ class PatternSolver:
             return Unknown("timeout")
         if reason == "interrupted from keyboard":  # Ctrl-C reaches Z3 first; pass it on
             raise KeyboardInterrupt
-        if reason == "canceled" and self.rlimit is not None:
+        if reason == "canceled" and (self.rlimit is not None or limited):
             reason = "resource limit reached (--rlimit)"  # how the tactic solvers report it
         if "timeout" in reason:
             reason = "timeout"

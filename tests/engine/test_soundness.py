@@ -196,3 +196,20 @@ def test_symmetry_is_off_when_conditions_index_units():
     assert not Enumeration(p, SearchOptions()).symmetry.samples
     p = build_problem(NetworkSettings().network("2-2-2"), 1, ["W1 == W2"])
     assert not Enumeration(p, SearchOptions()).symmetry.layers
+
+
+def test_a_pruning_check_that_runs_out_of_budget_only_means_going_deeper(monkeypatch):
+    # nlsat can stall on a feasible sign system; pruning is optional, so its check has a budget and
+    # an undecided one prunes nothing: with no budget at all the verdicts and witnesses stay the same
+    from cexsearch.engine import enumerate as enumeration
+
+    nobias = NetworkSettings(bias=False)
+    proof = build_problem(nobias.network("1-3-1"), 3, ["grad(W2) == 0", "grad(W1) != 0"])
+    find = build_problem(NetworkSettings().network("1-2-1"), 3,
+                         ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0", "grad(b1) != 0"])
+    before = [search(p, SearchOptions(strategy="enumerate")) for p in (proof, find)]
+    monkeypatch.setattr(enumeration, "PRUNE_RLIMIT", 1)
+    after = [search(p, SearchOptions(strategy="enumerate")) for p in (proof, find)]
+    assert [o.verdict for o in before] == [o.verdict for o in after] == ["none", "found"]
+    assert after[0].stats.remaining == 0 and after[0].stats.undecided == 0
+    assert after[0].stats.pruned < before[0].stats.pruned  # nothing was pruned by the solver
