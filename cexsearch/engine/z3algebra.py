@@ -1,10 +1,9 @@
 """The trace's algebra over Z3 terms: the pattern-fixed polynomial form and the ``If`` form.
 
-Arrays hold Python ints/Fractions wherever a value is constant (so a constant
-stays foldable and its side of a breakpoint is known without the solver) and
-:class:`Sym`, a thin wrapper of a Z3 arithmetic term, elsewhere; numpy's
-elementwise ``+``/``*`` work on both, and ``matmul``/``sum`` build one n-ary
-``z3.Sum`` per entry.
+Arrays hold Python ints/Fractions wherever a value is constant (so a constant stays foldable and its side of
+a breakpoint is known without the solver), :class:`Lin` where it is linear in the free values, and
+:class:`Sym`, a thin wrapper of a Z3 arithmetic term, elsewhere; numpy's elementwise ``+``/``*`` work on all
+three, and ``matmul``/``sum`` build one n-ary sum per entry.
 
 Choosing a piece (``choose``, ``argmax``) reads the given pattern, per site path:
 
@@ -16,11 +15,10 @@ Choosing a piece (``choose``, ``argmax``) reads the given pattern, per site path
   because the pieces partition the line.  For a max-pool window, piece j is "j is
   the first maximum": ``w_j > w_i`` for i < j and ``w_j >= w_i`` for i > j.
 
-``Z3Algebra(pattern)`` with every site fixed is the pattern-fixed form,
-``Z3Algebra()`` the If form; a mix of both is allowed.  With ``selectors=True`` an open
-entry's conditions become named Booleans (:meth:`Z3Algebra.selector`) defined by
-``b_p == (z ∈ I_p)`` constraints, as the encoding's ``active_m_k_j`` bits are, so that
-the solver splits on them.
+``Z3Algebra(pattern)`` with every site fixed is the pattern-fixed form, ``Z3Algebra()`` the If form; a mix
+of both is allowed. With ``selectors=True`` an open entry's conditions become named Booleans
+(:meth:`Z3Algebra.selector`) defined by ``b_p == (z ∈ I_p)`` constraints (``definitions``), so that the
+solver splits on them: the If-encoding's and enumeration's open choices.
 """
 
 from __future__ import annotations
@@ -119,9 +117,6 @@ class Lin:
             return self.scaled(other)
         return NotImplemented
 
-    def __repr__(self) -> str:
-        return f"Lin({to_z3(self)})"
-
 
 def _linear(forms: Sequence[Lin], const: Any) -> Any:
     """Σ forms + const as one Lin (a constant when every coefficient cancels)."""
@@ -182,9 +177,6 @@ class Sym:
             if other == 1:
                 return self
         return Sym(to_z3(other) * self.e, self.deep)
-
-    def __repr__(self) -> str:
-        return f"Sym({self.e})"
 
 
 def n_ary_sum(terms: Sequence[Any]) -> Any:

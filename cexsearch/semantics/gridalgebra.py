@@ -1,22 +1,21 @@
 """The grid algebra: the trace over every point of a grid at once, exactly, in int64 numpy arrays.
 
-A scalar is a :class:`Q`: ``num * scale`` with ``num`` an integer numpy array broadcasting
-over the grid's axes (an axis of length 1 where the value does not depend on that free
-value), ``scale`` one rational for every point (an int when whole, so that the usual scale
-1 costs no Fraction arithmetic), and ``bound`` a proven bound on ``abs(num)``.
-Each operation picks the narrowest integer type that holds its result's bound, and a value
-whose bound reaches 2^62 cannot be computed: reading it raises :class:`Declined`, so no
+A scalar is a :class:`Q`: ``num * scale`` with ``num`` an integer numpy array broadcasting over the grid's
+axes (an axis of length 1 where the value does not depend on that free value), ``scale`` one rational for
+every point (an int when whole, so that the usual scale 1 costs no Fraction arithmetic), and ``bound`` a
+proven bound on ``abs(num)``. Each operation picks the narrowest integer type that holds its result's bound,
+and a value whose bound reaches 2^62 cannot be computed: reading it raises :class:`Declined`, so no
 arithmetic ever overflows and whatever is computed is exact.
 
-Values are computed when first read (``Q.num``): the trace also builds the loss, which no
-condition reads, and it is never computed (nor declined for its size).  Multiplying by a
-constant changes ``scale`` only; sums are n-ary, over one common scale.
+Values are computed when first read (``Q.num``): the trace also builds the loss, which no condition reads,
+and it is never computed (nor declined for its size). Multiplying by a constant changes ``scale`` only; sums
+are n-ary, over one common scale.
 
-Choosing a piece (``choose``) compares each entry with the breakpoints as integers
-(``num >= ceil(b / scale)``, no product formed); ``argmax`` scans each window for its first
-maximum, as :func:`cexsearch.semantics.algebra.first_argmax` does, at every grid point.  The
-piece taken varies over the grid, so a :class:`Selection`'s pattern is None; ``pick`` gives,
-per entry, a Q equal at every point to the chosen piece's value.
+Choosing a piece (``choose``) compares each entry with the breakpoints as integers (``num >= ceil(b /
+scale)``, no product formed); ``argmax`` scans each window for its first maximum, as
+:func:`cexsearch.semantics.algebra.first_argmax` does, at every grid point. The piece taken varies over the
+grid, so a :class:`Selection`'s pattern is None; ``pick`` gives, per entry, a Q equal at every point to the
+chosen piece's value.
 """
 
 from __future__ import annotations
@@ -74,10 +73,9 @@ def _scaled(v: Any, m: int, dt: Any) -> Any:
 class Q:
     """Exact rationals over the grid: ``num * scale``, ``abs(num) <= bound`` (see the module docstring).
 
-    A Q is a constant when its ``num`` is a numpy scalar (the same at every point); a computed
-    Q holds its ``num`` once read, a pending one the function that computes it.
-    (Constants given as ints or Fractions never become a Q in a product: they change a scale.)
-    """
+    A Q is a constant when its ``num`` is a numpy scalar (the same at every point); a pending one holds
+    the function that computes its ``num`` until first read.  (Constants given as ints or Fractions never
+    become a Q in a product: they change a scale.)"""
 
     __slots__ = ("_num", "_make", "scale", "bound", "constant", "_value")
 
@@ -87,12 +85,9 @@ class Q:
         self.scale = scale
         self.bound = bound
         self._value: Scale | None = None
-        if make is None:
-            self.constant = np.ndim(num) == 0
-            if bound >= LIMIT:
-                raise Declined("values could overflow int64")
-        else:
-            self.constant = False
+        self.constant = make is None and np.ndim(num) == 0
+        if make is None and bound >= LIMIT:
+            raise Declined("values could overflow int64")
 
     @staticmethod
     def pending(make: Callable[[], Any], scale: Scale, bound: int) -> Q:
