@@ -118,6 +118,11 @@ class Site:
     def width(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
+    def indices(self, rows: Sequence[Sequence[Bit]]) -> np.ndarray:
+        """Each sample's bits of this activation as piece indices, -1 where a bit is open: (M, *shape)."""
+        flat = [[-1 if b is None else self.pieces[b] for b in row] for row in rows]
+        return np.array(flat, dtype=np.int64).reshape((len(rows), *self.shape))
+
 
 def sites_of(model: Any) -> list[Site]:
     """The activations whose entries a pattern enumerates: top-level ones with two pieces.
@@ -178,7 +183,8 @@ class Encoding:
         self._params = parameters(self.model, {p: self.values[p] for p in self.model.parameter_names()},
                                   Z3Algebra())
         self._pre_cache: dict[tuple[int, int, tuple[Bit, ...]], list[Any]] = {}
-        self._last: tuple[Any, Trace, tuple[Any, ...]] | None = None
+        # the last batch trace: (pattern, with the fixed bits' sign constraints?, trace, definitions)
+        self._last: tuple[Any, bool, Trace, tuple[Any, ...]] | None = None
 
     # -- one sample, layer by layer (enumeration) ----------------------------
     def pre_activations(self, m: int, layer: int, bits: Sequence[Bit]) -> list[Any]:
@@ -196,8 +202,7 @@ class Encoding:
             below = self.sites[layer - 2]
             z = np.array(self.pre_activations(m, layer - 1, bits), dtype=object).reshape((1, *below.shape))
             start = self._layer_start[layer - 1]
-            row = np.array([below.pieces[b] for b in prefix[start:start + below.width]], dtype=np.int64)  # type: ignore[index]
-            alg = Z3Algebra({str(below.index): row.reshape(z.shape)}, constraints=False)
+            alg = Z3Algebra({str(below.index): below.indices([prefix[start:start + below.width]])}, constraints=False)
             a, _ = forward_layer(self.model, self._params, below.index, z, alg)
             first = below.index + 1
         for i in range(first, site.index):  # the layers in between; their own choices stay open
@@ -215,33 +220,30 @@ class Encoding:
         return in_piece(z, site.table.pieces[site.pieces[active]])
 
     # -- the whole batch -------------------------------------------------------
-    def trace(self, pattern: Pattern) -> Trace:
+    def trace(self, pattern: Pattern, signs: bool = True) -> tuple[Trace, tuple[Any, ...]]:
         """The trace of the batch under a pattern (open bits, and every choice that is not a unit's,
-        as If terms on named Booleans)."""
+        as If terms on named Booleans) and the definitions of those Booleans.  Without ``signs`` the
+        fixed bits' sign constraints are left out: enumeration asserted them on its way to a leaf."""
         key = tuple(tuple(row) for row in pattern)
-        if self._last is not None and self._last[0] == key:
-            return self._last[1]  # type: ignore[no-any-return]
-        fixed = {}
-        for k, site in enumerate(self.sites, 1):
-            start = self._layer_start[k]
-            rows = [[-1 if b is None else site.pieces[b] for b in row[start:start + site.width]] for row in pattern]
-            fixed[str(site.index)] = np.array(rows, dtype=np.int64).reshape((self.samples, *site.shape))
+        if self._last is not None and self._last[0] == key and (self._last[1] or not signs):
+            return self._last[2], self._last[3]
+        fixed = {str(site.index): site.indices([row[self._layer_start[k]:self._layer_start[k] + site.width]
+                                                for row in pattern])
+                 for k, site in enumerate(self.sites, 1)}
         v = self.values
-        alg = Z3Algebra(fixed, selectors=True, lazy=True)
+        alg = Z3Algebra(fixed, selectors=True, constraints=signs, lazy=True)
         t = trace(self.model, {p: v[p] for p in self.model.parameter_names()}, v["x"], v["y"], alg)
-        self._last = (key, t, tuple(alg.definitions))
-        return t
+        self._last = (key, signs, t, tuple(alg.definitions))
+        return t, self._last[3]
 
     def definitions(self, pattern: Pattern) -> list[z3.BoolRef]:
         """What defines the named Booleans of every choice the pattern leaves open (its open bits,
         and the choices that are not units: a max pool's, a loss's, a three-piece activation's)."""
-        self.trace(pattern)
-        assert self._last is not None
-        return list(self._last[2])
+        return list(self.trace(pattern, signs=False)[1])
 
     def environment(self, pattern: Pattern) -> Mapping[str, np.ndarray]:
         """Values, yhat and grad(P) as Z3 terms under a pattern (bits may be None)."""
-        t = self.trace(pattern)
+        t, _ = self.trace(pattern, signs=False)
         raw: dict[str, np.ndarray] = dict(self.values)
         raw.update(t.environment())
         return _LazyZ3(raw)
@@ -255,7 +257,7 @@ class Encoding:
         """What must hold for the values to take the pattern: sign constraints of fixed bits, the
         definitions of open bits' Booleans; ``[False]`` when the fixed values rule it out."""
         out = []
-        for c in self.trace(pattern).constraints:
+        for c in self.trace(pattern)[0].constraints:
             if z3.is_false(c):
                 return [z3.BoolVal(False)]
             out.append(c)

@@ -167,8 +167,10 @@ class LinearStrategy:
                 vals = dict(vals)
                 yhat = self._yhat(vals)
                 for idx in entries(self.problem.shape("y")):
+                    if idx[0] < free_samples or ("y", idx) in user_fixed:
+                        continue
                     quiet = _quiet_target(Fraction(yhat[idx]), targets)
-                    if idx[0] >= free_samples and ("y", idx) not in user_fixed and quiet is not None:
+                    if quiet is not None:
                         vals[("y", idx)] = quiet
             fixed = FixedValues(tuple(sorted((n, i, v) for (n, i), v in vals.items())))
             trial = replace(self.problem, fixed=self.problem.fixed.merged(fixed))

@@ -42,8 +42,12 @@ from typing import Any
 import numpy as np
 
 from .. import lang as C
+from ..model.conv import ConvNd
+from ..model.layers import Activation, Flatten, Linear
 from ..model.network import Network, entries
+from ..model.pool import AvgPoolNd, MaxPoolNd
 from ..model.problem import Problem
+from .encoding import sites_of
 
 INVARIANT = "inv"
 
@@ -182,11 +186,6 @@ def _channel_moves(model: Any) -> dict[int, tuple[int, dict[str, int | tuple[int
     (activations, pools, a Flatten) lead to the next layer with parameters, a Linear or convolution
     (k + 1).  A residual block anywhere between, or no layer after, is not permutable (a sum across
     the block, or the output itself would move)."""
-    from ..model.conv import ConvNd
-    from ..model.layers import Activation, Flatten, Linear
-    from ..model.pool import AvgPoolNd, MaxPoolNd
-    from .encoding import sites_of
-
     index_of = {p.path: int(p.name[1:]) for p in model.parameters()}
     names = set(model.parameter_names())
     walk = {path: out for path, _, _, out in model.walk()}

@@ -185,13 +185,12 @@ class _Explainer:
         self.problem, self.a, self.fmt, self.net = problem, a, fmt, a.network
         self.ev = evaluate(a, exact=True)
         self.slopes = _slope_arrays(self.net, self.ev)
-        self.W = {k: np.array(a.flat(f"W{k}"), dtype=object).reshape(self.net.shape(f"W{k}", a.samples))
-                  for k in range(1, self.net.depth + 1)}
         self.c = self.net.loss_gradient_scale(a.samples)
-        # dL/d(output) of every layer, from the one backprop: layer k's Linear is the model's
-        # layer 2(k-1), its activation 2k-1 (Model.from_mlp)
         values = {name: np.array(a.flat(name), dtype=object).reshape(self.net.shape(name, a.samples))
                   for name in self.net.variable_names()}
+        self.W = {k: values[f"W{k}"] for k in range(1, self.net.depth + 1)}
+        # dL/d(output) of every layer, from the one backprop: layer k's Linear is the model's
+        # layer 2(k-1), its activation 2k-1 (Model.from_mlp)
         self.t = trace(model_of(self.net), {p: values[p] for p in self.net.parameter_names()}, values["x"],
                        values["y"], EXACT, output_gradients=True)
 

@@ -282,8 +282,8 @@ def evaluate_model(a: Assignment, exact: bool = True) -> Evaluation:
     """:func:`evaluate` for an assignment of a layer model (:class:`cexsearch.model.Model`): its trace.
 
     ``pre_activations`` are the inputs of the activation layers, ``activations`` their outputs;
-    ``pattern`` is, per activation layer with pieces, True where the unit took its last
-    (positive-side) piece for a two-piece table, else the index of the piece.
+    ``pattern`` is, per activation layer with pieces, True where the unit took its active piece
+    (:func:`active_piece`) for a two-piece table, else the index of the piece.
     """
     model = a.network
     values = model.values_of(a)  # type: ignore[attr-defined]
@@ -296,6 +296,7 @@ def evaluate_model(a: Assignment, exact: bool = True) -> Evaluation:
         if table is None or table.is_linear:
             continue
         chosen = np.asarray(t.pattern_of(lt.path))
-        pattern.append(chosen == len(table.pieces) - 1 if len(table.pieces) == 2 else chosen)
+        on = active_piece(table) if len(table.pieces) == 2 else None
+        pattern.append(chosen == on if on is not None else chosen)
     return Evaluation(tuple(lt.input for lt in acts), tuple(lt.output for lt in acts), tuple(pattern), t.yhat,
                       t.residual, t.loss, dict(t.gradients), trace=t)
