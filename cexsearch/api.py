@@ -11,6 +11,7 @@ from . import lang as C
 from .errors import ConditionError, InputError
 from .model.network import Network, ParameterNames
 from .model.problem import Domain, FixedValues, Problem
+from .model.training import Training
 from .semantics.numeric import loss_targets
 
 if TYPE_CHECKING:
@@ -64,12 +65,16 @@ def parse_conditions(texts: Sequence[str], where: str = "--require",
     return tuple(out)
 
 
-def check_conditions(conds: Sequence[C.Condition], network: Network, samples: int, where: str = "--require") -> None:
+def check_conditions(conds: Sequence[C.Condition], network: Network, samples: int, where: str = "--require",
+                     steps: int = 0) -> tuple[C.Condition, ...]:
+    """The conditions checked against the network, with their training steps counted from the start."""
+    out = []
     for c in conds:
         try:
-            C.check(c, network, samples)
+            out.append(C.check(c, network, samples, steps))
         except ConditionError as e:
             raise e.located(where) from None
+    return tuple(out)
 
 
 def build_problem(
@@ -80,14 +85,15 @@ def build_problem(
     fixed: FixedValues | None = None,
     integers: bool = False,
     bound: Fraction | None = None,
+    training: Training | None = None,
 ) -> Problem:
-    """Parse and check conditions and fixed values against a network and batch size."""
+    """Parse and check conditions and fixed values against a network and batch size (and training steps)."""
     network.check_samples(samples)  # before any shape is built from it
     if all(isinstance(c, C.Condition) for c in requires):
         conds: tuple[C.Condition, ...] = tuple(requires)  # type: ignore[arg-type]
     else:
         conds = parse_conditions([str(r) for r in requires], names=network.names)
-    check_conditions(conds, network, samples)
+    conds = check_conditions(conds, network, samples, steps=training.steps if training is not None else 0)
     parts = [C.parse_fix(f, network, samples) for f in fixes]
     if fixed is not None:
         parts.insert(0, fixed)
@@ -98,7 +104,7 @@ def build_problem(
             allowed = " or ".join(str(t) for t in targets)
             raise InputError(f"y{list(index)} is fixed to {value}, but the loss takes targets {allowed} only",
                              hint=f"fix y to {allowed}")
-    return Problem(network, samples, conds, combined, Domain(integers, bound))
+    return Problem(network, samples, conds, combined, Domain(integers, bound), training)
 
 
 def is_layer_notation(text: str) -> bool:

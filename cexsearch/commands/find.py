@@ -35,6 +35,7 @@ from .options import (
     require_layer_plot,
     search_options,
     timeout_option,
+    training_option,
     writable,
 )
 
@@ -77,6 +78,12 @@ def find(
     plot: Annotated[str | None, typer.Option(help="Draw a 1-input, 1-output witness to PATH.png or PATH.svg.")] = None,
     cross_check: Annotated[list[str] | None, typer.Option("--cross-check", help="torch and/or cvc5 (repeatable).")] = None,
     html: Annotated[str | None, typer.Option("--html", help="Write a self-contained HTML page of the outcome to FILE (needs the html extra).")] = None,
+    steps: Annotated[str | None, typer.Option("--steps", help="Unroll K steps of training from the values: conditions "
+        "may read W1@t, grad@t(W1), yhat@t, loss@t (t from 0 to K, or K, (K-1)) and lr.")] = None,
+    optimizer: Annotated[str | None, typer.Option(help="With --steps: gd (the whole dataset each step, default) or sgd.")] = None,
+    batch_size: Annotated[str | None, typer.Option(help="With --optimizer sgd: samples per step, taken in order, cycling.")] = None,
+    lr: Annotated[str | None, typer.Option(help="With --steps: a fixed learning rate (default: free, any lr > 0).")] = None,
+    momentum: Annotated[str | None, typer.Option(help="With --steps: heavy-ball momentum in [0, 1), as PyTorch's SGD (default 0).")] = None,
 ) -> None:
     """Search for weights and a dataset meeting every --require condition, or prove none exists at this size."""
 
@@ -106,8 +113,9 @@ def find(
         else:
             network, weights = network_option(net, torch_model, weights_from_module, activation, leaky_slope, bias,
                                               loss, grad_at_zero, input_shape, huber_delta)
+        training = training_option(steps, optimizer, batch_size, lr, momentum)
         problem = build_problem(network, int_option(samples, "--samples"), require, fix or (), fixed=weights,
-                                integers=integers, bound=number_option(bound, "--bound"))
+                                integers=integers, bound=number_option(bound, "--bound"), training=training)
         extras = Extras.parse(explain, explain_to, plot, cross_check, json_path)
         if not isinstance(network, Network):
             require_layer_plot(network, plot)

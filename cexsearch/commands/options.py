@@ -12,6 +12,7 @@ from ..engine.options import MAX_TIMEOUT, SearchOptions, valid_timeout
 from ..errors import InputError, TooLarge
 from ..lang import parse_number
 from ..model.problem import FixedValues
+from ..model.training import Training
 
 
 def number_option(text: str | None, option: str) -> Fraction | None:
@@ -168,3 +169,19 @@ def cluster_option(address: str | None) -> str | None:
 
     client_for(address)
     return address
+
+
+def training_option(steps: str | None, optimizer: str | None, batch_size: str | None, lr: str | None,
+                    momentum: str | None) -> Training | None:
+    """``--steps K`` and the optimizer's settings, which need it."""
+    if steps is None:
+        given = [o for o, v in (("--optimizer", optimizer), ("--batch-size", batch_size), ("--lr", lr),
+                                ("--momentum", momentum)) if v is not None]
+        if given:
+            raise InputError(f"{given[0]} sets up training steps, and --steps is not given",
+                             hint="add --steps K, e.g. --steps 2")
+        return None
+    size = int_option(batch_size, "--batch-size") if batch_size is not None else None
+    opt = optimizer or ("sgd" if size is not None else "gd")
+    return Training(int_option(steps, "--steps"), opt, size, number_option(lr, "--lr"),
+                    number_option(momentum, "--momentum") or Fraction(0))

@@ -20,7 +20,7 @@ and become Z3 terms only when a condition reads them.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -32,6 +32,7 @@ from ..model.network import Index, Network, entries
 from ..model.problem import Problem
 from ..semantics.numeric import active_piece, loss_targets, model_of
 from ..semantics.trace import Trace, forward_layer, parameters, trace
+from ..semantics.training import unroll
 from .z3algebra import Lin, Z3Algebra, in_piece, to_z3
 
 Bit = bool | None
@@ -173,6 +174,15 @@ class Encoding:
                     extra.append(z3.Or([v == to_z3(t) for t in targets]))
             self.values[name] = arr
         self.domain = domain_constraints(problem, self.free) + extra
+        self.lr: Any = None
+        if problem.training is not None:  # a free lr is any positive number (the domain's limits bind the values)
+            lr = problem.training.lr
+            if lr is None:
+                self.free[("lr", ())] = z3.Real("lr")
+                self.domain.append(self.free[("lr", ())] > 0)
+                self.lr = Lin.of(self.free[("lr", ())])
+            else:
+                self.lr = lr.numerator if lr.denominator == 1 else lr
         self.sites = sites_of(self.model)
         self.units: list[Unit] = [Unit(k, j) for k, site in enumerate(self.sites, 1) for j in range(site.width)]
         self._layer_start = {}
@@ -183,8 +193,9 @@ class Encoding:
         self._params = parameters(self.model, {p: self.values[p] for p in self.model.parameter_names()},
                                   Z3Algebra())
         self._pre_cache: dict[tuple[int, int, tuple[Bit, ...]], list[Any]] = {}
-        # the last batch trace: (pattern, with the fixed bits' sign constraints?, trace, definitions)
-        self._last: tuple[Any, bool, Trace, tuple[Any, ...]] | None = None
+        # the last batch trace: (pattern, with the fixed bits' sign constraints?, trace, definitions,
+        # a training run's environment)
+        self._last: tuple[Any, bool, Trace, tuple[Any, ...], dict[str, Any]] | None = None
 
     # -- one sample, layer by layer (enumeration) ----------------------------
     def pre_activations(self, m: int, layer: int, bits: Sequence[Bit]) -> list[Any]:
@@ -231,10 +242,39 @@ class Encoding:
                                                 for row in pattern])
                  for k, site in enumerate(self.sites, 1)}
         v = self.values
-        alg = Z3Algebra(fixed, selectors=True, constraints=signs, lazy=True)
-        t = trace(self.model, {p: v[p] for p in self.model.parameter_names()}, v["x"], v["y"], alg)
-        self._last = (key, signs, t, tuple(alg.definitions))
-        return t, self._last[3]
+        params = {p: v[p] for p in self.model.parameter_names()}
+        training = self.problem.training
+        if training is None:
+            alg = Z3Algebra(fixed, selectors=True, constraints=signs, lazy=True)
+            t = trace(self.model, params, v["x"], v["y"], alg)
+            self._last = (key, signs, t, tuple(alg.definitions), {})
+            return t, self._last[3]
+        # A training run: step 0 takes the pattern (its batch's rows of it, for sgd); every later step's
+        # choices stay open, on Booleans of their own (each step has its own activation pattern).
+        algebras: list[Z3Algebra] = []
+        batch = list(training.batch(0, self.samples))
+
+        def algebra_for(step: int, kind: str) -> Z3Algebra:
+            if step == 0:
+                rows = fixed if kind == "full" else {k: a[batch] for k, a in fixed.items()}
+                alg = Z3Algebra(rows, selectors=True, constraints=signs, lazy=True, tag=f"{kind}0")
+            else:
+                alg = Z3Algebra(selectors=True, lazy=True, tag=f"{kind}{step}")
+            algebras.append(alg)
+            return alg
+
+        used = set().union(*(C.names_used(c.root) for c in self.problem.conditions)) if self.problem.conditions else set()
+        last = any(k.startswith(("grad@", "yhat@", "loss@")) and f"@{training.steps}" in k for k in used)
+        full = any(k.startswith(("yhat@", "loss@")) for k in used) or "yhat" in used or "loss" in used
+        run = unroll(self.model, params, v["x"], v["y"], training, self.lr, algebra_for, last=last, full=full)
+        t0 = run.full[0] if run.full[0] is not None else run.traces[0]
+        assert t0 is not None
+        definitions = tuple(d for alg in algebras for d in alg.definitions)
+        # every trace's constraints: step 0's sign constraints (with signs) and every step's definitions
+        traces = {id(tr): tr for tr in run.traces + run.full if tr is not None}
+        t0 = replace(t0, constraints=tuple(c for tr in traces.values() for c in tr.constraints))
+        self._last = (key, signs, t0, definitions, run.environment())
+        return t0, definitions
 
     def definitions(self, pattern: Pattern) -> list[z3.BoolRef]:
         """What defines the named Booleans of every choice the pattern leaves open (its open bits,
@@ -246,6 +286,8 @@ class Encoding:
         t, _ = self.trace(pattern, signs=False)
         raw: dict[str, np.ndarray] = dict(self.values)
         raw.update(t.environment())
+        assert self._last is not None
+        raw.update(self._last[4])  # a training run's values at every step
         return _LazyZ3(raw)
 
     def conditions(self, pattern: Pattern) -> z3.BoolRef:

@@ -222,6 +222,8 @@ def blocks(problem: Problem, grid: Grid, deadline: float | None = None) -> Itera
 def search_grid(problem: Problem, max_points: int = MAX_POINTS, deadline: float | None = None) -> GridAnswer:
     """Decide every point of the grid exactly; raise :class:`Declined` when that cannot be done here."""
     started = time.monotonic()
+    if problem.training is not None:
+        raise Declined("the grid computes one gradient, not a training run")
     dom = problem.domain
     grid = grid_of(problem)
     if grid.points > max_points:

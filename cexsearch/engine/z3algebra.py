@@ -265,19 +265,19 @@ class Z3Algebra:
     name = "z3"
 
     def __init__(self, pattern: Mapping[str, np.ndarray] | None = None, selectors: bool = False,
-                 constraints: bool = True, lazy: bool = False) -> None:
+                 constraints: bool = True, lazy: bool = False, tag: str = "") -> None:
         self.pattern = {k: np.asarray(v, dtype=np.int64) for k, v in (pattern or {}).items()}
+        self.tag = tag  # keeps the selectors of one trace apart from another's (a training run's steps)
         self.selectors = selectors
         self.constraints = constraints
         self.lazy = lazy
         #: the selectors' definitions (with ``selectors=True``), also among the trace's constraints
         self.definitions: list[Any] = []
 
-    @staticmethod
-    def selector(path: str, index: tuple[int, ...], piece: int) -> z3.BoolRef:
+    def selector(self, path: str, index: tuple[int, ...], piece: int) -> z3.BoolRef:
         """With ``selectors=True``: the Boolean 'entry ``index`` of site ``path`` takes ``piece``'
         (one for every piece but the last of an open entry), so Z3 can split on it."""
-        return z3.Bool(f"piece_{path}_{'_'.join(map(str, index))}_{piece}")
+        return z3.Bool(f"piece{self.tag}_{path}_{'_'.join(map(str, index))}_{piece}")
 
     def constant(self, value: Fraction) -> Any:
         return _norm(Fraction(value))

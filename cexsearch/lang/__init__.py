@@ -2,7 +2,8 @@
 
 A condition is a Python-like expression over the names of a network
 (``W1, b1, ..., x, y, yhat``) and the gradients of the batch loss
-(``grad(W1)``).  Python's own :mod:`ast` module is the front end; only a safe
+(``grad(W1)``), ``loss``, and during training (:mod:`.steps`) the values at a step
+(``W1@2``, ``grad@1(W1)``, ``yhat@K``, ``loss@1``) and ``lr``.  Python's own :mod:`ast` module is the front end; only a safe
 subset is accepted, and numbers are read exactly from their source text, so
 ``0.1`` means 1/10.
 
@@ -34,6 +35,7 @@ from .evaluate import Backend, ExactBackend, evaluate, holds, names_used
 from .fix import combine_fixed, fixed_values, parse_fix, regular, value_tree
 from .parse import parse
 from .shapes import check
+from .steps import at_step, resolve
 from .syntax import (
     MAX_DEPTH,
     MAX_DIGITS,
@@ -58,6 +60,6 @@ from .syntax import (
 __all__ = [
     "Num", "BoolConst", "Var", "Grad", "Subscript", "Neg", "Arith", "Compare", "Logic", "Not", "Reduce", "Expr",
     "Condition", "MAX_DIGITS", "SIZE_HINT", "MAX_DEPTH", "brief", "parse_number", "parse", "check",
-    "Backend", "ExactBackend", "evaluate", "holds", "names_used",
+    "at_step", "resolve", "Backend", "ExactBackend", "evaluate", "holds", "names_used",
     "value_tree", "regular", "fixed_values", "parse_fix", "combine_fixed",
 ]

@@ -105,10 +105,8 @@ def evaluate(node: Expr, env: Mapping[str, np.ndarray], backend: Backend, entryw
     if isinstance(node, BoolConst):
         t = backend.true()
         return np.array(t if node.value else backend.not_(t), dtype=object) if entrywise else (t if node.value else backend.not_(t))
-    if isinstance(node, Var):
-        return env[node.name]
-    if isinstance(node, Grad):
-        return env[f"grad({node.param})"]
+    if isinstance(node, (Var, Grad)):
+        return env[node.key]
     if isinstance(node, Subscript):
         return np.asarray(evaluate(node.base, env, backend, entrywise)[np_index(node.items)], dtype=object)
     if isinstance(node, Neg):
@@ -177,10 +175,8 @@ def names_used(node: Expr) -> set[str]:
     out: set[str] = set()
 
     def walk(n: Any) -> None:
-        if isinstance(n, Var):
-            out.add(n.name)
-        elif isinstance(n, Grad):
-            out.add(f"grad({n.param})")
+        if isinstance(n, (Var, Grad)):
+            out.add(n.key)
         for child in getattr(n, "__dict__", {}).values():
             if isinstance(child, tuple):
                 for c in child:

@@ -9,6 +9,7 @@ from fractions import Fraction
 
 from ..errors import ConditionError, InputError
 from ..model.network import ParameterNames, nearest
+from .steps import STEP_HINT, mark
 from .syntax import (
     MAX_DEPTH,
     MAX_DIGITS,
@@ -32,12 +33,12 @@ from .syntax import (
     too_large,
 )
 
-_NAME_RE = re.compile(r"^(W|b)[0-9]+$|^x$|^y$|^yhat$")
+_NAME_RE = re.compile(r"^(W|b)[0-9]+$|^x$|^y$|^yhat$|^loss$|^lr$")
 _COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 _ARITH = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 _OP_NAMES = {ast.Pow: "**", ast.MatMult: "@", ast.Mod: "%", ast.FloorDiv: "//", ast.BitAnd: "&", ast.BitOr: "|",
              ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}
-_KNOWN_WORDS = ("W1", "b1", "W2", "b2", "W3", "b3", "x", "y", "yhat", "grad", "all", "any")
+_KNOWN_WORDS = ("W1", "b1", "W2", "b2", "W3", "b3", "x", "y", "yhat", "loss", "lr", "grad", "all", "any")
 
 
 def syntax_tree(source: str, error: type[InputError], what: str) -> ast.expr:
@@ -66,10 +67,33 @@ def syntax_tree(source: str, error: type[InputError], what: str) -> ast.expr:
 
 
 class Parser:
-    def __init__(self, text: str, names: ParameterNames | None = None, placeholders: Mapping[str, str] = {}) -> None:
+    def __init__(self, text: str, names: ParameterNames | None = None, placeholders: Mapping[str, str] = {},
+                 stepped: Mapping[str, tuple[str, int, bool]] = {}) -> None:
         self.text = text
         self.names = names  # the module's parameter names, when the network has them
         self.placeholders = placeholders  # identifier standing for a module name in the parsed text -> internal
+        self.stepped = stepped  # identifier standing for NAME@STEP -> (NAME, step, from the end)
+
+    def at_step(self, node: ast.Name) -> Var:
+        """``NAME@STEP`` (see :mod:`.steps`): a parameter, ``yhat`` or ``loss`` at a training step."""
+        base, step, end = self.stepped[node.id]
+        col = node.col_offset
+        internal = self.placeholders.get(base)
+        if internal is not None:
+            return Var(internal, col, step, end)
+        if base in ("x", "y", "lr"):
+            what = "the data" if base != "lr" else "the learning rate"
+            raise self.fail(f"{base} is {what}: it does not change during training", col, hint=f"write {base} without @")
+        if base == "grad":
+            raise self.fail("grad@t is a function", col, hint="call it, e.g. grad@1(W1)")
+        if self.names is not None and re.fullmatch(r"[Wb][0-9]+", base):
+            raise self.fail(f"{base!r}: this network's parameters go by the module's names", col,
+                            hint=f"use one of {', '.join(self.names.externals())}")
+        if re.fullmatch(r"[Wb][0-9]+", base) or base in ("yhat", "loss"):
+            return Var(base, col, step, end)
+        guess = nearest(base, _KNOWN_WORDS)
+        raise self.fail(f"unknown name {base!r}", col,
+                        hint=(f"did you mean {guess!r}? " if guess else "") + "parameters, yhat and loss have steps")
 
     def parameter(self, node: ast.AST) -> str | None:
         """The internal name of a parameter written by the module's name, or None."""
@@ -109,6 +133,8 @@ class Parser:
             raise self.fail(f"{brief(node.value)} is not a number", col, hint="write a number such as 0, -2/3 or 0.1")
         if isinstance(node, ast.Attribute) and self.names is not None:
             raise self.unknown_dotted(node)
+        if isinstance(node, ast.Name) and node.id in self.stepped:
+            return self.at_step(node)
         if isinstance(node, ast.Name):
             internal = self.parameter(node)
             if internal is not None:
@@ -130,6 +156,10 @@ class Parser:
             )
         if isinstance(node, ast.Call):
             fname = node.func.id if isinstance(node.func, ast.Name) else None
+            step: tuple[int | None, bool] = (None, False)
+            if fname is not None and fname in self.stepped and self.stepped[fname][0] == "grad":
+                _, at_step, from_end = self.stepped[fname]
+                fname, step = "grad", (at_step, from_end)
             if fname not in ("grad", "all", "any"):
                 shown = fname or ast.get_source_segment(self.text, node.func) or "?"
                 guess = nearest(shown, ("grad", "all", "any"))
@@ -142,9 +172,10 @@ class Parser:
                 raise self.fail(f"{fname}(...) takes exactly one argument", col)
             arg = node.args[0]
             if fname == "grad":
+                at, end = step
                 internal = self.parameter(arg)
                 if internal is not None:
-                    return Grad(internal, col)
+                    return Grad(internal, col, at, end)
                 if self.names is not None:
                     if isinstance(arg, (ast.Name, ast.Attribute)):
                         raise self.unknown_dotted(arg)
@@ -158,7 +189,7 @@ class Parser:
                         arg.col_offset,
                         hint="e.g. grad(W1) or grad(b2); index the result: grad(W1)[0, 1]",
                     )
-                return Grad(arg.id, col)
+                return Grad(arg.id, col, at, end)
             return Reduce(fname, self.expr(arg), col)  # type: ignore[arg-type]
         if isinstance(node, ast.Subscript):
             return Subscript(self.expr(node.value), self.index_items(node.slice), col)
@@ -175,6 +206,8 @@ class Parser:
             raise self.fail("operator ~ is not supported", col)
         if isinstance(node, ast.BinOp):
             op = _ARITH.get(type(node.op))
+            if isinstance(node.op, ast.MatMult):
+                raise self.fail("@ marks a training step here", node.left.end_col_offset or col, hint=STEP_HINT)
             if op is None:
                 shown = _OP_NAMES.get(type(node.op), type(node.op).__name__)
                 raise self.fail(f"operator {shown} is not supported", node.left.end_col_offset or col,
@@ -281,6 +314,7 @@ def parse(text: str, names: ParameterNames | None = None) -> Condition:
     parsed, placeholders = substitute_names(source, names)
     if names is not None:
         _refuse_unknown_dotted(parsed, source, names)
+    parsed, stepped = mark(parsed)
     try:
         tree = syntax_tree(parsed, ConditionError, "the condition")
     except SyntaxError as e:
@@ -302,4 +336,4 @@ def parse(text: str, names: ParameterNames | None = None) -> Condition:
     # segments (numbers, quoted parts of messages) are read from the text as written when the
     # substitution kept every column in place, which it does unless a name is shorter than its stand-in
     segments = source if len(parsed) == len(source) else parsed
-    return Condition(source, Parser(segments, names, placeholders).expr(tree))
+    return Condition(source, Parser(segments, names, placeholders, stepped).expr(tree))

@@ -9,6 +9,7 @@ from fractions import Fraction
 
 from ..errors import ConditionError
 from ..model.network import Network, nearest
+from .steps import resolve
 from .syntax import Arith, BoolConst, Compare, Condition, Expr, Grad, Logic, Neg, Not, Num, Reduce, Subscript, Var
 
 # --------------------------------------------------------------------------
@@ -41,10 +42,11 @@ def shape_text(shape: tuple[int, ...]) -> str:
 
 
 class _Checker:
-    def __init__(self, cond: Condition, network: Network, samples: int) -> None:
+    def __init__(self, cond: Condition, network: Network, samples: int, steps: int) -> None:
         self.cond = cond
         self.network = network
         self.samples = samples
+        self.steps = steps
 
     def fail(self, message: str, col: int, hint: str | None = None) -> ConditionError:
         return ConditionError(message, source=self.cond.text, column=col, hint=hint)
@@ -62,6 +64,13 @@ class _Checker:
             return Type("num", (), node.value)
         if isinstance(node, BoolConst):
             return Type("bool", ())
+        if isinstance(node, Var) and node.name == "loss":
+            return Type("num", ())
+        if isinstance(node, Var) and node.name == "lr":
+            if not self.steps:
+                raise self.fail("lr is the learning rate of training steps, and there are none", node.col,
+                                hint="add --steps K (claim key steps)")
+            return Type("num", ())
         if isinstance(node, Var):
             valid = self.network.value_names()
             if node.name not in valid:
@@ -175,9 +184,12 @@ def selection(items: tuple, shape: tuple[int, ...]) -> list[int | range]:
     return out
 
 
-def check(cond: Condition, network: Network, samples: int) -> None:
-    """Raise :class:`ConditionError` unless the condition fits this network and batch size."""
-    t = _Checker(cond, network, samples).check(cond.root, False)
+def check(cond: Condition, network: Network, samples: int, steps: int = 0) -> Condition:
+    """The condition with its training steps counted from the start (:func:`.steps.resolve`); raise
+    :class:`ConditionError` unless it fits this network, batch size and number of training steps."""
+    cond = resolve(cond, steps)
+    t = _Checker(cond, network, samples, steps).check(cond.root, False)
     if t.kind != "bool":
         raise ConditionError("a condition must say something true or false, this is a value",
                              source=cond.text, column=0, hint=f'compare it, e.g. "{cond.text} == 0"')
+    return cond

@@ -31,18 +31,36 @@ class BoolConst:
 
 @dataclass(frozen=True)
 class Var:
-    """A network value: a parameter, ``x``, ``y`` or ``yhat``."""
+    """A network value: a parameter, ``x``, ``y``, ``yhat``, ``loss`` or ``lr``.
+
+    ``step`` is the training step it is read at (``W1@2``; None: step 0, written without ``@``);
+    with ``end`` the step counts back from the last one (``W1@K`` is step 0 from the end,
+    ``W1@(K-1)`` step 1), until :func:`cexsearch.lang.steps.resolve` knows K.
+    """
 
     name: str
     col: int
+    step: int | None = None
+    end: bool = False
+
+    @property
+    def key(self) -> str:
+        """The name a backend's environment holds it under: ``W1`` or ``W1@2``."""
+        return self.name if self.step is None else f"{self.name}@{self.step}"
 
 
 @dataclass(frozen=True)
 class Grad:
-    """``grad(P)``: the gradient of the batch loss with respect to parameter P."""
+    """``grad(P)``: the gradient of the batch loss with respect to parameter P (``grad@t(P)``: at step t)."""
 
     param: str
     col: int
+    step: int | None = None
+    end: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"grad({self.param})" if self.step is None else f"grad@{self.step}({self.param})"
 
 
 @dataclass(frozen=True)

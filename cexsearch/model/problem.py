@@ -14,6 +14,7 @@ from fractions import Fraction
 
 from ..errors import SpecError
 from .network import Index, Network, entries
+from .training import Training
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class Problem:
     """Everything the engine needs: network, batch size, conditions, fixed values, domain.
 
     ``conditions`` are parsed :class:`cexsearch.lang.Condition` objects; all must hold.
+    With ``training`` the conditions may read the run of that many steps from the
+    initial values (``W1@t``, ``grad@t(W1)``, ``yhat@t``, ``loss@t``, ``lr``).
     """
 
     network: Network
@@ -69,9 +72,12 @@ class Problem:
     conditions: tuple = field(default_factory=tuple)
     fixed: FixedValues = field(default_factory=FixedValues)
     domain: Domain = field(default_factory=Domain)
+    training: Training | None = None
 
     def __post_init__(self) -> None:
         self.network.check_samples(self.samples)
+        if self.training is not None:
+            self.training.check_samples(self.samples)
         if self.domain.bound is not None and self.domain.bound < 0:
             raise SpecError(f"--bound must be at least 0, got {self.domain.bound}")
         for internal, index, value in self.fixed.items:
@@ -100,12 +106,14 @@ class Problem:
 class Assignment:
     """Exact values for every parameter and for x and y: what a witness is made of.
 
-    ``values`` holds (name, entries row-major) pairs in ``network.variable_names()`` order.
+    ``values`` holds (name, entries row-major) pairs in ``network.variable_names()`` order;
+    ``lr`` the learning rate a witness of a training problem chose (when the problem left it free).
     """
 
     network: Network
     samples: int
     values: tuple[tuple[str, tuple[Fraction, ...]], ...]
+    lr: Fraction | None = None
 
     def __post_init__(self) -> None:
         names = tuple(n for n, _ in self.values)
@@ -138,8 +146,9 @@ class Assignment:
 
     @classmethod
     def from_entries(cls, network: Network, samples: int, get: dict[tuple[str, Index], Fraction]) -> Assignment:
+        """From (name, index) -> value; a learning rate is the entry ``("lr", ())``."""
         values = []
         for name in network.variable_names():
             shape = network.shape(name, samples)
             values.append((name, tuple(get[(name, idx)] for idx in entries(shape))))
-        return cls(network, samples, tuple(values))
+        return cls(network, samples, tuple(values), get.get(("lr", ())))

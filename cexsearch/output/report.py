@@ -43,7 +43,8 @@ def index_text(index: tuple[int, ...]) -> str:
 
 def problem_line(outcome: Outcome) -> str:
     p = outcome.problem
-    return f"{p.network.describe()}, {p.samples} sample{'s' if p.samples != 1 else ''}"
+    line = f"{p.network.describe()}, {p.samples} sample{'s' if p.samples != 1 else ''}"
+    return line + (f"; {p.training.describe()}" if p.training is not None else "")
 
 
 def verdict_line(outcome: Outcome) -> Text:
@@ -58,6 +59,8 @@ def verdict_line(outcome: Outcome) -> Text:
         t.append(f"a witness for {size}, confirmed by the exact re-check")
     elif outcome.verdict == "none":
         what = "the one pattern" if s.total_patterns == 1 else f"all {pattern_count_text(s.total_patterns)} activation patterns"
+        if p.training is not None and p.training.steps:
+            what += " of step 0 (each later step's split by the solver)"
         t.append(f"no witness exists for {size}: {what} decided unsatisfiable")
         if s.pruned:
             t.append(f" ({s.pruned} pruned)")
@@ -170,6 +173,32 @@ def gradient_table(outcome: Outcome) -> Table:
     return t
 
 
+def training_table(outcome: Outcome, shown: int = 6) -> Table | None:
+    """A found training run, step by step: its batch, the loss on the dataset, and what moved."""
+    chk = outcome.recheck
+    training = outcome.problem.training
+    if chk is None or chk.run is None or training is None:
+        return None
+    run, net = chk.run, outcome.problem.network
+    lr = f"lr {fmt_exact(run.lr)}" + (" (free: the witness's)" if training.lr is None else "")
+    t = _table(f"training run: {training.describe().split(',')[0]}, {lr}", "step", "batch", "loss", "moved by the step before")
+    for step, theta in enumerate(run.params):
+        moved = []
+        if step:
+            before = run.params[step - 1]
+            for name in net.parameter_names():
+                for idx in entries(theta[name].shape):
+                    if theta[name][idx] != before[name][idx]:
+                        moved.append(f"{net.label(name)}{index_text(idx)} {fmt_exact(before[name][idx])} -> "
+                                     f"{fmt_exact(theta[name][idx])}")
+        more = f" and {len(moved) - shown} more" if len(moved) > shown else ""
+        full = run.full[step]
+        loss = fmt_exact(full.loss) if full is not None else ""
+        batch = ",".join(map(str, training.batch(step, outcome.problem.samples))) if step < run.steps else ""
+        t.add_row(str(step), batch, loss, "; ".join(moved[:shown]) + more if step else "(the initial values)")
+    return t
+
+
 def check_line(outcome: Outcome) -> Text:
     chk = outcome.recheck
     assert chk is not None
@@ -190,7 +219,10 @@ def outcome_renderable(outcome: Outcome) -> RenderableType:
     if layers is not None:
         parts += [Text(""), layers]
     if outcome.verdict == "found":
-        parts += [Text(""), parameter_table(outcome), dataset_table(outcome), gradient_table(outcome), check_line(outcome)]
+        parts += [Text(""), parameter_table(outcome), dataset_table(outcome), gradient_table(outcome)]
+        run = training_table(outcome)
+        parts += [run] if run is not None else []
+        parts.append(check_line(outcome))
     if outcome.shrink:
         parts.append(Text("shrinking: " + "; ".join(outcome.shrink), style="cyan"))
     for note in outcome.cross_checks:

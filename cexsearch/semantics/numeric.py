@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from .. import lang as C
+from ..errors import SpecError
 from ..model import Model
 from ..model.activations import PiecewiseLinear
 from ..model.layers import Activation
@@ -50,6 +51,7 @@ from ..model.network import Network
 from ..model.problem import Assignment, Problem
 from . import EXACT, FLOAT, Trace, trace
 from . import to_float as to_float
+from .training import Run, unroll
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ def environment(a: Assignment, ev: Evaluation) -> dict[str, np.ndarray]:
     """Name -> array for condition evaluation: values, yhat and grad(P)."""
     env = {name: _values(a, name) for name in a.network.variable_names()}
     env["yhat"] = ev.yhat
+    env["loss"] = np.array(ev.loss, dtype=object)
     for p, g in ev.gradients.items():
         env[f"grad({p})"] = g
     return env
@@ -166,6 +169,7 @@ class Recheck:
     conditions: tuple[ConditionResult, ...]
     float_deviation: float
     evaluation: Evaluation
+    run: Run | None = field(default=None, compare=False, repr=False)  # the training run replayed, exactly
 
     @property
     def confirmed(self) -> bool:
@@ -196,6 +200,10 @@ def recheck(problem: Problem, a: Assignment) -> Recheck:
     ev = evaluate(a, exact=True)
     fv = evaluate(a, exact=False)
     env = environment(a, ev)
+    run = None
+    if problem.training is not None:
+        run = replay(problem, a)
+        env.update(run.environment())
     backend = C.ExactBackend()
     results = []
     for c in problem.conditions:
@@ -203,7 +211,7 @@ def recheck(problem: Problem, a: Assignment) -> Recheck:
         results.append(ConditionResult(c.text, bool(C.holds(c, env, backend)),
                                        tuple((key, env[key]) for key in env if key in used)))
     results += _domain_failures(problem, a)
-    return Recheck(tuple(results), float_deviation(ev, fv), ev)
+    return Recheck(tuple(results), float_deviation(ev, fv), ev, run)
 
 
 def satisfies(problem: Problem, a: Assignment) -> bool:
@@ -216,8 +224,29 @@ def satisfies(problem: Problem, a: Assignment) -> bool:
         return False
     ev = evaluate(a, exact=True)
     env = environment(a, ev)
+    if problem.training is not None:
+        env.update(replay(problem, a).environment())
     backend = C.ExactBackend()
     return all(bool(C.holds(c, env, backend)) for c in problem.conditions)
+
+
+def learning_rate(problem: Problem, a: Assignment) -> Fraction:
+    """The lr of a training problem's run: the problem's, or the one the witness chose."""
+    assert problem.training is not None
+    lr = problem.training.lr if problem.training.lr is not None else a.lr
+    if lr is None:
+        raise SpecError("this training problem leaves lr free, and the witness gives none", hint="give lr")
+    return lr
+
+
+def replay(problem: Problem, a: Assignment, exact: bool = True) -> Run:
+    """The training run of a witness, replayed from its initial values (exactly, or in float64)."""
+    assert problem.training is not None
+    model = model_of(a.network) if isinstance(a.network, Network) else a.network
+    params = {name: _fractions(a, name) for name in model.parameter_names()}
+    lr = learning_rate(problem, a)
+    return unroll(model, params, _fractions(a, "x"), _fractions(a, "y"), problem.training,
+                  lr if exact else float(lr), EXACT if exact else FLOAT)
 
 
 def loss_targets(network: Any) -> tuple[Fraction, ...]:
@@ -232,6 +261,10 @@ def _domain_failures(problem: Problem, a: Assignment, first: bool = False) -> li
     def entry(name: str, index: tuple[int, ...], value: Fraction) -> tuple[tuple[str, np.ndarray], ...]:
         return ((f"{name}{list(index)}", np.array(value, dtype=object)),)
 
+    if problem.training is not None and problem.training.lr is None and (a.lr is None or a.lr <= 0):
+        results.append(ConditionResult("lr > 0", False, (("lr", np.array(a.lr, dtype=object)),)))
+        if first:
+            return results
     targets = loss_targets(problem.network)
     if targets:  # hinge: a target outside {-1, 1} answers another question
         for name, index, value in a.items():

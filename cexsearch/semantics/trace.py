@@ -102,8 +102,8 @@ class Trace:
         return tuple(lt.input for lt in self.layers if isinstance(lt.layer, Activation))
 
     def environment(self) -> dict[str, np.ndarray]:
-        """yhat and grad(P) by name, for the condition language."""
-        env = {"yhat": self.yhat}
+        """yhat, loss and grad(P) by name, for the condition language."""
+        env = {"yhat": self.yhat, "loss": np.array(self.loss, dtype=object)}
         env.update({f"grad({p})": g for p, g in self.gradients.items()})
         return env
 

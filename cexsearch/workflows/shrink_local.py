@@ -123,6 +123,8 @@ class LocalShrink:
         self.keys = problem.free_keys()
         self.free = set(self.keys)
         self.values: dict[Key, Fraction] = {(n, i): v for n, i, v in outcome.witness.items()}
+        if outcome.witness.lr is not None:  # a free learning rate: kept as found (it is no free key)
+            self.values[("lr", ())] = outcome.witness.lr
         self.first = dict(self.values)
         self.cost = cost(problem)
         self.checks = 0
