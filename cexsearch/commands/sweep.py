@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -70,7 +70,10 @@ def sweep(
             if net and chosen.torch_network is not None:
                 raise InputError("--net conflicts with a claim about a PyTorch module", hint="drop --net")
             nets = [chosen.network_for(n) for n in (expand_nets(net) if net else chosen.net)]
-            build = chosen.problem
+            if chosen.invariant:
+                raise InputError(f"--claim {name!r} is an invariant, decided by induction, not one search per cell",
+                                 hint="check it with cexsearch check")
+            build: Any = chosen.problem
         else:
             if net is None:
                 raise InputError("--net is required without --claim", hint="e.g. --net 1-{1..4}-1")
@@ -86,7 +89,7 @@ def sweep(
                                            grad_at_zero)
                 nets = [settings.network(n) for n in expand_nets(net)]
 
-            def build(network, m):  # type: ignore[no-untyped-def]
+            def build(network: Any, m: int) -> Any:
                 fixed = [parse_fix(f, network, m) for f in fix or ()]
                 from ..lang import combine_fixed
 

@@ -35,6 +35,7 @@ class Training:
     batch_size: int | None = None
     lr: Fraction | None = None
     momentum: Fraction = Fraction(0)
+    first: int = 0  # the sample step 0's batch starts at (an induction step starts anywhere in the cycle)
 
     def __post_init__(self) -> None:
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or not 0 <= self.steps <= MAX_STEPS:
@@ -62,11 +63,12 @@ class Training:
         """The samples step ``step`` trains on."""
         if self.batch_size is None:
             return tuple(range(samples))
-        return tuple((step * self.batch_size + i) % samples for i in range(self.batch_size))
+        return tuple((self.first + step * self.batch_size + i) % samples for i in range(self.batch_size))
 
     def describe(self) -> str:
         """``2 steps of sgd (batch 1, lr free > 0)``: one line for a report."""
-        what = self.optimizer if self.batch_size is None else f"{self.optimizer} (batch {self.batch_size})"
+        what = self.optimizer if self.batch_size is None else f"{self.optimizer} (batch {self.batch_size}" + (
+            f", from sample {self.first})" if self.first else ")")
         lr = "lr free > 0" if self.lr is None else f"lr {self.lr}"
         mom = f", momentum {self.momentum}" if self.momentum else ""
         return f"{self.steps} step{'s' if self.steps != 1 else ''} of {what}, {lr}{mom}"

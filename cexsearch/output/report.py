@@ -247,7 +247,21 @@ def claims_table(results: Sequence[ClaimOutcome]) -> RenderableType:
             notes.append(Text(f"  {r.claim.name}: {witness_summary(r)}", style="dim"))
         elif r.verdict == "unknown" and r.reason:
             notes.append(Text(f"  {r.claim.name}: {r.reason}", style="yellow"))
+        if r.scope:
+            notes.append(Text(f"  {r.claim.name}: {r.scope}", style=CLAIM_STYLE[r.verdict]))
+        cti = r.counterexample
+        if cti is not None and cti.witness is not None:
+            notes.append(Text(f"  counterexample to induction: {cti_text(cti)}", style="yellow"))
     return Group(t, *notes, claims_summary(results))
+
+
+def cti_text(outcome: Outcome) -> str:
+    """A counterexample to induction in one line: the state, and the invariant it breaks after one step."""
+    w = outcome.witness
+    assert w is not None
+    values = ", ".join(f"{outcome.problem.network.label(n)}{index_text(i)}={fmt_exact(v)}" for n, i, v in w.items())
+    lr = f", lr={fmt_exact(w.lr)}" if w.lr is not None else ""
+    return f"{values}{lr}"
 
 
 def claim_size_text(r: ClaimOutcome) -> str:

@@ -20,18 +20,25 @@ from ..engine.options import MAX_TIMEOUT, valid_timeout
 from ..errors import ClaimFileError, InputError
 from ..model.network import MAX_SAMPLES, Network, nearest
 from ..model.problem import Problem
+from ..model.training import Training
+
+DEFAULT_INVARIANT_STEPS = 3  # how long a training run that breaks an invariant is looked for
 
 ClaimVerdict = Literal["holds", "refuted", "unknown"]
 EXPECTS = ("holds", "refuted")
 CLAIM_KEYS = ("name", "net", "samples", "given", "then", "fix", "integers", "bound", "expect", "note",
               "activation", "loss", "bias", "relu_grad_at_zero", "leaky_slope", "timeout", "markers", "torch",
-              "weights_from_module", "input_shape", "huber_delta")
+              "weights_from_module", "input_shape", "huber_delta", "steps", "optimizer", "batch_size", "lr",
+              "momentum", "invariant")
 TORCH_DECIDES = ("net", "activation", "bias", "leaky_slope")  # keys a claim with torch = ... takes from the module
 DEFAULT_KEYS = tuple(k for k in CLAIM_KEYS if k != "name")
 
 
 def parse_sizes(raw: Any, where: str) -> tuple[int, ...]:
-    """``3``, ``"1..4"``, ``[1, 2, 5]`` -> sizes in increasing order."""
+    """``3``, ``"1..4"``, ``[1, 2, 5]`` -> sizes in increasing order (``"all"`` is decided at 1: see
+    :mod:`cexsearch.workflows.allsizes`)."""
+    if raw == "all":
+        return (1,)
     if isinstance(raw, bool):
         raise ClaimFileError(f"samples must be an integer or a range such as \"1..4\", got {raw!r}", where=where)
     if isinstance(raw, int):
@@ -40,7 +47,7 @@ def parse_sizes(raw: Any, where: str) -> tuple[int, ...]:
         m = re.fullmatch(r"\s*([0-9]+)\s*(?:\.\.\s*([0-9]+)\s*)?", raw)
         if not m:
             raise ClaimFileError(f"samples {C.brief(raw)} is not a size or a range", where=where,
-                                 hint='e.g. 3 or "1..4"')
+                                 hint='e.g. 3, "1..4" or "all"')
         # more digits than the limit has is beyond it (and int() of thousands of digits fails)
         bounds = [int(g) if len(g.lstrip("0")) <= len(str(MAX_SAMPLES)) else MAX_SAMPLES + 1
                   for g in m.groups() if g is not None]
@@ -110,7 +117,14 @@ class Claim:
     weights_from_module: bool = False
     input_shape: Any = None  # one sample's shape, for a net in PyTorch's notation: [1, 8] or "1,8"
     huber_delta: Any = None
+    steps: Any = None  # training steps: then may read W1@t, grad@t(W1), ...; an invariant's search depth
+    optimizer: str | None = None
+    batch_size: Any = None
+    lr: Any = None
+    momentum: Any = None
+    invariant: Any = ()  # conditions that hold at every step (proven by induction: see .invariant)
     torch_network: Any = field(default=None, init=False, repr=False, compare=False)  # a torchnet.TorchNetwork
+    all_sizes: bool = field(default=False, init=False)  # samples = "all": decided for every batch size
 
     def __post_init__(self) -> None:
         where = self.where
@@ -128,9 +142,15 @@ class Claim:
         if not isinstance(nets, (list, tuple)) or not nets or not all(isinstance(n, str) for n in nets):
             raise ClaimFileError(f"net must be a string such as \"1-1-1\" or a list of them, got {self.net!r}", where=where)
         object.__setattr__(self, "net", tuple(nets))
+        object.__setattr__(self, "all_sizes", self.samples == "all")
         object.__setattr__(self, "samples", parse_sizes(self.samples, where))
         object.__setattr__(self, "given", _strings(self.given, "given", where))
-        object.__setattr__(self, "then", _strings(self.then, "then", where, allow_empty=False))
+        object.__setattr__(self, "invariant", _strings(self.invariant, "invariant", where))
+        object.__setattr__(self, "then", _strings(self.then, "then", where, allow_empty=bool(self.invariant)))
+        if self.invariant and self.then:
+            raise ClaimFileError("a claim has then or invariant, not both", where=where,
+                                 hint="write two claims: one for a step, one for every step")
+        self._check_training(where)
         if self.expect not in EXPECTS:
             guess = nearest(str(self.expect), EXPECTS)
             raise ClaimFileError(f"expect must be \"holds\" or \"refuted\", got {self.expect!r}", where=where,
@@ -166,6 +186,12 @@ class Claim:
             self.networks()  # a bad layer, argument or input shape fails here, with its column
             self.given_conditions()
             self.then_conditions()
+            parse_conditions(self.invariant, "invariant", self.names)
+            if self.all_sizes:
+                from .allsizes import check_form
+
+                for network in self.networks():
+                    check_form(self, network)
         except ClaimFileError:
             raise
         except InputError as e:
@@ -265,6 +291,43 @@ class Claim:
             raise ClaimFileError(keys(e.message), source=e.source, column=e.column, where=self.where,
                                  hint=keys(e.hint) if e.hint else e.hint) from None
 
+    def _check_training(self, where: str) -> None:
+        """The training keys: numbers exact, the optimizer known; ``steps`` needed by the others."""
+        for key in ("steps", "batch_size"):
+            v = getattr(self, key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+                raise ClaimFileError(f"{key} must be a whole number, got {C.brief(v)}", where=where,
+                                     hint=f"e.g. {key} = 2")
+        for key in ("lr", "momentum"):
+            v = getattr(self, key)
+            if v is not None:
+                try:
+                    object.__setattr__(self, key, C.value_tree(v, key))
+                except InputError as e:
+                    raise ClaimFileError(e.message, where=where, hint=e.hint) from None
+                if not isinstance(getattr(self, key), Fraction):
+                    raise ClaimFileError(f"{key} must be one number, got {C.brief(v)}", where=where)
+        if self.optimizer is not None and not isinstance(self.optimizer, str):
+            raise ClaimFileError(f"optimizer must be \"gd\" or \"sgd\", got {C.brief(self.optimizer)}", where=where)
+        others = [k for k in ("optimizer", "batch_size", "lr", "momentum") if getattr(self, k) is not None]
+        if self.steps is None and others and not self.invariant:
+            raise ClaimFileError(f"{others[0]} sets up training steps, and steps is not given", where=where,
+                                 hint="add steps = K, e.g. steps = 2")
+        try:
+            self.training()
+        except InputError as e:
+            raise ClaimFileError(_keys(e.message), where=where, hint=_keys(e.hint) if e.hint else None) from None
+
+    def training(self, steps: int | None = None) -> Training | None:
+        """The training run a case's conditions read: ``steps`` (this claim's by default) of its optimizer."""
+        k = self.steps if steps is None else steps
+        if k is None:
+            if not self.invariant:
+                return None
+            k = DEFAULT_INVARIANT_STEPS
+        optimizer = self.optimizer or ("sgd" if self.batch_size is not None else "gd")
+        return Training(k, optimizer, self.batch_size, self.lr, self.momentum or Fraction(0))
+
     def settings(self) -> NetworkSettings:
         return NetworkSettings(self.activation, Fraction(self.leaky_slope), self.bias, self.loss, self.relu_grad_at_zero)
 
@@ -296,9 +359,10 @@ class Claim:
         """The condition a refuting witness meets: not (then_1 and then_2 and ...)."""
         return "not (" + " and ".join(f"({t})" for t in self.then) + ")"
 
-    def problem(self, network: Network, samples: int) -> Problem:
-        """The search problem at one size: given and not-then, with this claim's fixed values and domain."""
-        conds = list(self.given) + [self.negation_text()]
+    def problem(self, network: Network, samples: int, conditions: Any = None, training: Any = None) -> Problem:
+        """The search problem at one size: given and not-then (or ``conditions``, with ``training``),
+        with this claim's fixed values and domain."""
+        conds = list(self.given) + [self.negation_text()] if conditions is None else list(conditions)
         try:
             from ..model.problem import FixedValues
 
@@ -308,7 +372,8 @@ class Claim:
                 parts.insert(0, self.torch_network.weights)
             fixed = C.combine_fixed(parts, network) if parts else FixedValues()
             return build_problem(network, samples, conds, fixed=fixed, integers=self.integers,
-                                 bound=Fraction(self.bound) if self.bound is not None else None)
+                                 bound=Fraction(self.bound) if self.bound is not None else None,
+                                 training=training if conditions is not None else self.training())
         except InputError as e:
             msg = e.message
             where = f"{self.where} at {network.text} x {samples}"
@@ -318,7 +383,12 @@ class Claim:
         """Build every case's problem once, so a bad claim fails before any search runs."""
         for network in self.networks():
             for s in self.samples:
-                self.problem(network, s)
+                if self.invariant:
+                    from .invariant import problems
+
+                    problems(self, network, s)
+                else:
+                    self.problem(network, s)
 
     def fingerprint(self) -> str:
         """What decides the claim's verdict (not its name, note or expectation)."""
@@ -327,12 +397,21 @@ class Claim:
             "fix": {k: _jsonable(v) for k, v in sorted(self.fix.items())}, "integers": self.integers,
             "bound": str(self.bound) if self.bound is not None else None, "settings": repr(self.settings()),
         }
+        if self.invariant or self.steps is not None or self.all_sizes:
+            body.update(invariant=list(self.invariant), training=repr(self.training()), all_sizes=self.all_sizes)
         if self.layer_nets:  # the layers are in net; their input shape and the loss's delta decide it too
             body["input_shape"] = list(self.input_shape)
             body["huber_delta"] = str(self.huber_delta) if self.huber_delta is not None else None
         if self.torch_network is not None:  # the module's layers, names and (when fixed) weights decide it too
             body["module"] = self.torch_network.digest() if self.weights_from_module else repr(self.torch_network.network)
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _keys(text: str) -> str:
+    """An option's words as a claim file's keys: --batch-size -> batch_size."""
+    for option in ("--steps", "--optimizer", "--batch-size", "--lr", "--momentum"):
+        text = text.replace(option, option[2:].replace("-", "_"))
+    return text
 
 
 def _dotted(table: dict, prefix: str = "") -> dict:

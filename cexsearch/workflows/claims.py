@@ -40,6 +40,8 @@ class Case:
     outcome: Outcome | None
     elapsed: float
     replayed: bool = False
+    note: str | None = None  # what an invariant's induction proved, or why it did not
+    counterexample: Outcome | None = None  # to induction: a state one step takes out of the invariant
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,12 @@ class ClaimOutcome:
     smallest: bool = True
     reason: str | None = None
     interrupted: bool = False
+    scope: str | None = None  # for every step, for every batch size: what a verdict covers beyond its sizes
+
+    @property
+    def counterexample(self) -> Outcome | None:
+        """A counterexample to induction, when an invariant was not proven."""
+        return next((c.counterexample for c in self.cases if c.counterexample is not None), None)
 
     @property
     def expected(self) -> str:
@@ -72,6 +80,8 @@ class ClaimOutcome:
                 text = next((n for n, m in zip(self.claim.net, self.claim.networks()) if m.text == text), text)
             return f"{text} x {p.samples}"
         nets = ", ".join(self.claim.net)
+        if self.claim.all_sizes:
+            return f"{nets} x all"
         sizes = self.claim.samples
         span = str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}..{sizes[-1]}" if list(sizes) == list(
             range(sizes[0], sizes[-1] + 1)) else ",".join(map(str, sizes))
@@ -127,6 +137,12 @@ def decide_case(claim: Claim, network: Network, samples: int, options: SearchOpt
     and :func:`check_claim` its cases.
     """
     started = time.monotonic()
+    if claim.invariant:
+        from .invariant import decide_invariant
+
+        answer = decide_invariant(claim, network, samples, options)
+        return Case(network.text, samples, answer.verdict, answer.outcome, time.monotonic() - started,  # type: ignore[arg-type]
+                    note=answer.reason, counterexample=answer.counterexample)
     outcome = search_or_unknown(claim.problem(network, samples), options)  # a size refusal is unknown here
     verdict = {"found": "refuted", "none": "holds", "unknown": "unknown"}[outcome.verdict]
     return Case(network.text, samples, verdict, outcome, time.monotonic() - started)  # type: ignore[arg-type]
@@ -208,10 +224,22 @@ def check_claim(
     else:
         verdict = "unknown"
     result = ClaimOutcome(claim, verdict, tuple(cases), time.monotonic() - started, witness, smallest,
-                          "; ".join(reasons) or None, interrupted)
+                          "; ".join(reasons) or None, interrupted, scope_of(claim, verdict, cases))
     if witness is not None and store_dir is not None:
         save_witness(result, store_dir)
     return result
+
+
+def scope_of(claim: Claim, verdict: str, cases: Sequence[Case]) -> str | None:
+    """What a verdict covers beyond the sizes searched: every step (an invariant), every batch size."""
+    parts = []
+    if verdict == "holds" and claim.invariant:
+        parts.append(next((c.note for c in cases if c.note), "holds for every step"))
+    if verdict != "unknown" and claim.all_sizes:
+        from .allsizes import SCOPE
+
+        parts.append(SCOPE[verdict])
+    return "; ".join(parts) or None
 
 
 def claim_document(result: ClaimOutcome) -> dict[str, Any]:
@@ -227,6 +255,10 @@ def claim_document(result: ClaimOutcome) -> dict[str, Any]:
         "verdict": result.verdict,
         "smallest_size": result.smallest,
     }
+    if result.claim.invariant:
+        doc["claim"]["invariant"] = list(result.claim.invariant)
+    if result.scope:
+        doc["claim"]["scope"] = result.scope
     return doc
 
 
