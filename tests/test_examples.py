@@ -77,6 +77,13 @@ def test_cross_checks_agree_on_every_example(claim):
     else:
         pytest.importorskip("cvc5", reason="install the cvc5 extra: pip install cvc5")
         network = claim.networks()[0]
-        problem = claim.problem(network, claim.samples[0])
-        report = crosscheck.cvc5_cross_check_pattern(if_encoded_constraints(problem), "unsat", 20_000)
-        assert report.status != "disagree", report.describe()
+        if claim.invariant:  # the base case and every induction step are proofs
+            from cexsearch.workflows.invariant import problems
+
+            parts = problems(claim, network, claim.samples[0])
+            proofs = [parts.base, *parts.steps]
+        else:
+            proofs = [claim.problem(network, claim.samples[0])]
+        for problem in proofs:
+            report = crosscheck.cvc5_cross_check_pattern(if_encoded_constraints(problem), "unsat", 20_000)
+            assert report.status != "disagree", report.describe()

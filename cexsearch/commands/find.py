@@ -45,7 +45,8 @@ def find(
         "layers: \"Sequential(Conv1d(1, 2, 2), ReLU(), Flatten(), Linear(6, 1))\" with --input-shape.")] = None,
     input_shape: Annotated[str | None, typer.Option(
         "--input-shape", help="One sample's shape for a --net in PyTorch's notation, e.g. 1,4 (channels, length).")] = None,
-    samples: Annotated[str, typer.Option("--samples", "-M", help="Batch size M.")] = "1",
+    samples: Annotated[str, typer.Option("--samples", "-M", help="Batch size M, or all: every batch size, decided at "
+        "one sample where that is sound (conditions on the parameters and one such as grad(W1) != 0).")] = "1",
     require: Annotated[list[str] | None, typer.Option("--require", "-r", help="A condition that must hold (repeatable).")] = None,
     fix: Annotated[list[str] | None, typer.Option("--fix", help="NAME=VALUE or NAME\\[i,j]=VALUE (repeatable).")] = None,
     torch_model: Annotated[str | None, typer.Option(
@@ -114,8 +115,17 @@ def find(
             network, weights = network_option(net, torch_model, weights_from_module, activation, leaky_slope, bias,
                                               loss, grad_at_zero, input_shape, huber_delta)
         training = training_option(steps, optimizer, batch_size, lr, momentum)
-        problem = build_problem(network, int_option(samples, "--samples"), require, fix or (), fixed=weights,
-                                integers=integers, bound=number_option(bound, "--bound"), training=training)
+        every = samples.strip() == "all"
+        problem = build_problem(network, 1 if every else int_option(samples, "--samples"), require, fix or (),
+                                fixed=weights, integers=integers, bound=number_option(bound, "--bound"), training=training)
+        if every:
+            from ..workflows.allsizes import check_find_form
+
+            if training is not None:
+                raise InputError("--samples all decides one gradient, not a training run", hint="drop --steps, or give --samples M")
+            if any(name in ("x", "y") for name, _, _ in problem.fixed.items):
+                raise InputError("--samples all cannot fix data: they differ between batch sizes", hint="fix parameters only")
+            check_find_form(problem.conditions, network)
         extras = Extras.parse(explain, explain_to, plot, cross_check, json_path)
         if not isinstance(network, Network):
             require_layer_plot(network, plot)
@@ -124,6 +134,10 @@ def find(
             outcome = search(problem, options, progress)
         if outcome.verdict == "found" and shrink:
             outcome = shrunk(outcome, options, number_option(shrink_time, "--shrink-time") or Fraction(0))
+        if every and outcome.verdict in ("found", "none"):
+            from ..workflows.allsizes import FIND_SCOPE
+
+            outcome = replace(outcome, scope=FIND_SCOPE[outcome.verdict])
         outcome = extras.cross_check(outcome)
         code = render_outcome(outcome, json_path, options)
         extras.write(outcome)

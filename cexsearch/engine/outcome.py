@@ -64,6 +64,7 @@ class Outcome:
     audit: tuple[tuple[str, str, int], ...] = field(default_factory=tuple)  # (pattern prefix, how, patterns)
     shrink: tuple[str, ...] = field(default_factory=tuple)  # what shrinking proved or left open
     cross_checks: tuple[str, ...] = field(default_factory=tuple)
+    scope: str | None = None  # what the verdict covers beyond its problem (find --samples all: every batch size)
 
 
 Progress = Callable[[SearchStats], None]

@@ -52,6 +52,7 @@ from .outcome import (
     raw_pattern_count,
 )
 from .parallel import parallel_enumeration, run_subtree
+from .runs import RunSampling
 from .strategies import IfEncoding, LinearStrategy, if_encoded_constraints
 
 __all__ = ["AUDIT_LIMIT", "STRATEGIES", "Enumeration", "IfEncoding", "LinearStrategy", "Outcome", "PatternBits",
@@ -89,6 +90,10 @@ def _portfolio(problem: Problem, options: SearchOptions, progress: Progress | No
                                           strategy=f"auto: {out.stats.strategy}"))
 
     hopeless = total > REACHABLE_PATTERNS and not options.force  # enumeration cannot finish
+    if problem.training is not None:  # Z3's nonlinear search is slow to find runs: concrete ones first
+        out = RunSampling(problem, options, until(2.0)).run()
+        if out.verdict == "found" or out.interrupted:
+            return finish(out)
     if total > 1 and not hopeless:  # past reach, Z3 splitting on every ReLU is hopeless too
         # Slices are Z3 resource budgets (and try counts), not seconds, so the portfolio takes the
         # same path on a loaded machine as on an idle one: the same command gives the same witness.
@@ -98,7 +103,7 @@ def _portfolio(problem: Problem, options: SearchOptions, progress: Progress | No
         if out.verdict != "unknown" or out.interrupted:
             return finish(out)
         notes.append(out.reason or "")
-    if total > 1:
+    if total > 1 and problem.training is None:  # with training the linear strategy's system is not linear
         if any(name == "y" for name, _ in problem.free_keys()) or hopeless:
             # With enumeration out of reach the linear strategy gets the whole budget.
             out = LinearStrategy(problem, options, deadline if hopeless else until(30.0),

@@ -76,6 +76,9 @@ def stats_line(outcome: Outcome) -> Text:
         tries = "fixing" if s.tried == 1 else "fixings"
         parts = [f"patterns: {n(s.total_patterns)} in all, not enumerated: {s.tried} {tries} of the weights and "
                  "inputs tried"]
+    elif s.strategy.endswith("sample runs"):  # it counts concrete training runs replayed
+        parts = [f"patterns: {n(s.total_patterns)} in all, not enumerated: {s.tried} concrete "
+                 f"run{'s' if s.tried != 1 else ''} replayed exactly"]
     else:
         parts = [f"patterns: {n(s.total_patterns)} in all", f"{n(s.tried)} decided by the solver",
                  f"{n(s.pruned)} pruned"]
@@ -213,6 +216,8 @@ def check_line(outcome: Outcome) -> Text:
 def outcome_renderable(outcome: Outcome) -> RenderableType:
     """The whole report of a ``find``: verdict first, then the witness, then counts."""
     parts: list[RenderableType] = [verdict_line(outcome), Text(problem_line(outcome), style="dim")]
+    if outcome.scope:
+        parts.insert(1, Text(outcome.scope, style=STYLE[outcome.verdict].replace("bold ", "")))
     if outcome.problem.conditions:
         parts.append(Text("conditions: " + "; ".join(c.text for c in outcome.problem.conditions), style="dim"))
     layers = layer_table(outcome)
@@ -245,6 +250,11 @@ def claims_table(results: Sequence[ClaimOutcome]) -> RenderableType:
         t.add_row(mark, r.claim.name, verdict, r.expected, claim_size_text(r), f"{r.elapsed:.2f} s")
         if r.verdict == "refuted":
             notes.append(Text(f"  {r.claim.name}: {witness_summary(r)}", style="dim"))
+            run = r.witness.recheck.run if r.witness is not None and r.witness.recheck is not None else None
+            if run is not None:
+                losses = ", ".join(fmt_exact(f.loss) if f is not None else "-" for f in run.full)
+                notes.append(Text(f"    training run: lr={fmt_exact(run.lr)}; loss at steps 0..{run.steps}: {losses}",
+                                  style="dim"))
         elif r.verdict == "unknown" and r.reason:
             notes.append(Text(f"  {r.claim.name}: {r.reason}", style="yellow"))
         if r.scope:

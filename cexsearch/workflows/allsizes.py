@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import lang as C
-from ..errors import ClaimFileError
+from ..errors import ClaimFileError, InputError
 from ..lang.syntax import Arith, Compare, Expr, Grad, Logic, Neg, Num, Reduce, Subscript, Var
 from ..model.network import Network
 
@@ -118,3 +118,41 @@ def check_form(claim: Any, network: Network) -> None:
         except _Outside as e:
             refuse("then", cond.text, e.why, "then must be equations affine in the gradients, e.g. grad(W1) == 0; "
                    "list the batch sizes instead, e.g. samples = \"1..4\"")
+
+
+FIND_SCOPE = {"found": "a batch of one sample: a witness for some batch size",
+              "none": "no batch size has a witness (decided at one sample: the batch gradient is the mean of "
+                      "one-sample ones)"}
+
+
+def check_find_form(conditions: Any, network: Network) -> None:
+    """Refuse ``find --samples all`` outside its form: conditions on the parameters, and at most one
+    negated equation affine in the gradients (``grad(W1) != 0``): "some batch breaks the equation"
+    is "some sample does", by the argument above, read backwards."""
+    params = tuple(network.parameter_names())
+    from ..semantics.numeric import model_of
+
+    model = model_of(network) if isinstance(network, Network) else network
+    negated = []
+    for cond in conditions:
+        if C.names_used(cond.root) <= set(params):
+            continue
+        root = cond.root
+        try:
+            if isinstance(root, Compare) and root.op == "!=":
+                _equalities(Compare("==", root.left, root.right, root.col), params, homogeneous=not model.loss.mean)
+            elif isinstance(root, C.Not):
+                _equalities(root.operand, params, homogeneous=not model.loss.mean)
+            elif isinstance(root, Compare) and root.op == "==":
+                raise _Outside("an equation on the gradients can hold for a batch whose samples each break it "
+                               "(seed 001: zero upper gradients at 3 samples, never at 1)")
+            else:
+                raise _Outside("it is neither a condition on the parameters nor a != of gradient terms")
+        except _Outside as e:
+            raise InputError(f"--samples all needs --require {cond.text!r} in another form: {e.why}",
+                             hint="conditions on the parameters, and one such as grad(W1) != 0; or give --samples M") from None
+        negated.append(cond.text)
+    if len(negated) > 1:
+        raise InputError(f"--samples all takes one condition on the gradients, got {len(negated)}: "
+                         f"{', '.join(map(repr, negated))}",
+                         hint="a batch can meet two of them through different samples: give --samples M")

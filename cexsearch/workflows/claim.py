@@ -21,8 +21,7 @@ from ..errors import ClaimFileError, InputError
 from ..model.network import MAX_SAMPLES, Network, nearest
 from ..model.problem import Problem
 from ..model.training import Training
-
-DEFAULT_INVARIANT_STEPS = 3  # how long a training run that breaks an invariant is looked for
+from .claim_training import check_training_keys, training_of
 
 ClaimVerdict = Literal["holds", "refuted", "unknown"]
 EXPECTS = ("holds", "refuted")
@@ -150,7 +149,7 @@ class Claim:
         if self.invariant and self.then:
             raise ClaimFileError("a claim has then or invariant, not both", where=where,
                                  hint="write two claims: one for a step, one for every step")
-        self._check_training(where)
+        check_training_keys(self, where)
         if self.expect not in EXPECTS:
             guess = nearest(str(self.expect), EXPECTS)
             raise ClaimFileError(f"expect must be \"holds\" or \"refuted\", got {self.expect!r}", where=where,
@@ -291,42 +290,9 @@ class Claim:
             raise ClaimFileError(keys(e.message), source=e.source, column=e.column, where=self.where,
                                  hint=keys(e.hint) if e.hint else e.hint) from None
 
-    def _check_training(self, where: str) -> None:
-        """The training keys: numbers exact, the optimizer known; ``steps`` needed by the others."""
-        for key in ("steps", "batch_size"):
-            v = getattr(self, key)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
-                raise ClaimFileError(f"{key} must be a whole number, got {C.brief(v)}", where=where,
-                                     hint=f"e.g. {key} = 2")
-        for key in ("lr", "momentum"):
-            v = getattr(self, key)
-            if v is not None:
-                try:
-                    object.__setattr__(self, key, C.value_tree(v, key))
-                except InputError as e:
-                    raise ClaimFileError(e.message, where=where, hint=e.hint) from None
-                if not isinstance(getattr(self, key), Fraction):
-                    raise ClaimFileError(f"{key} must be one number, got {C.brief(v)}", where=where)
-        if self.optimizer is not None and not isinstance(self.optimizer, str):
-            raise ClaimFileError(f"optimizer must be \"gd\" or \"sgd\", got {C.brief(self.optimizer)}", where=where)
-        others = [k for k in ("optimizer", "batch_size", "lr", "momentum") if getattr(self, k) is not None]
-        if self.steps is None and others and not self.invariant:
-            raise ClaimFileError(f"{others[0]} sets up training steps, and steps is not given", where=where,
-                                 hint="add steps = K, e.g. steps = 2")
-        try:
-            self.training()
-        except InputError as e:
-            raise ClaimFileError(_keys(e.message), where=where, hint=_keys(e.hint) if e.hint else None) from None
-
     def training(self, steps: int | None = None) -> Training | None:
         """The training run a case's conditions read: ``steps`` (this claim's by default) of its optimizer."""
-        k = self.steps if steps is None else steps
-        if k is None:
-            if not self.invariant:
-                return None
-            k = DEFAULT_INVARIANT_STEPS
-        optimizer = self.optimizer or ("sgd" if self.batch_size is not None else "gd")
-        return Training(k, optimizer, self.batch_size, self.lr, self.momentum or Fraction(0))
+        return training_of(self, steps)
 
     def settings(self) -> NetworkSettings:
         return NetworkSettings(self.activation, Fraction(self.leaky_slope), self.bias, self.loss, self.relu_grad_at_zero)
@@ -405,13 +371,6 @@ class Claim:
         if self.torch_network is not None:  # the module's layers, names and (when fixed) weights decide it too
             body["module"] = self.torch_network.digest() if self.weights_from_module else repr(self.torch_network.network)
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _keys(text: str) -> str:
-    """An option's words as a claim file's keys: --batch-size -> batch_size."""
-    for option in ("--steps", "--optimizer", "--batch-size", "--lr", "--momentum"):
-        text = text.replace(option, option[2:].replace("-", "_"))
-    return text
 
 
 def _dotted(table: dict, prefix: str = "") -> dict:

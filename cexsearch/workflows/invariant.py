@@ -49,6 +49,14 @@ def _not(cond: C.Condition, text: str) -> C.Condition:
 
 def problems(claim: Any, network: Network, samples: int) -> InvariantProblems:
     """The base, step and run problems of an invariant claim at one network and batch size."""
+    params = [k for k in claim.fix if str(k).split("[")[0] not in ("x", "y")]
+    if params or claim.weights_from_module:
+        from ..errors import ClaimFileError
+
+        shown = params[0] if params else "weights_from_module"
+        raise ClaimFileError(f"an invariant claim cannot fix {shown}: its induction step starts from any state, "
+                             "and training moves the parameters", where=claim.where,
+                             hint=f"state the start in given instead, e.g. given = [\"{shown} == 0\"]")
     given = list(claim.given_conditions())
     inv = list(parse_invariant(claim))
     joined = " and ".join(f"({c.text})" for c in inv)

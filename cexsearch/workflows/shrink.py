@@ -108,6 +108,17 @@ def shrink(problem: Problem, outcome: Outcome, options: SearchOptions = SearchOp
             mlp = replace(problem, network=twin)
             result = shrink(mlp, restate(outcome, mlp), options, time_limit)
             return replace(result, outcome=restate(result.outcome, problem))
+    training, lr = problem.training, outcome.witness.lr
+    if training is not None and training.lr is None and lr is not None:
+        # a free lr is kept as the witness chose it: every step shrinks the values with that lr fixed
+        pinned = replace(problem, training=replace(training, lr=lr))
+        first = replace(outcome, problem=pinned, witness=replace(outcome.witness, lr=None))
+        result = shrink(pinned, first, options, time_limit)
+        w = result.outcome.witness
+        assert w is not None
+        back = confirm(problem, {**{(n, i): v for n, i, v in w.items()}, ("lr", ()): lr}, result.outcome.stats)
+        return replace(result, outcome=replace(result.outcome, problem=problem, witness=back.witness,
+                                               recheck=back.recheck))
     started = time.monotonic()
     if not _free_values(problem, outcome.witness):
         return ShrinkResult(outcome, (), ("every value is fixed",), 0.0, 0)
