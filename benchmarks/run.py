@@ -50,7 +50,9 @@ from cexsearch.engine.search import search  # noqa: E402
 from cexsearch.errors import TooLarge  # noqa: E402
 from cexsearch.model.network import entries  # noqa: E402
 from cexsearch.model.problem import Assignment, Problem  # noqa: E402
+from cexsearch.model.training import Training  # noqa: E402
 from cexsearch.semantics import numeric  # noqa: E402
+from cexsearch.workflows.claims import check_claim  # noqa: E402
 
 FIND_CONDITIONS = ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0"]
 
@@ -65,6 +67,10 @@ class Instance:
     settings: NetworkSettings = field(default_factory=NetworkSettings)
     target: float | None = None  # seconds, from the issue
     why: str = ""
+    training: Training | None = None  # --steps K and the optimizer
+    fixes: tuple[str, ...] = ()  # --fix NAME=VALUE
+    every_size: bool = False  # --samples all
+    claim: str | None = None  # a claim file's [[claim]] body: timed as `cexsearch check FILE` (expect: its verdict)
 
 
 def instances() -> list[Instance]:
@@ -101,14 +107,57 @@ def instances() -> list[Instance]:
                         why="equal units compute equal values and receive equal backprop signals"))
     out.append(Instance("holds output residual 1-4-1 x 1", "1-4-1", 1, ("grad(b2) == 0", "yhat != y"), "none",
                         why="with one sample grad(b2) = c (yhat - y)"))
+    out += training_instances()
     return out
 
 
-def cli_args(inst: Instance, shrink: bool = True) -> list[str]:
-    """The ``cexsearch find`` arguments for an instance: what a user types, default flags otherwise."""
-    args = ["find", "--net", inst.net, "--samples", str(inst.samples)]
+ZERO = '["W1 == 0", "b1 == 0", "W2 == 0"]'
+TWINS = '["W1[0, :] == W1[1, :]", "b1[0] == b1[1]", "W2[:, 0] == W2[:, 1]"]'
+
+
+def training_instances() -> list[Instance]:
+    """Issue #12's kinds of claim: unrolled runs (found and proven), invariants, every batch size."""
+    two = Training(2)
+    return [
+        Instance("train 2-3-1 x 3, 2 steps: W2 = 0 blocks W1 only at first", "2-3-1", 3,
+                 ("W2 == 0", "grad@2(W1) != 0"), "found", training=two, target=10.0),
+        Instance("train 2-3-1 x 3, 2 steps of sgd (batch 1): the loss goes up", "2-3-1", 3,
+                 ("loss@2 > loss@1",), "found", training=Training(2, "sgd", batch_size=1), target=10.0),
+        Instance("train 2-3-1 x 3, 2 steps: zero init keeps W1 = 0 (unrolled proof)", "2-3-1", 3, ("W1@2 != 0",),
+                 "none", training=two, fixes=("W1=0", "b1=0", "W2=0"), target=10.0),
+        Instance("samples all 10-10-1: zero init, no gradient for W1", "10-10-1", 1, ("grad(W1) != 0",), "none",
+                 fixes=("W1=0", "b1=0", "W2=0"), every_size=True),
+        Instance("invariant 10-10-1 x all: zero init stays zero", "10-10-1", 1, (), "holds", target=10.0,
+                 claim=f'net = "10-10-1"\nsamples = "all"\ngiven = {ZERO}\ninvariant = {ZERO}\nexpect = "holds"'),
+        Instance("invariant 10-10-1 x all: equal units stay equal", "10-10-1", 1, (), "holds", target=10.0,
+                 claim=f'net = "10-10-1"\nsamples = "all"\ngiven = {TWINS}\ninvariant = {TWINS}\nexpect = "holds"'),
+        Instance("invariant 10-10-1 x 3: two targets never fitted (sgd)", "10-10-1", 3, (), "holds",
+                 claim='net = "10-10-1"\nsamples = 3\noptimizer = "sgd"\nbatch_size = 1\n'
+                       f'given = {ZERO[:-1]}, "y[0, 0] != y[1, 0]"]\ninvariant = {ZERO[:-1]}, "loss > 0"]\n'
+                       'expect = "holds"'),
+        Instance("invariant 1-3-1 x 3: a dead unit stays dead", "1-3-1", 3, (), "holds",
+                 claim='net = "1-3-1"\nsamples = 3\ngiven = ["W1[0, 0] * x[:, 0] + b1[0] < 0"]\n'
+                       'invariant = ["W1[0, 0] * x[:, 0] + b1[0] < 0"]\nexpect = "holds"'),
+        Instance("invariant 1-1-1 x 1: true, not inductive (never 'holds')", "1-1-1", 1, (), "unknown",
+                 claim='net = "1-1-1"\nsamples = 1\ngiven = ["W1 == 0", "b1 == 0", "W2 == 0"]\n'
+                       'invariant = ["W2 <= 1"]\nexpect = "holds"'),
+    ]
+
+
+def cli_args(inst: Instance, shrink: bool = True, claim_file: str = "claim.toml") -> list[str]:
+    """The ``cexsearch find`` (or ``check``) arguments for an instance: what a user types, default flags otherwise."""
+    if inst.claim is not None:
+        return ["check", claim_file, "--no-store"]
+    args = ["find", "--net", inst.net, "--samples", "all" if inst.every_size else str(inst.samples)]
     for c in inst.conditions:
         args += ["--require", c]
+    for f in inst.fixes:
+        args += ["--fix", f]
+    t = inst.training
+    if t is not None:
+        args += ["--steps", str(t.steps)]
+        if t.batch_size is not None:
+            args += ["--optimizer", t.optimizer, "--batch-size", str(t.batch_size)]
     s, default = inst.settings, NetworkSettings()
     if not s.bias:
         args.append("--no-bias")
@@ -147,6 +196,8 @@ def _run_cli(inst: Instance, timeout: float, shrink: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         doc_path = Path(tmp) / "witness.json"
         t = time.perf_counter()
+        if inst.claim is not None:
+            (Path(tmp) / "claim.toml").write_text(f'[[claim]]\nname = "bench"\n{inst.claim}\n')
         proc = subprocess.Popen([sys.executable, "-m", "cexsearch", *args, "--json", str(doc_path)], cwd=tmp, env=env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
@@ -158,18 +209,22 @@ def _run_cli(inst: Instance, timeout: float, shrink: bool) -> dict:
             return {"verdict": "unknown", "seconds": time.perf_counter() - t, "killed_at_budget": True,
                     "command": "cexsearch " + shlex.join(args)}
         seconds = time.perf_counter() - t
-        out: dict = {"verdict": cli_verdict(proc.returncode, stderr), "seconds": seconds, "exit_code": proc.returncode,
+        verdict = cli_verdict(proc.returncode, stderr)
+        if inst.claim is not None:  # check: 0 as expected, 1 not, 3 inconclusive
+            verdict = {0: inst.expect, 1: "not as expected", 3: "unknown"}.get(proc.returncode, verdict)
+        out: dict = {"verdict": verdict, "seconds": seconds, "exit_code": proc.returncode,
                      "command": "cexsearch " + shlex.join(args)}
         if out["verdict"] in ("error", "crash"):
             out["stderr_tail"] = stderr.strip().splitlines()[-3:]
         if doc_path.exists():
             doc = json.loads(doc_path.read_text())
-            out["search_seconds_inside"] = doc.get("search", {}).get("elapsed_seconds")
+            out["search_seconds_inside"] = doc.get("search", {}).get("elapsed_seconds") if isinstance(doc, dict) else None
     return out
 
 
 def problem_of(inst: Instance) -> Problem:
-    return build_problem(inst.settings.network(inst.net), inst.samples, list(inst.conditions))
+    return build_problem(inst.settings.network(inst.net), inst.samples, list(inst.conditions), list(inst.fixes),
+                         training=inst.training)
 
 
 def _in_child(fn, *args) -> dict:  # type: ignore[no-untyped-def]
@@ -191,8 +246,15 @@ def run_strategy(inst: Instance, strategy: str, timeout: float, jobs: int = 1, c
 
 
 def _run_strategy(inst: Instance, strategy: str, timeout: float, jobs: int, cluster: str | None) -> dict:
-    p = problem_of(inst)
     t = time.perf_counter()
+    if inst.claim is not None:  # the claim decided by the library, as check does
+        from cexsearch.workflows.claim import Claim
+        from cexsearch.workflows.claimfile import parse_claims
+
+        claim: Claim = parse_claims(f'[[claim]]\nname = "bench"\n{inst.claim}\n')[0]
+        result = check_claim(claim, timeout=timeout, options=SearchOptions(jobs=jobs))
+        return {"verdict": result.verdict, "seconds": time.perf_counter() - t, "strategy": "check_claim"}
+    p = problem_of(inst)
     try:
         out = search(p, SearchOptions(strategy=strategy, timeout=timeout, jobs=jobs, cluster=cluster))
     except TooLarge:
@@ -301,7 +363,7 @@ def main() -> int:
             row["cli_no_shrink"] = run_cli(inst, args.timeout, shrink=False)
         row["shrink_seconds"] = shrink_seconds(row)
         row["auto"] = run_strategy(inst, "auto", args.timeout, jobs=os.cpu_count() or 1)  # the CLI's default
-        for strategy in () if args.quick else ("enumerate", "linear"):
+        for strategy in () if args.quick or inst.claim or inst.training else ("enumerate", "linear"):
             if strategy == "linear" and inst.expect == "none":
                 continue  # the linear strategy can only find
             row[strategy] = run_strategy(inst, strategy, args.timeout)
@@ -313,7 +375,7 @@ def main() -> int:
 
                 with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
                     row["enumerate_cluster"] = run_strategy(inst, "enumerate", args.timeout, cluster=c.scheduler_address)
-        if not args.no_baselines and not args.quick:
+        if not args.no_baselines and not args.quick and inst.claim is None:
             # The ifencode strategy alone is the naive baseline: one If-encoded query, no enumeration.
             row["naive"] = run_strategy(inst, "ifencode", args.timeout)
             row["naive"]["strategy"] = "naive: one If-encoded query (= --strategy ifencode)"
