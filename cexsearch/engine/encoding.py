@@ -265,7 +265,8 @@ class Encoding:
 
         used = set().union(*(C.names_used(c.root) for c in self.problem.conditions)) if self.problem.conditions else set()
         last = any(k.startswith(("grad@", "yhat@", "loss@")) and f"@{training.steps}" in k for k in used)
-        full = any(k.startswith(("yhat@", "loss@")) for k in used) or "yhat" in used or "loss" in used
+        # sgd's passes over the whole dataset: yhat@t and loss@t, and step 0's plain yhat, loss and grad(P)
+        full = any(k.startswith(("yhat@", "loss@", "grad(")) for k in used) or "yhat" in used or "loss" in used
         run = unroll(self.model, params, v["x"], v["y"], training, self.lr, algebra_for, last=last, full=full)
         t0 = run.full[0] if run.full[0] is not None else run.traces[0]
         assert t0 is not None

@@ -121,7 +121,10 @@ def replay(claim: Claim, store: Path | None) -> Case | None:
     except CexsearchError:
         return None
     started = time.monotonic()
-    check = recheck(problem, assignment)
+    try:
+        check = recheck(problem, assignment)
+    except CexsearchError:  # a document that cannot answer this problem (a training run's without its lr)
+        return None
     if not check.confirmed:
         return None
     stats = SearchStats("replay", 0, elapsed=time.monotonic() - started)
