@@ -72,6 +72,8 @@ def test_the_encoded_run_is_the_exact_run(training):
     fixes = [f"{name}={listed(np.asarray(params[name]))}" for name in params]
     fixes += [f"x={listed(np.asarray(x))}", f"y={listed(np.asarray(y))}"]
     pinned = [] if training.lr is not None else [f"lr == {lr}"]
+    # step 0's plain grad(P) is the whole dataset's gradient, also under sgd (whose step 0 trains on a batch)
+    pinned.append(f"grad(b2)[0] == {run.full[0].gradients['b2'][0]}")
     same = build_problem(net, 2, pinned + [f"loss@K == {run.full[K].loss}"]
                          + [f"W1@K[{i}, 0] == {v}" for i, v in enumerate(np.asarray(run.params[K]["W1"]).reshape(-1))],
                          fixes, training=training)
@@ -88,3 +90,15 @@ def test_training_settings_are_checked():
         Training(1, lr=F(0))
     with pytest.raises(SpecError, match="larger than the dataset"):
         build_problem(NetworkSettings().network("1-1-1"), 2, ["W1@1 != 0"], training=Training(1, "sgd", batch_size=3))
+
+
+def test_plain_gradients_under_sgd_are_the_whole_datasets():
+    """grad(P) without a step is step 0's gradient of the dataset's loss, as without training; the
+    gradient sgd's step 0 uses is grad@0(P), its batch's."""
+    net = NetworkSettings().network("1-1-1")
+    fixes = ["W1=1", "b1=0", "W2=1", "b2=0", "x=[[1],[2]]", "y=[[0],[0]]"]
+    training = Training(1, "sgd", batch_size=1)
+    # yhat = (1, 2), residuals (1, 2): the dataset's grad(b2) = (2/2)(1 + 2) = 3, the batch's (sample 0) 2
+    for cond, verdict in (("grad(b2) == 3", "found"), ("grad@0(b2) == 2", "found"), ("grad(b2) != 3", "none")):
+        problem = build_problem(net, 2, [cond, "lr == 1"], fixes, training=training)
+        assert search(problem, SearchOptions(timeout=30)).verdict == verdict, cond
