@@ -23,7 +23,7 @@ def test_pattern_counts_are_never_rounded_down_to_a_power_of_two():
 
 def test_a_subtree_reports_its_reasons_not_its_own_count():
     p = build_problem(NetworkSettings(bias=False).network("1-10-1"), 3, HARD)
-    verdict, _, _, why, _ = run_subtree(p, SearchOptions(strategy="enumerate"), (), time.time())
+    verdict, _, _, why, _, _ = run_subtree(p, SearchOptions(strategy="enumerate"), (), time.time())
     assert verdict == "unknown"
     assert why == ["timeout"]
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from ..model.problem import Problem
 from .enumerate import Enumeration
+from .learn import Core
 from .options import SearchOptions
 from .outcome import AUDIT_LIMIT, Outcome, Progress, SearchStats, confirm, pattern_count_text
 
@@ -19,18 +20,20 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
 
 
-SubtreeAnswer = tuple[str, dict | None, SearchStats, list[str], list[tuple[str, str, int]]]
+# verdict, witness values, counts, reasons, audit records, and the cores it learned itself
+SubtreeAnswer = tuple[str, dict | None, SearchStats, list[str], list[tuple[str, str, int]], list[Core]]
 
 
 def run_subtree(problem: Problem, options: SearchOptions, prefix: tuple[bool, ...], wall_deadline: float | None,
-                started: Callable[[Enumeration], None] | None = None) -> SubtreeAnswer:
+                started: Callable[[Enumeration], None] | None = None, cores: Sequence[Core] = ()) -> SubtreeAnswer:
     """One subtree, in a worker: rebuilt from the frozen problem, answered as plain data.
 
     ``wall_deadline`` is a ``time.time()`` instant, which means the same in every
-    process; ``started`` receives the enumeration so that a watcher can stop it.
+    process; ``started`` receives the enumeration so that a watcher can stop it; ``cores`` were
+    learned in other subtrees (valid in every subtree: see :mod:`cexsearch.engine.learn`).
     """
     deadline = None if wall_deadline is None else time.monotonic() + (wall_deadline - time.time())
-    e = Enumeration(problem, options, use_symmetry=True, prefix=prefix, deadline=deadline)
+    e = Enumeration(problem, options, use_symmetry=True, prefix=prefix, deadline=deadline, cores=cores)
     if started is not None:
         started(e)
     out = e.run()
@@ -44,7 +47,8 @@ def run_subtree(problem: Problem, options: SearchOptions, prefix: tuple[bool, ..
         why.append("timeout")
     if e.algebraic:
         why.append("only irrational witnesses were found: " + "; ".join(a.describe() for a in e.algebraic))
-    return out.verdict, values, out.stats, why, e.audit
+    learned = e.cores.learned[e.shared:] if e.cores is not None else []
+    return out.verdict, values, out.stats, why, e.audit, learned
 
 
 class LocalPool:
@@ -66,8 +70,8 @@ class LocalPool:
         self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init)
 
     def submit(self, problem: Problem, options: SearchOptions, prefix: tuple[bool, ...],
-               wall_deadline: float | None) -> Any:
-        return self.pool.submit(run_subtree, problem, options, prefix, wall_deadline)
+               wall_deadline: float | None, cores: Sequence[Core] = ()) -> Any:
+        return self.pool.submit(run_subtree, problem, options, prefix, wall_deadline, None, cores)
 
     def close(self) -> None:
         for proc in list(getattr(self.pool, "_processes", {}).values()):
@@ -99,6 +103,7 @@ def parallel_enumeration(problem: Problem, options: SearchOptions, progress: Pro
         while depth < root.M * root.H and len(roots) < 8 * pool.workers:
             depth = min(depth + max(1, root.H // 2), root.M * root.H)
             root.by_symmetry = root.pruned = 0
+            root.audit.clear()
             roots = root.prefixes(depth)
         if len(roots) <= 1:
             return Enumeration(problem, options, progress, deadline=deadline).run()
@@ -113,11 +118,36 @@ def _collect(problem: Problem, options: SearchOptions, progress: Progress | None
     wall_deadline = None if deadline is None else time.time() + (deadline - time.monotonic())
     stats = SearchStats("enumerate", root.total, pruned=root.pruned, by_symmetry=root.by_symmetry)
     reasons: list[str] = []
-    audit: list[tuple[str, str, int]] = []
+    audit: list[tuple[str, str, int]] = list(root.audit)  # what the split itself cut
+    # Subtrees are submitted a few at a time, each with the cores the answers so far have taught
+    # (learned cores are valid in every subtree), so a conflict is learned once, not once a subtree.
+    window = 2 * pool.workers
+    futures: list[Any] = []
+    known: set[Core] = set()
+    shared: list[Core] = []
+    harvested: set[int] = set()
+
+    def harvest(i: int) -> None:
+        if i in harvested or not futures[i].done():
+            return
+        try:
+            answer = futures[i].result()
+        except Exception:  # a lost subtree is reported when it is read, in order
+            return
+        harvested.add(i)
+        for core in answer[5]:
+            if core not in known:
+                known.add(core)
+                shared.append(core)
+
     try:
-        futures = [pool.submit(problem, options, p, wall_deadline) for p in roots]
-        for fut in futures:
-            verdict, values, sub, why, records = fut.result()
+        for i in range(len(roots)):
+            for j in range(i + 1, len(futures)):
+                harvest(j)
+            while len(futures) < min(len(roots), i + window):
+                futures.append(pool.submit(problem, options, roots[len(futures)], wall_deadline, tuple(shared)))
+            verdict, values, sub, why, records, _ = futures[i].result()
+            harvest(i)
             stats = stats.plus(sub)
             reasons += why
             audit += records[: max(AUDIT_LIMIT - len(audit), 0)]

@@ -188,6 +188,7 @@ def outcome_document(outcome: Outcome, seed: int = 0, rlimit: int | None = None)
         "remaining": s.remaining,
         "solver_checks": s.solver_checks,
         "covered_by_symmetry": s.by_symmetry,
+        "blocked_by_learned_cores": s.blocked,
         "elapsed_seconds": round(s.elapsed, 6),
     }
     if outcome.symmetry is not None:

@@ -145,11 +145,12 @@ def test_stopping_reaches_a_running_subtree(address):
     # 1-10-1 without bias at 4 samples takes a minute of CPU in one subtree; the stop event ends it
     p = build_problem(NOBIAS.network("1-10-1"), 4, ["grad(W2) == 0", "grad(W1) != 0"])
     pool = cluster_mod.DaskPool(address)
-    fut = pool.submit(p, SearchOptions(strategy="enumerate"), (), None)
+    # without learning: learned cores settle it in seconds, and the test needs a subtree that runs long
+    fut = pool.submit(p, SearchOptions(strategy="enumerate", learn=False), (), None)
     _eventually(lambda: _busy_workers(pool.client) == 1, "the subtree started on a worker")
     pool.stop.set()
     # a subtree that ignored the stop would run its whole proof (a minute or more) and time out here
-    verdict, values, stats, why, _ = fut.result(timeout=120)
+    verdict, values, stats, why, _, _ = fut.result(timeout=120)
     assert verdict == "unknown" and values is None
     # stopped part way: patterns were left, whatever the time it took
     assert stats.undecided + stats.remaining > 0
@@ -176,7 +177,7 @@ def test_ctrl_c_exits_130_and_frees_the_cluster(address, tmp_path):
 
     cmd = [sys.executable, "-m", "cexsearch", "find", "--net", "1-10-1", "--samples", "4", "--no-bias",
            "--require", "grad(W2) == 0", "--require", "grad(W1) != 0", "--strategy", "enumerate",
-           "--cluster", address]
+           "--no-learn", "--cluster", address]  # without learning: a proof that runs long
     out = tmp_path / "w.json"
     proc = subprocess.Popen([*cmd, "--json", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "CI": "true"})
@@ -205,7 +206,7 @@ def test_a_lost_worker_makes_the_verdict_unknown_not_none():
         p = build_problem(NOBIAS.network("1-10-1"), 4, ["grad(W2) == 0", "grad(W1) != 0"])
         result = {}
         run = threading.Thread(target=lambda: result.setdefault("out", parallel_enumeration(
-            p, SearchOptions(strategy="enumerate", cluster=cluster.scheduler_address), None, None)))
+            p, SearchOptions(strategy="enumerate", cluster=cluster.scheduler_address, learn=False), None, None)))
         run.start()
         client = cluster_mod.client_for(cluster.scheduler_address)
         _eventually(lambda: _busy_workers(client) > 0, "a subtree running")

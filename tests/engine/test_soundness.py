@@ -106,14 +106,21 @@ def problem(case):
     return build_problem(settings.network(net), M, conds, fixes)
 
 
+# every strategy, and those that enumerate with learning on and off (ifencode and linear never
+# enumerate patterns, enumerate-plain never learns)
+STRATEGIES = [("enumerate-plain", True), ("enumerate", True), ("enumerate", False), ("ifencode", True),
+              ("linear", True), ("auto", True), ("auto", False)]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-@pytest.mark.parametrize("strategy", ["enumerate-plain", "enumerate", "ifencode", "linear", "auto"])
-def test_strategy_agrees_with_known_verdict(case, strategy, tmp_path):
+@pytest.mark.parametrize("strategy, learn", STRATEGIES,
+                         ids=[s if learn else f"{s}-no-learn" for s, learn in STRATEGIES])
+def test_strategy_agrees_with_known_verdict(case, strategy, learn, tmp_path):
     known = case[6]
     # linear can only find: on a claim with no witness it would use its whole budget, so it gets 1 s
     # there; where a witness exists it must find it (the slowest case takes it about 16 s here)
     budget = 1.0 if strategy == "linear" and known == "none" else 120.0
-    out = search(problem(case), SearchOptions(strategy=strategy, timeout=budget))
+    out = search(problem(case), SearchOptions(strategy=strategy, timeout=budget, learn=learn))
     if strategy == "linear" and known == "none":
         assert out.verdict == "unknown", "the linear strategy can never prove"
     else:
@@ -126,9 +133,11 @@ def test_strategy_agrees_with_known_verdict(case, strategy, tmp_path):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_parallel_workers_agree(case):
+@pytest.mark.parametrize("learn", [True, False], ids=["learn", "no-learn"])
+def test_parallel_workers_agree(case, learn):
     # parallel_enumeration directly: search() keeps claims of 64 patterns or fewer in one process
-    out = parallel_enumeration(problem(case), SearchOptions(strategy="enumerate", jobs=2, timeout=60), None, None)
+    out = parallel_enumeration(problem(case), SearchOptions(strategy="enumerate", jobs=2, timeout=60, learn=learn),
+                               None, None)
     assert out.verdict == case[6], (case[0], out.reason)
 
 
