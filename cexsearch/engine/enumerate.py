@@ -43,7 +43,7 @@ class Enumeration:
     def __init__(self, problem: Problem, options: SearchOptions, progress: Progress | None = None,
                  use_symmetry: bool = True, prune: bool = True, prefix: tuple[bool, ...] = (),
                  deadline: float | None = None, solver_kind: str = "nlsat", report: Problem | None = None,
-                 cores: Iterable[Core] = ()) -> None:
+                 cores: Iterable[Core] = (), learned: Cores | None = None) -> None:
         self.problem = problem
         self.report_problem = report or problem  # the problem a witness is confirmed against
         self.options = options
@@ -80,7 +80,8 @@ class Enumeration:
             channels = [[[starts[k] + c * size + q for q in range(size)]
                          for c in range(self.encoding.sites[k - 1].width // size)]
                         for k in sorted(self.symmetry.layers) for size in [self.block[starts[k]]]]
-            self.cores = Cores(self.M, self.H, self.symmetry.samples, channels)
+            # ``learned``: a store kept from an earlier subtree of the same search (a worker's)
+            self.cores = learned if learned is not None else Cores(self.M, self.H, self.symmetry.samples, channels)
             for core in cores:  # learned elsewhere (another subtree): valid everywhere, see learn.py
                 self.cores.add(core)
         self.shared = len(self.cores) if self.cores is not None else 0  # learned cores 1..shared came from elsewhere
@@ -294,14 +295,17 @@ class Enumeration:
         finally:
             self.solver.pop()
 
-    def prefixes(self, depth: int) -> list[tuple[bool, ...]]:
-        """Subtree roots at ``depth`` bits that survive symmetry and constant pruning (no solver calls).
+    def prefixes(self, depth: int, under: tuple[bool, ...] = ()) -> list[tuple[bool, ...]]:
+        """Subtree roots at ``depth`` bits that survive symmetry and constant pruning (no solver calls),
+        all of them or those extending the root ``under`` (to split one subtree further).
 
         The leaves cut on the way are counted (and recorded in the audit) here, so parent and workers
         together count every pattern once.
         """
         out: list[tuple[bool, ...]] = []
         bits: list[list[bool | None]] = [[None] * self.H for _ in range(self.M)]
+        for pos, b in enumerate(under):
+            bits[pos // self.H][pos % self.H] = b
 
         def walk(pos: int, path: tuple[bool, ...]) -> None:
             if pos == depth:
@@ -323,6 +327,6 @@ class Enumeration:
                 walk(pos + 1, path + (choice,))
                 bits[m][u] = None
 
-        walk(0, ())
+        walk(len(under), under)
         return out
 

@@ -43,7 +43,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 Literal = tuple[int, int, bool]  # (sample, unit, active)
 Core = frozenset[Literal]
-IMAGE_LIMIT = 2000  # images of one core under the symmetries; the rest are left out (sound, weaker)
+IMAGE_LIMIT = 20000  # images of one core under the symmetries; the rest are left out (sound, weaker)
 
 
 def close(core: Iterable[Literal], bits: Sequence[Sequence[bool | None]], below: Sequence[int]) -> Core:
@@ -76,8 +76,9 @@ class Cores:
         self.channels = [list(map(list, group)) for group in channels if len(group) > 1]
         self.learned: list[Core] = []  # the cores as derived, numbered from 1 in descriptions
         self._seen: set[Core] = set()
-        # last literal -> [(the learned core's number, the image, the image's other literals)]
-        self._index: dict[Literal, list[tuple[int, Core, tuple[Literal, ...]]]] = {}
+        # last literal -> [(the learned core's number, the image, its active and inactive bits as masks
+        # over positions m * H + u)]: containment in a prefix is then two integer operations
+        self._index: dict[Literal, list[tuple[int, Core, int, int]]] = {}
         self.images = 0
 
     def __len__(self) -> int:
@@ -94,22 +95,40 @@ class Cores:
                 continue
             self._seen.add(image)
             last = max(image, key=lambda lit: lit[0] * self.H + lit[1])
-            others = tuple(lit for lit in image if lit != last)
-            self._index.setdefault(last, []).append((number, image, others))
+            ones = sum(1 << (m * self.H + u) for m, u, b in image if b)
+            zeros = sum(1 << (m * self.H + u) for m, u, b in image if not b)
+            self._index.setdefault(last, []).append((number, image, ones, zeros))
             self.images += 1
         return True
 
     def stored(self) -> Iterator[tuple[int, Core]]:
         """Every core kept, images included, with the number of the learned core it is an image of."""
         for entries in self._index.values():
-            for number, image, _ in entries:
+            for number, image, _, _ in entries:
                 yield number, image
 
     def blocking(self, bits: Sequence[Sequence[bool | None]], m: int, u: int, choice: bool) -> tuple[int, Core] | None:
         """(number, image) of a learned core that setting bit (m, u) to ``choice`` completes, given the
         bits before it; None when there is none."""
-        for number, image, others in self._index.get((m, u, choice), ()):
-            if all(bits[s][v] == b for s, v, b in others):
+        entries = self._index.get((m, u, choice))
+        if not entries:
+            return None
+        ones = zeros = 0
+        bit = 1
+        for row in bits:
+            for b in row[: self.H]:
+                if b is True:
+                    ones |= bit
+                elif b is False:
+                    zeros |= bit
+                bit <<= 1
+        here = 1 << (m * self.H + u)
+        if choice:
+            ones |= here
+        else:
+            zeros |= here
+        for number, image, need_ones, need_zeros in entries:
+            if not (need_ones & ~ones or need_zeros & ~zeros):
                 return number, image
         return None
 

@@ -142,3 +142,18 @@ def test_images_follow_the_symmetries():
     plain = Cores(3, 3, samples=False)
     plain.add(core)
     assert [image for _, image in plain.stored()] == [core]
+
+
+def test_a_worker_keeps_its_cores_between_subtrees_of_one_search():
+    from cexsearch.engine import parallel
+
+    p = _problem("1-4-1 x3")
+    options = SearchOptions(strategy="enumerate")
+    first = parallel.run_subtree(p, options, (), None, token="search-a")
+    assert first[0] == "none" and first[5]  # it learned cores, and answers them
+    again = parallel.run_subtree(p, options, (), None, token="search-a")
+    assert again[0] == "none" and again[5] == []  # nothing new to learn: the worker kept them
+    assert again[2].solver_checks < first[2].solver_checks
+    other = parallel.run_subtree(p, options, (), None, token="search-b")  # another search starts afresh
+    assert other[5] == first[5]
+    parallel._kept.clear()
