@@ -35,3 +35,4 @@ class SearchOptions:
     max_patterns: int = 2**22
     force: bool = False
     learn: bool = True  # enumeration learns cores of sign decisions from its unsat checks (engine/learn.py)
+    decompose: bool = True  # a claim that separates unit by unit is proved on one unit (engine/decompose.py)

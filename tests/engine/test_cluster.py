@@ -159,7 +159,7 @@ def test_stopping_reaches_a_running_subtree(address):
 
 def test_a_timeout_stops_the_cluster_search(address):
     p = build_problem(NOBIAS.network("1-10-1"), 4, ["grad(W2) == 0", "grad(W1) != 0"])
-    out = search(p, SearchOptions(strategy="enumerate", timeout=1.5, cluster=address))
+    out = search(p, SearchOptions(strategy="enumerate", timeout=1.5, cluster=address, learn=False, decompose=False))
     # the whole proof would say 'none': the deadline stopped every subtree, each reporting what it left
     assert out.verdict == "unknown" and "undecided" in (out.reason or "")
     assert out.stats.undecided + out.stats.remaining > 0
@@ -177,7 +177,7 @@ def test_ctrl_c_exits_130_and_frees_the_cluster(address, tmp_path):
 
     cmd = [sys.executable, "-m", "cexsearch", "find", "--net", "1-10-1", "--samples", "4", "--no-bias",
            "--require", "grad(W2) == 0", "--require", "grad(W1) != 0", "--strategy", "enumerate",
-           "--no-learn", "--cluster", address]  # without learning: a proof that runs long
+           "--no-learn", "--no-decompose", "--cluster", address]  # without either: a proof that runs long
     out = tmp_path / "w.json"
     proc = subprocess.Popen([*cmd, "--json", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "CI": "true"})
