@@ -111,7 +111,8 @@ def test_cli_find_on_the_cluster_matches_the_local_run(address, tmp_path, submit
     assert submitted, "the witness search never reached the cluster"
     submitted.clear()
     proof = runner.invoke(app, ["find", "--net", "1-4-1", "--no-bias", "--samples", "2", "--strategy", "enumerate",
-                                "--require", "grad(W2) == 0", "--require", "grad(W1) != 0", "--cluster", address])
+                                "--require", "grad(W2) == 0", "--require", "grad(W1) != 0", "--cluster", address,
+                                "--no-decompose"])  # decomposition proves it without enumerating
     assert proof.exit_code == 1, proof.output
     assert "all 256 activation patterns decided unsatisfiable" in proof.output
     assert submitted
@@ -135,6 +136,7 @@ def test_check_runs_claims_on_the_cluster(address, submitted, tmp_path, monkeypa
     # the auto portfolio's first slice (one If query) decides this claim now; with no budget for it,
     # the proof is the enumeration's, spread over the cluster
     monkeypatch.setattr(engine, "IF_SLICE_RLIMIT", 1)
+    monkeypatch.setattr(engine, "DECOMPOSE_PATTERNS", 0)  # nor the single-unit relaxation
     (tmp_path / "c.toml").write_text(CLAIM)
     r = CliRunner().invoke(app, ["check", str(tmp_path / "c.toml"), "--no-store", "--cluster", address])
     assert r.exit_code == 0, r.output
