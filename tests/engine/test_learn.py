@@ -157,3 +157,23 @@ def test_a_worker_keeps_its_cores_between_subtrees_of_one_search():
     other = parallel.run_subtree(p, options, (), None, token="search-b")  # another search starts afresh
     assert other[5]  # it learned again: nothing of search-a was used
     parallel._kept.clear()
+
+
+def test_the_cli_reports_blocked_patterns_and_switches_learning_off(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from cexsearch.cli import app
+
+    args = ["find", "--net", "1-4-1", "--no-bias", "--samples", "3", "--require", "grad(W2) == 0", "--require",
+            "grad(W1) != 0", "--strategy", "enumerate", "--jobs", "1", "--no-decompose"]
+    on = CliRunner().invoke(app, [*args, "--json", str(tmp_path / "on.json")])
+    off = CliRunner().invoke(app, [*args, "--no-learn", "--json", str(tmp_path / "off.json")])
+    assert on.exit_code == off.exit_code == 1, on.output
+    said_on, said_off = (" ".join(r.output.split()) for r in (on, off))  # the statistics line may wrap
+    assert "blocked by learned cores" in said_on and "blocked by learned cores" not in said_off
+    a, b = (json.loads((tmp_path / n).read_text()) for n in ("on.json", "off.json"))
+    assert a["search"]["blocked_by_learned_cores"] > 0 and b["search"]["blocked_by_learned_cores"] == 0
+    assert any(d["how"].startswith("blocked by learned core #") for d in a["audit"]["decisions"])
+    assert sum(d["patterns"] for d in a["audit"]["decisions"]) == a["search"]["total_patterns"]
