@@ -43,7 +43,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 Literal = tuple[int, int, bool]  # (sample, unit, active)
 Core = frozenset[Literal]
-IMAGE_LIMIT = 20000  # images of one core under the symmetries; the rest are left out (sound, weaker)
+IMAGE_LIMIT = 20_000  # images of one core under the symmetries; the rest are left out (sound, weaker)
+TOTAL_IMAGE_LIMIT = 400_000  # images of all cores (memory: a few hundred bytes each); past it, cores alone
 
 
 def close(core: Iterable[Literal], bits: Sequence[Sequence[bool | None]], below: Sequence[int]) -> Core:
@@ -90,7 +91,8 @@ class Cores:
             return False
         self.learned.append(core)
         number = len(self.learned)
-        for image in itertools.islice(self._images(core), IMAGE_LIMIT):
+        room = max(1, min(IMAGE_LIMIT, TOTAL_IMAGE_LIMIT - self.images))  # the core itself always
+        for image in itertools.islice(self._images(core), room):
             if image in self._seen:
                 continue
             self._seen.add(image)

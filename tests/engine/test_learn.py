@@ -177,3 +177,18 @@ def test_the_cli_reports_blocked_patterns_and_switches_learning_off(tmp_path):
     assert a["search"]["blocked_by_learned_cores"] > 0 and b["search"]["blocked_by_learned_cores"] == 0
     assert any(d["how"].startswith("blocked by learned core #") for d in a["audit"]["decisions"])
     assert sum(d["patterns"] for d in a["audit"]["decisions"]) == a["search"]["total_patterns"]
+
+
+def test_past_the_image_budget_a_core_is_kept_alone(monkeypatch):
+    from cexsearch.engine import learn
+
+    monkeypatch.setattr(learn, "TOTAL_IMAGE_LIMIT", 40)
+    cores = Cores(3, 3, samples=True, channels=[[[0], [1], [2]]])
+    first = frozenset({(0, 0, True), (0, 1, False), (1, 0, True), (1, 1, True)})
+    second = frozenset({(0, 0, False), (1, 0, True)})
+    assert cores.add(first) and cores.images == 36
+    assert cores.add(second) and 36 < cores.images <= 40  # a few of its 18 images (one repeats the core)
+    before = cores.images
+    third = frozenset({(2, 2, False)})
+    assert cores.add(third) and cores.images == before + 1  # itself only
+    assert cores.blocking([[None] * 3, [None] * 3, [True, True, None]], 2, 2, False) == (3, third)
