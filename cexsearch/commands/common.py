@@ -64,7 +64,7 @@ def progress_reporter(enabled: bool, label: str) -> Iterator:
         task = bar.add_task(label, total=None, counts="")
 
         def update(stats: SearchStats) -> None:
-            done = stats.tried + stats.pruned + stats.undecided
+            done = stats.tried + stats.pruned + stats.undecided + stats.blocked
             bar.update(task, total=stats.total_patterns, completed=done,
                        counts=f"{stats.tried} decided, {stats.pruned} pruned, {stats.remaining} left")
 

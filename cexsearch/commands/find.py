@@ -72,6 +72,10 @@ def find(
     cluster: Cluster = None,
     rlimit: Annotated[str | None, typer.Option(help="Z3 resource limit per check: a machine-independent budget.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Enumerate even a pattern count far beyond reach.")] = False,
+    learn: Annotated[bool, typer.Option("--learn/--no-learn", help="Enumeration learns cores of sign decisions from "
+                                        "its conflicts and skips the patterns they block (default on).")] = True,
+    decompose: Annotated[bool, typer.Option("--decompose/--no-decompose", help="Prove a claim that separates unit "
+                                            "by unit on a single hidden unit first (default on).")] = True,
     shrink: Annotated[bool, typer.Option("--shrink/--no-shrink", help="Look for a simpler witness (default on).")] = True,
     shrink_time: Annotated[str, typer.Option(help="Seconds for shrinking (a safety net: each check has a resource budget).")] = "10",
     explain: Annotated[str | None, typer.Option(help="Also print the witness as a derivation: markdown or latex.")] = None,
@@ -129,7 +133,7 @@ def find(
         extras = Extras.parse(explain, explain_to, plot, cross_check, json_path)
         if not isinstance(network, Network):
             require_layer_plot(network, plot)
-        options = search_options(seconds, seed, strategy, jobs, rlimit, force, cluster)
+        options = search_options(seconds, seed, strategy, jobs, rlimit, force, cluster, learn, decompose)
         with progress_reporter(True, "patterns") as progress:
             outcome = search(problem, options, progress)
         if outcome.verdict == "found" and shrink:

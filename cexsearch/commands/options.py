@@ -144,7 +144,8 @@ def require_layer_plot(network: Any, plot: str | None) -> None:
 
 
 def search_options(seconds: float | None, seed: str, strategy: str, jobs: str | None, rlimit: str | None,
-                   force: bool, cluster: str | None = None) -> SearchOptions:
+                   force: bool, cluster: str | None = None, learn: bool = True,
+                   decompose: bool = True) -> SearchOptions:
     from ..engine.search import STRATEGIES
 
     if strategy not in STRATEGIES:
@@ -156,7 +157,8 @@ def search_options(seconds: float | None, seed: str, strategy: str, jobs: str | 
     if limit is not None and limit < 1:
         raise InputError(f"--rlimit {limit} must be at least 1")
     return SearchOptions(timeout=seconds, seed=int_option(seed, "--seed"), strategy=strategy, jobs=n_jobs,
-                         rlimit=limit, force=force, cluster=cluster_option(cluster))
+                         rlimit=limit, force=force, cluster=cluster_option(cluster), learn=learn,
+                         decompose=decompose)
 
 
 def cluster_option(address: str | None) -> str | None:

@@ -90,7 +90,7 @@ def client_for(address: str) -> Any:
 
 
 def _subtree_on_worker(problem: Problem, options: SearchOptions, prefix: tuple[bool, ...],
-                       wall_deadline: float | None, stop_name: str) -> Any:
+                       wall_deadline: float | None, stop_name: str, cores: tuple = ()) -> Any:
     from distributed import Event, get_client
 
     from .search import Enumeration, run_subtree
@@ -117,7 +117,7 @@ def _subtree_on_worker(problem: Problem, options: SearchOptions, prefix: tuple[b
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         try:
-            return run_subtree(problem, options, prefix, wall_deadline, started=running.append)
+            return run_subtree(problem, options, prefix, wall_deadline, started=running.append, cores=cores)
         finally:
             done.set()
 
@@ -136,10 +136,11 @@ class DaskPool:
         self.futures: list[Any] = []
 
     def submit(self, problem: Problem, options: SearchOptions, prefix: tuple[bool, ...],
-               wall_deadline: float | None) -> Any:
-        # earlier subtrees first: answers are read in order, so a witness early in the tree ends the search early
+               wall_deadline: float | None, cores: tuple = ()) -> Any:
+        # earlier subtrees first: answers are read in order, so a witness early in the tree ends the search early;
+        # cores: those learned in the subtrees answered so far (see parallel._collect)
         fut = self.client.submit(_subtree_on_worker, problem, options, prefix, wall_deadline, self.stop_name,
-                                 pure=False, priority=-len(self.futures))
+                                 cores, pure=False, priority=-len(self.futures))
         self.futures.append(fut)
         return fut
 

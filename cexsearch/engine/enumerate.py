@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 
 from ..interrupt import check as check_interrupt
 from ..model.problem import Problem
 from .encoding import Encoding
+from .learn import Core, Cores, Literal, close, describe
 from .options import SearchOptions
 from .outcome import AUDIT_LIMIT, Outcome, PatternBits, Progress, SearchStats, confirm, pattern_count_text
 from .solver import AlgebraicModel, AlgebraicValue, PatternSolver, Sat, Unknown, Unsat
@@ -40,7 +42,8 @@ class Enumeration:
 
     def __init__(self, problem: Problem, options: SearchOptions, progress: Progress | None = None,
                  use_symmetry: bool = True, prune: bool = True, prefix: tuple[bool, ...] = (),
-                 deadline: float | None = None, solver_kind: str = "nlsat", report: Problem | None = None) -> None:
+                 deadline: float | None = None, solver_kind: str = "nlsat", report: Problem | None = None,
+                 cores: Iterable[Core] = (), learned: Cores | None = None) -> None:
         self.problem = problem
         self.report_problem = report or problem  # the problem a witness is confirmed against
         self.options = options
@@ -48,7 +51,9 @@ class Enumeration:
         self.prune = prune
         self.prefix = prefix
         self.encoding = Encoding(problem)
-        self.solver = PatternSolver(self.encoding, seed=options.seed, rlimit=options.rlimit, kind=solver_kind)
+        learn = options.learn and prune  # the plain reference never learns
+        self.solver = PatternSolver(self.encoding, seed=options.seed, rlimit=options.rlimit, kind=solver_kind,
+                                    cores=learn)
         self.H = len(self.encoding.units)
         self.M = problem.samples
         self.total = 2 ** (self.M * self.H)
@@ -63,7 +68,23 @@ class Enumeration:
             self.block[u] = size
             if unit.layer in self.symmetry.layers and unit.index >= size:
                 self.partner[u] = u - size
-        self.tried = self.pruned = self.undecided = self.by_symmetry = 0
+        self.tried = self.pruned = self.undecided = self.by_symmetry = self.blocked = 0
+        # below[u]: the units before unit u's activation, whose bits u's pre-activation reads
+        starts: dict[int, int] = {}
+        for u, unit in enumerate(self.encoding.units):
+            starts.setdefault(unit.layer, u)
+        self.below = [starts[unit.layer] for unit in self.encoding.units]
+        self.cores: Cores | None = None
+        if learn and self.H:
+            # each interchangeable activation's channels, as lists of units (an MLP's hidden units: one each)
+            channels = [[[starts[k] + c * size + q for q in range(size)]
+                         for c in range(self.encoding.sites[k - 1].width // size)]
+                        for k in sorted(self.symmetry.layers) for size in [self.block[starts[k]]]]
+            # ``learned``: a store kept from an earlier subtree of the same search (a worker's)
+            self.cores = learned if learned is not None else Cores(self.M, self.H, self.symmetry.samples, channels)
+            for core in cores:  # learned elsewhere (another subtree): valid everywhere, see learn.py
+                self.cores.add(core)
+        self.shared = len(self.cores) if self.cores is not None else 0  # learned cores 1..shared came from elsewhere
         self.audit: list[tuple[str, str, int]] = []
         self.reasons: list[str] = []
         self.algebraic: list[AlgebraicValue] = []
@@ -75,7 +96,7 @@ class Enumeration:
 
     def stats(self) -> SearchStats:
         return SearchStats(self.name, self.total, self.tried, self.pruned, self.undecided, self.solver.checks,
-                           time.monotonic() - self.started, self.by_symmetry)
+                           time.monotonic() - self.started, self.by_symmetry, self.blocked)
 
     def _report(self, force: bool = False) -> None:
         if self.progress is None:
@@ -112,7 +133,8 @@ class Enumeration:
     def _verdict(self) -> Outcome:
         stats = self.stats()
         if self.prefix:  # a subtree: its own counts only
-            stats = replace(stats, total_patterns=stats.tried + stats.pruned + stats.undecided + stats.by_symmetry)
+            stats = replace(stats, total_patterns=stats.tried + stats.pruned + stats.undecided + stats.by_symmetry
+                            + stats.blocked)
         if self.undecided or self.reasons:
             why = "; ".join(sorted(set(self.reasons))) or "timeout"
             left = stats.undecided + stats.remaining
@@ -164,7 +186,9 @@ class Enumeration:
             self._leaf(bits)
             return
         m, u = divmod(pos, self.H)
-        below = 2 ** (self.M * self.H - pos - 1)
+        # the patterns a cut here removes: inside a subtree's prefix, only the subtree's own (its siblings
+        # under the same node belong to other workers)
+        below = 2 ** (self.M * self.H - max(pos + 1, len(self.prefix)))
         choices = (self.prefix[pos],) if pos < len(self.prefix) else (True, False)
         for choice in choices:
             if not self.canonical(bits, m, u, choice):
@@ -176,12 +200,21 @@ class Enumeration:
                 self.pruned += below
                 self._record(bits, pos - 1, f"fixed values decide the sign (next bit {int(choice)} impossible)", below)
                 continue
+            hit = self.cores.blocking(bits, m, u, choice) if self.cores is not None else None
+            if hit is not None:
+                self.blocked += below
+                self._record(bits, pos - 1, f"blocked by learned core #{hit[0]}: {describe(hit[1])} "
+                                            f"(next bit {int(choice)})", below)
+                continue
             bits[m][u] = choice
             self.solver.push()
             try:
                 added = dirty
                 if constraint is not True:
-                    self.solver.add(constraint)
+                    if self.cores is not None:
+                        self.solver.add_tracked(f"sign_{m}_{u}_{int(choice)}", constraint)
+                    else:
+                        self.solver.add(constraint)
                     added = True
                 sample_done = u == self.H - 1 and pos + 1 < self.M * self.H
                 if self.prune and sample_done and added:
@@ -190,7 +223,11 @@ class Enumeration:
                     answer = self.solver.check(self.deadline, budget=PRUNE_RLIMIT)
                     if isinstance(answer, Unsat):
                         self.pruned += below
-                        self._record(bits, pos, "sign constraints unsat", below)
+                        how = "sign constraints unsat"
+                        if self.cores is not None:
+                            number = self._learn(bits)
+                            how += f", learned core #{number}" if number else ""
+                        self._record(bits, pos, how, below)
                         continue
                     added = False
                 self._node(pos + 1, bits, added)
@@ -199,12 +236,44 @@ class Enumeration:
                 bits[m][u] = None
             self._report()
 
+    def _learn(self, bits: list[list[bool | None]]) -> int | None:
+        """Turn the last unsat sign check's core into a learned core; its number, or None if known."""
+        assert self.cores is not None
+        names = [n for n in self.solver.core() if n.startswith("sign_")]
+        # Shrink it, one literal at a time (last decided first): a smaller core blocks more patterns, and
+        # each try is one sign check of milliseconds.  A try that does not settle keeps the literal.
+        for name in sorted(names, key=lambda n: -self._position(n)):
+            if len(names) > 1 and name in names:
+                rest = [n for n in names if n != name]
+                if isinstance(self.solver.check(self.deadline, budget=PRUNE_RLIMIT, only=rest), Unsat):
+                    used = set(self.solver.core())
+                    names = [n for n in rest if n in used] or rest
+        literals: list[Literal] = []
+        for name in names:
+            _, m, u, b = name.split("_")
+            literals.append((int(m), int(u), b == "1"))
+        core = close(literals, bits, self.below)
+        return len(self.cores) if self.cores.add(core) else None
+
+    def _position(self, name: str) -> int:
+        _, m, u, _ = name.split("_")
+        return int(m) * self.H + int(u)
+
     def _leaf(self, bits: list[list[bool | None]]) -> None:
         frozen = tuple(tuple(bool(b) for b in row[: self.H]) for row in bits)
         self.solver.push()
         try:
-            self.solver.add(self.encoding.conditions(bits), *self.encoding.definitions(bits))
+            query = (self.encoding.conditions(bits), *self.encoding.definitions(bits))
+            if self.cores is not None:
+                # tracked too, so that a core without it is a sign conflict (learned: it holds in every
+                # pattern containing it); one with it reads the whole pattern and teaches nothing (learn.py)
+                self.solver.add_tracked("leaf", *query)
+            else:
+                self.solver.add(*query)
             answer = self.solver.check(self.deadline)
+            learned = None
+            if isinstance(answer, Unsat) and self.cores is not None and "leaf" not in self.solver.core():
+                learned = self._learn(bits)
             if isinstance(answer, Sat):
                 try:
                     values = self.solver.rational_model(self.deadline)
@@ -216,7 +285,7 @@ class Enumeration:
                 raise _Found(values, frozen)
             if isinstance(answer, Unsat):
                 self.tried += 1
-                self._record(bits, self.M * self.H, "unsat", 1)
+                self._record(bits, self.M * self.H, "unsat" + (f", learned core #{learned}" if learned else ""), 1)
             else:
                 assert isinstance(answer, Unknown)
                 self.undecided += 1
@@ -226,13 +295,17 @@ class Enumeration:
         finally:
             self.solver.pop()
 
-    def prefixes(self, depth: int) -> list[tuple[bool, ...]]:
-        """Subtree roots at ``depth`` bits that survive symmetry and constant pruning (no solver calls).
+    def prefixes(self, depth: int, under: tuple[bool, ...] = ()) -> list[tuple[bool, ...]]:
+        """Subtree roots at ``depth`` bits that survive symmetry and constant pruning (no solver calls),
+        all of them or those extending the root ``under`` (to split one subtree further).
 
-        The leaves cut on the way are counted here, so parent and workers together count every pattern once.
+        The leaves cut on the way are counted (and recorded in the audit) here, so parent and workers
+        together count every pattern once.
         """
         out: list[tuple[bool, ...]] = []
         bits: list[list[bool | None]] = [[None] * self.H for _ in range(self.M)]
+        for pos, b in enumerate(under):
+            bits[pos // self.H][pos % self.H] = b
 
         def walk(pos: int, path: tuple[bool, ...]) -> None:
             if pos == depth:
@@ -243,14 +316,17 @@ class Enumeration:
             for choice in (True, False):
                 if not self.canonical(bits, m, u, choice):
                     self.by_symmetry += below
+                    self._record(bits, pos - 1, f"covered by symmetry (next bit {int(choice)})", below)
                     continue
                 if self.encoding.unit_sign(m, u, bits[m], choice) is False:
                     self.pruned += below
+                    self._record(bits, pos - 1, f"fixed values decide the sign (next bit {int(choice)} impossible)",
+                                 below)
                     continue
                 bits[m][u] = choice
                 walk(pos + 1, path + (choice,))
                 bits[m][u] = None
 
-        walk(0, ())
+        walk(len(under), under)
         return out
 

@@ -22,7 +22,6 @@ def valid_timeout(seconds: object) -> bool:
         return False
 
 
-
 @dataclass(frozen=True)
 class SearchOptions:
     """How to search: one frozen object instead of flags threaded through calls."""
@@ -35,3 +34,5 @@ class SearchOptions:
     rlimit: int | None = None
     max_patterns: int = 2**22
     force: bool = False
+    learn: bool = True  # enumeration learns cores of sign decisions from its unsat checks (engine/learn.py)
+    decompose: bool = True  # a claim that separates unit by unit is proved on one unit (engine/decompose.py)

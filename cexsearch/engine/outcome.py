@@ -35,15 +35,19 @@ class SearchStats:
     solver_checks: int = 0
     elapsed: float = 0.0
     by_symmetry: int = 0
+    blocked: int = 0  # patterns skipped because they contain a learned core (engine/learn.py)
+    by_decomposition: int = 0  # patterns covered by a smaller problem's proof (engine/decompose.py)
 
     @property
     def remaining(self) -> int:
-        return max(self.total_patterns - self.tried - self.pruned - self.undecided - self.by_symmetry, 0)
+        return max(self.total_patterns - self.tried - self.pruned - self.undecided - self.by_symmetry - self.blocked
+                   - self.by_decomposition, 0)
 
     def plus(self, other: SearchStats) -> SearchStats:
         return replace(self, tried=self.tried + other.tried, pruned=self.pruned + other.pruned,
                        undecided=self.undecided + other.undecided, solver_checks=self.solver_checks + other.solver_checks,
-                       by_symmetry=self.by_symmetry + other.by_symmetry)
+                       by_symmetry=self.by_symmetry + other.by_symmetry, blocked=self.blocked + other.blocked,
+                       by_decomposition=self.by_decomposition + other.by_decomposition)
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from ..model.problem import Problem
 from .enumerate import Enumeration
+from .learn import Core, Cores
 from .options import SearchOptions
 from .outcome import AUDIT_LIMIT, Outcome, Progress, SearchStats, confirm, pattern_count_text
+
+POLL_SECONDS = 0.01  # how often the collector looks for answers that arrived out of order
 
 
 def _worker_init() -> None:
@@ -19,18 +23,30 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
 
 
-SubtreeAnswer = tuple[str, dict | None, SearchStats, list[str], list[tuple[str, str, int]]]
+# verdict, witness values, counts, reasons, audit records, and the cores it learned itself
+SubtreeAnswer = tuple[str, dict | None, SearchStats, list[str], list[tuple[str, str, int]], list[Core]]
+
+
+# In a worker process: the learned cores of the search it last ran a subtree of, by the search's token,
+# so that the next subtree starts from them (and their images are not built again).
+_kept: dict[str, Cores] = {}
 
 
 def run_subtree(problem: Problem, options: SearchOptions, prefix: tuple[bool, ...], wall_deadline: float | None,
-                started: Callable[[Enumeration], None] | None = None) -> SubtreeAnswer:
+                started: Callable[[Enumeration], None] | None = None, cores: Sequence[Core] = (),
+                token: str | None = None) -> SubtreeAnswer:
     """One subtree, in a worker: rebuilt from the frozen problem, answered as plain data.
 
     ``wall_deadline`` is a ``time.time()`` instant, which means the same in every
-    process; ``started`` receives the enumeration so that a watcher can stop it.
+    process; ``started`` receives the enumeration so that a watcher can stop it; ``cores`` were
+    learned in other subtrees (valid in every subtree: see :mod:`cexsearch.engine.learn`).
     """
     deadline = None if wall_deadline is None else time.monotonic() + (wall_deadline - time.time())
-    e = Enumeration(problem, options, use_symmetry=True, prefix=prefix, deadline=deadline)
+    kept = _kept.get(token) if token is not None else None
+    e = Enumeration(problem, options, use_symmetry=True, prefix=prefix, deadline=deadline, cores=cores, learned=kept)
+    if token is not None and e.cores is not None:
+        _kept.clear()
+        _kept[token] = e.cores
     if started is not None:
         started(e)
     out = e.run()
@@ -44,7 +60,8 @@ def run_subtree(problem: Problem, options: SearchOptions, prefix: tuple[bool, ..
         why.append("timeout")
     if e.algebraic:
         why.append("only irrational witnesses were found: " + "; ".join(a.describe() for a in e.algebraic))
-    return out.verdict, values, out.stats, why, e.audit
+    learned = e.cores.learned[e.shared:] if e.cores is not None else []
+    return out.verdict, values, out.stats, why, e.audit, learned
 
 
 class LocalPool:
@@ -58,6 +75,7 @@ class LocalPool:
         from concurrent.futures.process import BrokenProcessPool
 
         self.workers = jobs
+        self.token = uuid.uuid4().hex  # this search's, for the cores a worker keeps between its subtrees
         self.lost = (BrokenProcessPool,)
         ctx = mp.get_context("forkserver")
         # The fork server imports the engine once and forks workers that have it: each worker
@@ -66,8 +84,8 @@ class LocalPool:
         self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init)
 
     def submit(self, problem: Problem, options: SearchOptions, prefix: tuple[bool, ...],
-               wall_deadline: float | None) -> Any:
-        return self.pool.submit(run_subtree, problem, options, prefix, wall_deadline)
+               wall_deadline: float | None, cores: Sequence[Core] = ()) -> Any:
+        return self.pool.submit(run_subtree, problem, options, prefix, wall_deadline, None, cores, self.token)
 
     def close(self) -> None:
         for proc in list(getattr(self.pool, "_processes", {}).values()):
@@ -99,7 +117,17 @@ def parallel_enumeration(problem: Problem, options: SearchOptions, progress: Pro
         while depth < root.M * root.H and len(roots) < 8 * pool.workers:
             depth = min(depth + max(1, root.H // 2), root.M * root.H)
             root.by_symmetry = root.pruned = 0
+            root.audit.clear()
             roots = root.prefixes(depth)
+        # With rows and columns in lexicographic order the last root, the least constrained, holds the
+        # most patterns (measured: on 1-10-1 x 4 it took 3 s of 5, after every other had finished), so it
+        # is split further, twice, into roots that extend it.
+        for _ in range(2):
+            if len(roots) < 2 or depth >= root.M * root.H:
+                break
+            deeper = min(depth + max(1, root.H // 2), root.M * root.H)
+            roots = roots[:-1] + root.prefixes(deeper, under=roots[-1])
+            depth = deeper
         if len(roots) <= 1:
             return Enumeration(problem, options, progress, deadline=deadline).run()
         return _collect(problem, options, progress, deadline, pool, root, roots, started)
@@ -113,11 +141,47 @@ def _collect(problem: Problem, options: SearchOptions, progress: Progress | None
     wall_deadline = None if deadline is None else time.time() + (deadline - time.monotonic())
     stats = SearchStats("enumerate", root.total, pruned=root.pruned, by_symmetry=root.by_symmetry)
     reasons: list[str] = []
-    audit: list[tuple[str, str, int]] = []
+    audit: list[tuple[str, str, int]] = list(root.audit)  # what the split itself cut
+    # Subtrees are submitted a few at a time, each with the cores the answers so far have taught
+    # (learned cores are valid in every subtree), so a conflict is learned once, not once a subtree.
+    # At most two unfinished subtrees a worker: a subtree submitted later carries more cores.  Answers
+    # are read in order, but every answer that arrives is harvested at once and a new subtree submitted
+    # in its place (polled: local and Dask futures both say whether they are done).
+    window = 2 * pool.workers
+    futures: list[Any] = []
+    known: set[Core] = set()
+    shared: list[Core] = []
+    harvested: set[int] = set()
+
+    def harvest(i: int) -> None:
+        if i in harvested or not futures[i].done():
+            return
+        try:
+            answer = futures[i].result()
+        except Exception:  # a lost subtree is reported when it is read, in order
+            return
+        harvested.add(i)
+        for core in answer[5]:
+            if core not in known:
+                known.add(core)
+                shared.append(core)
+
+    def pump(i: int) -> None:
+        for j in range(i, len(futures)):
+            harvest(j)
+        waiting = sum(1 for f in futures[i:] if not f.done())
+        while len(futures) < len(roots) and waiting < window:
+            futures.append(pool.submit(problem, options, roots[len(futures)], wall_deadline, tuple(shared)))
+            waiting += 1
+
     try:
-        futures = [pool.submit(problem, options, p, wall_deadline) for p in roots]
-        for fut in futures:
-            verdict, values, sub, why, records = fut.result()
+        for i in range(len(roots)):
+            pump(i)
+            while not futures[i].done():
+                time.sleep(POLL_SECONDS)
+                pump(i)
+            verdict, values, sub, why, records, _ = futures[i].result()
+            harvest(i)
             stats = stats.plus(sub)
             reasons += why
             audit += records[: max(AUDIT_LIMIT - len(audit), 0)]

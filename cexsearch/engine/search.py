@@ -38,6 +38,7 @@ from dataclasses import replace
 from ..errors import TooLarge
 from ..model.network import Network
 from ..model.problem import Problem
+from .decompose import unit_relaxation
 from .enumerate import Enumeration
 from .options import SearchOptions
 from .outcome import (
@@ -119,6 +120,28 @@ def _portfolio(problem: Problem, options: SearchOptions, progress: Progress | No
     return finish(out)
 
 
+DECOMPOSE_PATTERNS = 2**16  # the single-unit problem is tried first only while it is this small
+
+
+def _decomposed(problem: Problem, options: SearchOptions) -> Outcome | None:
+    """'none' from the single-unit relaxation's proof (engine/decompose.py), or None: not that form, or
+    the relaxation has a witness or was not decided (then the search runs as usual)."""
+    small = unit_relaxation(problem)
+    if small is None or raw_pattern_count(small) > DECOMPOSE_PATTERNS:
+        return None
+    started = time.monotonic()
+    out = search(small, replace(options, strategy="enumerate", jobs=1, cluster=None, decompose=False))
+    if out.verdict != "none" or out.interrupted:
+        return None
+    total = raw_pattern_count(problem)
+    how = (f"unit by unit: a witness would give one of the single-unit network {small.network.text} (unit j's "
+           f"parameters, the same residuals), and that has none: all {pattern_count_text(out.stats.total_patterns)}"
+           f" of its patterns decided unsatisfiable ({out.stats.tried} by the solver)")
+    stats = SearchStats("decompose", total, solver_checks=out.stats.solver_checks,
+                        elapsed=time.monotonic() - started, by_decomposition=total)
+    return Outcome("none", problem, stats, audit=(("*", how, total),))
+
+
 def search(problem: Problem, options: SearchOptions = SearchOptions(), progress: Progress | None = None) -> Outcome:
     """Decide whether a witness exists for ``problem``: the engine's entry point."""
     deadline = None if options.timeout is None else time.monotonic() + options.timeout
@@ -131,6 +154,11 @@ def search(problem: Problem, options: SearchOptions = SearchOptions(), progress:
         twin = mlp_twin(problem.network)
         if twin is not None:  # an MLP written as layers: the MLP engine decides it, the model's trace re-checks
             return restate(search(replace(problem, network=twin), options, progress), problem)
+    # before the size check: a relaxation's proof holds at any width
+    if strategy in ("auto", "enumerate") and options.decompose:
+        proved = _decomposed(problem, options)
+        if proved is not None:
+            return proved
     total = raw_pattern_count(problem)
     if strategy in ("enumerate", "enumerate-plain") and total > REACHABLE_PATTERNS and not options.force:
         raise TooLarge(

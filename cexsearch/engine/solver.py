@@ -82,7 +82,8 @@ def value_of(v: Any) -> Fraction | None:
 class PatternSolver:
     """One incremental Z3 solver over an encoding: push/pop around patterns and conditions."""
 
-    def __init__(self, encoding: Encoding, seed: int = 0, rlimit: int | None = None, kind: str = "nlsat") -> None:
+    def __init__(self, encoding: Encoding, seed: int = 0, rlimit: int | None = None, kind: str = "nlsat",
+                 cores: bool = False) -> None:
         self.encoding = encoding
         integers = encoding.problem.domain.grid is not None
         if kind == "smt":
@@ -101,21 +102,41 @@ class PatternSolver:
         self.rlimit = rlimit
         if rlimit is not None:
             self.solver.set("rlimit", rlimit)
+        if cores:
+            self.solver.set("unsat_core", True)
         self.solver.add(*encoding.domain)
         self.checks = 0
+        # Tracked constraints: each is asserted as ``indicator => constraint`` and every check assumes
+        # every indicator on the stack, so an unsat answer's core names the constraints it used.
+        self.tracked: list[Any] = []
+        self._frames: list[int] = []
 
     def push(self) -> None:
         self.solver.push()
+        self._frames.append(len(self.tracked))
 
     def pop(self) -> None:
         self.solver.pop()
+        del self.tracked[self._frames.pop():]
 
     def add(self, *constraints: Any) -> None:
         self.solver.add(*constraints)
 
-    def check(self, deadline: float | None = None, budget: int | None = None) -> Answer:
+    def add_tracked(self, name: str, *constraints: Any) -> None:
+        """Assert ``constraints`` so that an unsat core can name them, by ``name`` (a fresh Boolean's)."""
+        indicator = z3.Bool(name, self.solver.ctx)
+        self.solver.add(z3.Implies(indicator, z3.And(*constraints)))
+        self.tracked.append(indicator)
+
+    def core(self) -> list[str]:
+        """After an unsat check: the names of the tracked indicators its unsat core used."""
+        return [str(e) for e in self.solver.unsat_core()]
+
+    def check(self, deadline: float | None = None, budget: int | None = None,
+              only: Iterable[str] | None = None) -> Answer:
         """Decide the current assertions; the deadline is a ``time.monotonic()`` instant, ``budget``
-        a Z3 resource limit for this check alone (within ``--rlimit`` if that is smaller).
+        a Z3 resource limit for this check alone (within ``--rlimit`` if that is smaller).  Tracked
+        constraints all hold, or with ``only`` just those of these indicators (a subset, to shrink a core).
 
         The nlsat tactic does not honour Z3's ``timeout`` parameter, so a timer thread
         interrupts the context at the deadline (Z3 supports that from another thread).
@@ -140,7 +161,8 @@ class PatternSolver:
         if limited:
             self.solver.set("rlimit", budget)
         try:
-            result = self.solver.check()
+            assumed = self.tracked if only is None else [z3.Bool(n, self.solver.ctx) for n in only]
+            result = self.solver.check(*assumed)
         except z3.Z3Exception as e:  # a crash on one branch is never a proof
             return Unknown(f"solver error: {e}")
         finally:

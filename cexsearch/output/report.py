@@ -84,6 +84,10 @@ def stats_line(outcome: Outcome) -> Text:
                  f"{n(s.pruned)} pruned"]
         if s.by_symmetry:
             parts.append(f"{n(s.by_symmetry)} covered by symmetry")
+        if s.blocked:
+            parts.append(f"{n(s.blocked)} blocked by learned cores")
+        if s.by_decomposition:
+            parts.append(f"{n(s.by_decomposition)} covered by decomposition")
         parts += [f"{n(s.undecided)} undecided", f"{n(s.remaining)} not reached"]
     return Text(", ".join(parts) + f"; {s.solver_checks} solver checks; {s.elapsed:.3f} s ({s.strategy})", style="dim")
 

@@ -188,6 +188,8 @@ def outcome_document(outcome: Outcome, seed: int = 0, rlimit: int | None = None)
         "remaining": s.remaining,
         "solver_checks": s.solver_checks,
         "covered_by_symmetry": s.by_symmetry,
+        "blocked_by_learned_cores": s.blocked,
+        "covered_by_decomposition": s.by_decomposition,
         "elapsed_seconds": round(s.elapsed, 6),
     }
     if outcome.symmetry is not None:

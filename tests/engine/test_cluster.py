@@ -111,7 +111,8 @@ def test_cli_find_on_the_cluster_matches_the_local_run(address, tmp_path, submit
     assert submitted, "the witness search never reached the cluster"
     submitted.clear()
     proof = runner.invoke(app, ["find", "--net", "1-4-1", "--no-bias", "--samples", "2", "--strategy", "enumerate",
-                                "--require", "grad(W2) == 0", "--require", "grad(W1) != 0", "--cluster", address])
+                                "--require", "grad(W2) == 0", "--require", "grad(W1) != 0", "--cluster", address,
+                                "--no-decompose"])  # decomposition proves it without enumerating
     assert proof.exit_code == 1, proof.output
     assert "all 256 activation patterns decided unsatisfiable" in proof.output
     assert submitted
@@ -135,6 +136,7 @@ def test_check_runs_claims_on_the_cluster(address, submitted, tmp_path, monkeypa
     # the auto portfolio's first slice (one If query) decides this claim now; with no budget for it,
     # the proof is the enumeration's, spread over the cluster
     monkeypatch.setattr(engine, "IF_SLICE_RLIMIT", 1)
+    monkeypatch.setattr(engine, "DECOMPOSE_PATTERNS", 0)  # nor the single-unit relaxation
     (tmp_path / "c.toml").write_text(CLAIM)
     r = CliRunner().invoke(app, ["check", str(tmp_path / "c.toml"), "--no-store", "--cluster", address])
     assert r.exit_code == 0, r.output
@@ -145,11 +147,12 @@ def test_stopping_reaches_a_running_subtree(address):
     # 1-10-1 without bias at 4 samples takes a minute of CPU in one subtree; the stop event ends it
     p = build_problem(NOBIAS.network("1-10-1"), 4, ["grad(W2) == 0", "grad(W1) != 0"])
     pool = cluster_mod.DaskPool(address)
-    fut = pool.submit(p, SearchOptions(strategy="enumerate"), (), None)
+    # without learning: learned cores settle it in seconds, and the test needs a subtree that runs long
+    fut = pool.submit(p, SearchOptions(strategy="enumerate", learn=False), (), None)
     _eventually(lambda: _busy_workers(pool.client) == 1, "the subtree started on a worker")
     pool.stop.set()
     # a subtree that ignored the stop would run its whole proof (a minute or more) and time out here
-    verdict, values, stats, why, _ = fut.result(timeout=120)
+    verdict, values, stats, why, _, _ = fut.result(timeout=120)
     assert verdict == "unknown" and values is None
     # stopped part way: patterns were left, whatever the time it took
     assert stats.undecided + stats.remaining > 0
@@ -158,7 +161,7 @@ def test_stopping_reaches_a_running_subtree(address):
 
 def test_a_timeout_stops_the_cluster_search(address):
     p = build_problem(NOBIAS.network("1-10-1"), 4, ["grad(W2) == 0", "grad(W1) != 0"])
-    out = search(p, SearchOptions(strategy="enumerate", timeout=1.5, cluster=address))
+    out = search(p, SearchOptions(strategy="enumerate", timeout=1.5, cluster=address, learn=False, decompose=False))
     # the whole proof would say 'none': the deadline stopped every subtree, each reporting what it left
     assert out.verdict == "unknown" and "undecided" in (out.reason or "")
     assert out.stats.undecided + out.stats.remaining > 0
@@ -176,7 +179,7 @@ def test_ctrl_c_exits_130_and_frees_the_cluster(address, tmp_path):
 
     cmd = [sys.executable, "-m", "cexsearch", "find", "--net", "1-10-1", "--samples", "4", "--no-bias",
            "--require", "grad(W2) == 0", "--require", "grad(W1) != 0", "--strategy", "enumerate",
-           "--cluster", address]
+           "--no-learn", "--no-decompose", "--cluster", address]  # without either: a proof that runs long
     out = tmp_path / "w.json"
     proc = subprocess.Popen([*cmd, "--json", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "CI": "true"})
@@ -205,7 +208,7 @@ def test_a_lost_worker_makes_the_verdict_unknown_not_none():
         p = build_problem(NOBIAS.network("1-10-1"), 4, ["grad(W2) == 0", "grad(W1) != 0"])
         result = {}
         run = threading.Thread(target=lambda: result.setdefault("out", parallel_enumeration(
-            p, SearchOptions(strategy="enumerate", cluster=cluster.scheduler_address), None, None)))
+            p, SearchOptions(strategy="enumerate", cluster=cluster.scheduler_address, learn=False), None, None)))
         run.start()
         client = cluster_mod.client_for(cluster.scheduler_address)
         _eventually(lambda: _busy_workers(client) > 0, "a subtree running")

@@ -106,14 +106,21 @@ def problem(case):
     return build_problem(settings.network(net), M, conds, fixes)
 
 
+# every strategy, and those that enumerate with learning (and decomposition) on and off (ifencode and
+# linear never enumerate patterns, enumerate-plain never learns or decomposes)
+STRATEGIES = [("enumerate-plain", True), ("enumerate", True), ("enumerate", False), ("ifencode", True),
+              ("linear", True), ("auto", True), ("auto", False)]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-@pytest.mark.parametrize("strategy", ["enumerate-plain", "enumerate", "ifencode", "linear", "auto"])
-def test_strategy_agrees_with_known_verdict(case, strategy, tmp_path):
+@pytest.mark.parametrize("strategy, learn", STRATEGIES,
+                         ids=[s if learn else f"{s}-no-learn" for s, learn in STRATEGIES])
+def test_strategy_agrees_with_known_verdict(case, strategy, learn, tmp_path):
     known = case[6]
     # linear can only find: on a claim with no witness it would use its whole budget, so it gets 1 s
     # there; where a witness exists it must find it (the slowest case takes it about 16 s here)
     budget = 1.0 if strategy == "linear" and known == "none" else 120.0
-    out = search(problem(case), SearchOptions(strategy=strategy, timeout=budget))
+    out = search(problem(case), SearchOptions(strategy=strategy, timeout=budget, learn=learn, decompose=learn))
     if strategy == "linear" and known == "none":
         assert out.verdict == "unknown", "the linear strategy can never prove"
     else:
@@ -126,17 +133,19 @@ def test_strategy_agrees_with_known_verdict(case, strategy, tmp_path):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_parallel_workers_agree(case):
+@pytest.mark.parametrize("learn", [True, False], ids=["learn", "no-learn"])
+def test_parallel_workers_agree(case, learn):
     # parallel_enumeration directly: search() keeps claims of 64 patterns or fewer in one process
-    out = parallel_enumeration(problem(case), SearchOptions(strategy="enumerate", jobs=2, timeout=60), None, None)
+    out = parallel_enumeration(problem(case), SearchOptions(strategy="enumerate", jobs=2, timeout=60, learn=learn),
+                               None, None)
     assert out.verdict == case[6], (case[0], out.reason)
 
 
 def test_parallel_workers_agree_on_a_proof_and_a_witness():
     nobias = NetworkSettings(bias=False)
     proof = build_problem(nobias.network("1-3-1"), 3, ["grad(W2) == 0", "grad(W1) != 0"])
-    one = search(proof, SearchOptions(strategy="enumerate", jobs=1))
-    two = search(proof, SearchOptions(strategy="enumerate", jobs=2))
+    one = search(proof, SearchOptions(strategy="enumerate", jobs=1, decompose=False))
+    two = search(proof, SearchOptions(strategy="enumerate", jobs=2, decompose=False))
     assert one.verdict == two.verdict == "none"
     assert one.stats.remaining == two.stats.remaining == 0
     find = build_problem(NetworkSettings().network("1-2-1"), 3,
@@ -207,9 +216,9 @@ def test_a_pruning_check_that_runs_out_of_budget_only_means_going_deeper(monkeyp
     proof = build_problem(nobias.network("1-3-1"), 3, ["grad(W2) == 0", "grad(W1) != 0"])
     find = build_problem(NetworkSettings().network("1-2-1"), 3,
                          ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0", "grad(b1) != 0"])
-    before = [search(p, SearchOptions(strategy="enumerate")) for p in (proof, find)]
+    before = [search(p, SearchOptions(strategy="enumerate", decompose=False)) for p in (proof, find)]
     monkeypatch.setattr(enumeration, "PRUNE_RLIMIT", 1)
-    after = [search(p, SearchOptions(strategy="enumerate")) for p in (proof, find)]
+    after = [search(p, SearchOptions(strategy="enumerate", decompose=False)) for p in (proof, find)]
     assert [o.verdict for o in before] == [o.verdict for o in after] == ["none", "found"]
     assert after[0].stats.remaining == 0 and after[0].stats.undecided == 0
     assert after[0].stats.pruned < before[0].stats.pruned  # nothing was pruned by the solver
