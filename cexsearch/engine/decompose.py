@@ -42,6 +42,8 @@ def unit_relaxation(problem: Problem) -> Problem | None:
         return None
     if net.names is not None or net.loss not in ("mse", "sse") or problem.fixed.as_dict() or problem.domain != Domain():
         return None
+    if problem.training is not None:  # a training run couples the units through the output's residuals
+        return None
     differs = 0
     for cond in problem.conditions:
         root, negated = cond.root, False
@@ -50,7 +52,7 @@ def unit_relaxation(problem: Problem) -> Problem | None:
         if not (isinstance(root, C.Compare) and root.op in ("==", "!=") and isinstance(root.left, C.Grad)
                 and isinstance(root.right, C.Num) and root.right.value == 0):
             return None
-        if root.left.param not in (*UNIT_TENSORS, "b2"):
+        if root.left.param not in (*UNIT_TENSORS, "b2") or root.left.step is not None:
             return None
         if (root.op == "!=") != negated and root.left.param in UNIT_TENSORS:
             differs += 1

@@ -91,3 +91,13 @@ def test_two_differences_are_refused_and_searched_as_usual():
     p = build_problem(S().network("1-2-1"), 2, conds)
     assert unit_relaxation(p) is None
     assert search(p, SearchOptions(strategy="enumerate")).verdict == "found"
+
+
+def test_training_problems_are_never_decomposed():
+    from cexsearch.api import NetworkSettings, build_problem
+    from cexsearch.engine.decompose import unit_relaxation
+    from cexsearch.model.training import Training
+
+    net = NetworkSettings(bias=False).network("1-3-1")
+    for conds in (["grad(W2) == 0", "grad(W1) != 0"], ["grad@1(W2) == 0", "grad@1(W1) != 0"]):
+        assert unit_relaxation(build_problem(net, 2, conds, training=Training(1))) is None
