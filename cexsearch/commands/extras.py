@@ -39,7 +39,12 @@ class Extras:
     def cross_check(self, outcome: Outcome) -> Outcome:
 
         notes: list[str] = []
-        if "torch" in self.checks and outcome.witness is not None and outcome.recheck is not None:
+        if "torch" in self.checks and outcome.recheck is not None and outcome.recheck.run is not None:
+            from ..workflows.crosscheck import torch_training_cross_check
+
+            assert outcome.witness is not None
+            notes.append(torch_training_cross_check(outcome.witness, outcome.recheck.run).describe())
+        elif "torch" in self.checks and outcome.witness is not None and outcome.recheck is not None:
             from ..workflows.crosscheck import torch_cross_check
 
             report = torch_cross_check(outcome.witness, outcome.recheck.evaluation.gradients)
