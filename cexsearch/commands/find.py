@@ -117,6 +117,7 @@ def find(
         problem = build_problem(network, int_option(samples, "--samples"), require, fix or (), fixed=weights,
                                 integers=integers, bound=number_option(bound, "--bound"), training=training)
         extras = Extras.parse(explain, explain_to, plot, cross_check, json_path)
+        extras.check(problem)
         if not isinstance(network, Network):
             require_layer_plot(network, plot)
         options = search_options(seconds, seed, strategy, jobs, rlimit, force, cluster)

@@ -57,13 +57,23 @@ def _explainer(problem: Problem, a: Assignment, fmt: Format, run: Run, t: int) -
         ex = _LayerExplainer(problem, at, fmt, step=step)
         needs = True  # every layer derivation is written with backprop's deltas
     if needs and not step.output_gradients:
-        raise InputError(
-            "--explain of a training run writes every step from the exact replay, whose traces keep no backprop "
-            "deltas per layer: that covers MLPs of one hidden layer (or none) and one output",
-            hint=f"this network ({a.network.text}) needs them; explain the witness without --steps, or see the "
-            "training table of the report for the run")
+        raise no_deltas(a.network)
     ex.section = f"Step {t}: "
     return ex
+
+
+def reads_deltas(network: Any) -> bool:
+    """Whether a derivation of ``network`` reads backprop's per-layer deltas (which the run's traces do not keep)."""
+    return not isinstance(network, Network) or network.depth > 2 or network.widths[-1] > 1
+
+
+def no_deltas(network: Any) -> InputError:
+    """The refusal of --explain for a training run of a network whose derivation reads backprop's deltas."""
+    return InputError(
+        "--explain of a training run writes every step from the exact replay, whose traces keep no backprop "
+        "deltas per layer: that covers MLPs of one hidden layer (or none) and one output",
+        hint=f"this network ({network.text}) needs them; explain the witness without --steps, or read the run in "
+        "the report's training table and the witness document's trajectory")
 
 
 def _symbol(name: str, index: tuple[int, ...]) -> str:
