@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from ..engine.search import Outcome
 from ..errors import InputError
+from ..model.problem import Problem
 from .options import writable
 
 
@@ -31,6 +32,14 @@ class Extras:
             writable(plot, "--plot")
         writable(explain_to, "--explain-to")
 
+    def check(self, problem: Problem) -> None:
+        """Refuse, before the search, what cannot be written for this problem's witness."""
+        if self.explain is not None and problem.training is not None:
+            from ..output.explain_training import no_deltas, reads_deltas
+
+            if reads_deltas(problem.network):  # the run's traces keep no deltas (see explain_training)
+                raise no_deltas(problem.network)
+
     @classmethod
     def parse(cls, explain: str | None, explain_to: str | None, plot: str | None, checks: list[str] | None,
               json_path: str | None) -> Extras:
@@ -39,7 +48,12 @@ class Extras:
     def cross_check(self, outcome: Outcome) -> Outcome:
 
         notes: list[str] = []
-        if "torch" in self.checks and outcome.witness is not None and outcome.recheck is not None:
+        if "torch" in self.checks and outcome.recheck is not None and outcome.recheck.run is not None:
+            from ..workflows.crosscheck import torch_training_cross_check
+
+            assert outcome.witness is not None
+            notes.append(torch_training_cross_check(outcome.witness, outcome.recheck.run).describe())
+        elif "torch" in self.checks and outcome.witness is not None and outcome.recheck is not None:
             from ..workflows.crosscheck import torch_cross_check
 
             report = torch_cross_check(outcome.witness, outcome.recheck.evaluation.gradients)

@@ -127,10 +127,11 @@ class _Builder:
     """
 
     def __init__(self, torch: Any, model: Model, values: Mapping[str, Any], exact: ExactPass,
-                 mode: str = "value", native: bool = False) -> None:
+                 mode: str = "value", native: bool = False, shared: Mapping[str, Any] | None = None) -> None:
         self.torch, self.model, self.exact, self.mode, self.native = torch, model, exact, mode, native
         self.names = {(p.path, p.role): p.name for p in model.parameters()}
         self.values = values
+        self.shared = shared or {}  # parameters that outlive the modules (a training loop's), used as they are
         self.tensors: dict[str, Any] = {}
         self.counts = _Counts()
 
@@ -141,7 +142,10 @@ class _Builder:
     def load(self, module: Any, path: str) -> Any:
         for role, attr in (("W", "weight"), ("b", "bias")):
             name = self.names.get((path, role))
-            if name is not None:
+            if name is not None and name in self.shared:
+                setattr(module, attr, self.shared[name])
+                self.tensors[name] = self.shared[name]
+            elif name is not None:
                 param = getattr(module, attr)
                 param.data = self.tensor(self.values[name], tuple(param.shape))
                 self.tensors[name] = param

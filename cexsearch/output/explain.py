@@ -44,8 +44,8 @@ import numpy as np
 from ..errors import InputError
 from ..model.network import Network, entries
 from ..model.problem import Assignment, Problem
-from ..semantics import EXACT, trace
-from ..semantics.numeric import Evaluation, evaluate, model_of, recheck
+from ..semantics import EXACT, Trace, trace
+from ..semantics.numeric import Evaluation, mlp_evaluation, model_of, recheck
 from .explain_format import (
     FORMATS,
     LATEX_ESCAPE_RE,
@@ -181,18 +181,26 @@ def _delta_table(fmt: Format, deltas: Sequence[np.ndarray], samples: int) -> str
 class _Explainer:
     """Builds every block of one explanation in one format."""
 
-    def __init__(self, problem: Problem, a: Assignment, fmt: Format) -> None:
+    def __init__(self, problem: Problem, a: Assignment, fmt: Format, step: Trace | None = None) -> None:
+        """``step``: a training run's exact trace of ``a`` (θ_t on its batch), read instead of a trace of its own."""
         self.problem, self.a, self.fmt, self.net = problem, a, fmt, a.network
-        self.ev = evaluate(a, exact=True)
-        self.slopes = _slope_arrays(self.net, self.ev)
-        self.c = self.net.loss_gradient_scale(a.samples)
         values = {name: np.array(a.flat(name), dtype=object).reshape(self.net.shape(name, a.samples))
                   for name in self.net.variable_names()}
         self.W = {k: values[f"W{k}"] for k in range(1, self.net.depth + 1)}
         # dL/d(output) of every layer, from the one backprop: layer k's Linear is the model's
         # layer 2(k-1), its activation 2k-1 (Model.from_mlp)
-        self.t = trace(model_of(self.net), {p: values[p] for p in self.net.parameter_names()}, values["x"],
-                       values["y"], EXACT, output_gradients=True)
+        self.t = step if step is not None else trace(
+            model_of(self.net), {p: values[p] for p in self.net.parameter_names()}, values["x"], values["y"], EXACT,
+            output_gradients=True)
+        self.ev = mlp_evaluation(self.t)
+        self.slopes = _slope_arrays(self.net, self.ev)
+        self.c = self.net.loss_gradient_scale(a.samples)
+        self.section = ""  # put before the headings of the pass ("Step 1: "), for a training run's steps
+
+    @property
+    def reads_deltas(self) -> bool:
+        """Whether the derivation reads backprop's per-layer deltas (deep, or more than one output)."""
+        return self.net.depth > 2 or self.net.widths[-1] > 1
 
     # -- gradient entries, two layouts ----------------------------------
     def _shallow_terms(self, name: str, index: tuple[int, ...]) -> tuple[str, list[Term]]:
@@ -271,35 +279,32 @@ class _Explainer:
         return [np.empty((0, 0), dtype=object)] + [self.t.output_gradient(str(2 * (k - 1))) for k in range(1, L + 1)]
 
     # -- the whole text -------------------------------------------------
-    def render(self) -> str:
-        fmt, net, a, ev = self.fmt, self.net, self.a, self.ev
-        M = a.samples
-        check = recheck(self.problem, a)
-        plural = "s" if M != 1 else ""
-        title = f"Witness: {net.describe()}, M = {M} sample{plural}"
-        blocks: list[str] = []
-
-        blocks.append(fmt.heading("Network"))
+    def network_blocks(self) -> list[str]:
+        fmt, net = self.fmt, self.net
         sigma = "σ" if fmt.name == "markdown" else "$\\sigma$"
         hidden = "no hidden layer" if net.depth == 1 else f"hidden units use {sigma}"
-        blocks.append(
-            f"Widths {net.text} (input first), {hidden}, linear output, "
-            f"{'with' if net.bias else 'without'} biases, {net.loss} loss. "
-            "Indices start at 0 as in cexsearch's names: "
-            f"{fmt.code('W1[j,i]')} is row j (unit j of layer 1), column i (input i); samples are m = 0, ..., M-1.")
+        blocks = [fmt.heading("Network"),
+                  f"Widths {net.text} (input first), {hidden}, linear output, "
+                  f"{'with' if net.bias else 'without'} biases, {net.loss} loss. "
+                  "Indices start at 0 as in cexsearch's names: "
+                  f"{fmt.code('W1[j,i]')} is row j (unit j of layer 1), column i (input i); samples are m = 0, ..., M-1."]
         if net.names is not None:  # a network from PyTorch: say which module parameter each symbol is
             blocks.append("The parameters as the PyTorch module calls them: " + ", ".join(
                 f"{fmt.code(i)} is {fmt.code(e)}" for i, e in net.names.aliases) + ".")
-        lines = _network_lines(net, M)
+        lines = _network_lines(net, self.a.samples)
         if net.depth > 1:
             lines += _sigma_text(fmt, net)
         blocks.append(fmt.math(lines))
+        return blocks
 
-        blocks.append(fmt.heading("Parameters"))
-        blocks.append(fmt.math(_parameter_lines(fmt, a)))
+    def parameter_blocks(self, heading: str = "Parameters") -> list[str]:
+        return [self.fmt.heading(heading), self.fmt.math(_parameter_lines(self.fmt, self.a))]
 
-        blocks.append(fmt.heading("Data and forward pass"))
-        blocks.append(_sample_table(fmt, a, ev, self.slopes))
+    def pass_blocks(self) -> tuple[list[str], dict[tuple[str, tuple[int, ...]], Fraction]]:
+        """The forward pass, the loss, backprop's deltas (deep networks) and every gradient entry."""
+        fmt, net, a, ev = self.fmt, self.net, self.a, self.ev
+        M = a.samples
+        blocks = [fmt.heading(self.section + "Data and forward pass"), _sample_table(fmt, a, ev, self.slopes)]
         scale = net.loss_scale(M)
         sq = sum((v * v for v in ev.residual.reshape(-1)), Fraction(0))
         blocks.append(fmt.math([
@@ -310,7 +315,7 @@ class _Explainer:
             raise AssertionError(f"explain: loss {scale} * {sq} differs from numeric's {ev.loss}")
 
         if net.depth > 2:
-            blocks.append(fmt.heading("Backprop deltas"))
+            blocks.append(fmt.heading(self.section + "Backprop deltas"))
             blocks.append("Per sample and layer, δ(k) = ∂L/∂z(k) with z(L) = yhat:" if fmt.name == "markdown"
                           else "Per sample and layer, $\\delta^{(k)} = \\partial L / \\partial z^{(k)}$ with "
                                "$z^{(L)} = \\hat y$:")
@@ -324,20 +329,28 @@ class _Explainer:
             ]))
             blocks.append(_delta_table(fmt, self._deltas(), M))
 
-        blocks.append(fmt.heading("Gradients"))
+        blocks.append(fmt.heading(self.section + "Gradients"))
         blocks.append("Each entry as its chain-rule sum over the samples, each sample's term, and the total.")
         grad_blocks, totals = self.gradient_blocks()
-        blocks += grad_blocks
-        blocks.append(gradient_summary(fmt, totals))
-        blocks += condition_blocks(fmt, check)
-        return fmt.document(title, blocks)
+        return blocks + grad_blocks, totals
+
+    def render(self) -> str:
+        net, M = self.net, self.a.samples
+        title = f"Witness: {net.describe()}, M = {M} sample{'s' if M != 1 else ''}"
+        blocks = self.network_blocks() + self.parameter_blocks()
+        pass_blocks, totals = self.pass_blocks()
+        blocks += pass_blocks
+        blocks.append(gradient_summary(self.fmt, totals))
+        blocks += condition_blocks(self.fmt, recheck(self.problem, self.a))
+        return self.fmt.document(title, blocks)
 
 
 def explain(problem: Problem, assignment: Assignment, fmt: str) -> str:
     """The witness as a derivation to check by hand: ``fmt`` is ``"markdown"`` or ``"latex"``.
 
     A witness of a layer model (``--net "Sequential(...)"``) is written layer by layer by
-    :func:`cexsearch.output.explain_layers.explain_model`, from the trace; an MLP as here.
+    :func:`cexsearch.output.explain_layers.explain_model`, from the trace; an MLP as here; a
+    witness of a training problem step by step by :func:`cexsearch.output.explain_training.explain_training`.
 
     Raises :class:`~cexsearch.errors.InputError` for another format or for an
     assignment of another network or batch size than the problem's.  Raises
@@ -351,6 +364,10 @@ def explain(problem: Problem, assignment: Assignment, fmt: str) -> str:
             f"the problem for {problem.network.text} with {problem.samples}",
             hint="explain a witness of the same network and batch size",
         )
+    if problem.training is not None:  # a training run: one derivation per step, then its update
+        from .explain_training import explain_training
+
+        return explain_training(problem, assignment, chosen)
     if not isinstance(problem.network, Network):  # a layer model: the chain rule layer by layer
         from .explain_layers import explain_model
 

@@ -100,10 +100,12 @@ def _scaled(arr: np.ndarray, factor: Fraction) -> np.ndarray:
 class _LayerExplainer:
     """Builds every block of one layer model's explanation in one format, from one trace."""
 
-    def __init__(self, problem: Problem, a: Assignment, fmt: Format) -> None:
+    def __init__(self, problem: Problem, a: Assignment, fmt: Format, step: Trace | None = None) -> None:
+        """``step``: a training run's exact trace of ``a`` (θ_t on its batch), read instead of a trace of its own."""
         self.problem, self.a, self.fmt = problem, a, fmt
         self.model: Model = a.network  # type: ignore[assignment]
-        self.t = model_trace(a)
+        self.t = step if step is not None else model_trace(a)
+        self.section = ""  # put before the headings of the pass ("Step 1: "), for a training run's steps
         self.M = a.samples
         self.s = self.model.loss.gradient_scale(self.M, math.prod(self.model.output_shape))
         owners: dict[str, tuple[str, ...]] = {}
@@ -177,7 +179,7 @@ class _LayerExplainer:
                      + ("g(u_{m,e})\\, y_{m,e}" if margin else "g(r_{m,e})"))
         return lines
 
-    def parameter_blocks(self) -> list[str]:
+    def parameter_blocks(self, heading: str = "Parameters") -> list[str]:
         fmt, lines = self.fmt, []
         values = self.model.values_of(self.a)
         for name in self.model.parameter_names():
@@ -192,7 +194,7 @@ class _LayerExplainer:
                     sub = arr[lead]
                     idx = ",".join(map(str, lead))
                     lines.append(f"{sym}[{idx},:,:] &= {matrix(fmt, [list(r) for r in sub])}")
-        return [fmt.heading("Parameters"), fmt.math(lines)]
+        return [fmt.heading(heading), fmt.math(lines)]
 
     def forward_blocks(self) -> list[str]:
         fmt, t = self.fmt, self.t
@@ -212,7 +214,7 @@ class _LayerExplainer:
         rows.append(("u = y yhat" if margin else "r = yhat - y", "u" if margin else "r", t.loss_argument))
         last = self.places[-1].path
         rows.append((f"δ({number(last)})", f"{delta(last)}", self.d(last)))
-        blocks = [fmt.heading("Data and forward pass"), "One column per sample m, every entry exact"
+        blocks = [fmt.heading(self.section + "Data and forward pass"), "One column per sample m, every entry exact"
                   + ("; t* is the entry each max-pool window passes on, counted row by row within the window."
                      if any(isinstance(p.layer, MaxPoolNd) for p in self.places) else "."), _rows_table(fmt, rows, self.M),
                   fmt.math([f"L &= {fmt.num(Fraction(t.loss))}"])]
@@ -231,7 +233,7 @@ class _LayerExplainer:
                 "From the output back, $\\delta^{(i)} = \\frac{1}{s} \\partial L / \\partial a^{(i)}$, "
                 "as backprop hands it to layer $i$:")
         rows = [(f"δ({number(path)})", delta(path), self.d(path)) for path, _ in self.t.output_gradients]
-        blocks = [fmt.heading("Backprop deltas"), text]
+        blocks = [fmt.heading(self.section + "Backprop deltas"), text]
         if lines:
             blocks.append(fmt.math(lines))
         blocks.append(_rows_table(fmt, rows, self.M))
@@ -291,7 +293,7 @@ class _LayerExplainer:
                  + ": each term's factors, each term's value, and the total"
                  + ("; a kernel tap on the zero padding adds nothing and is left out."
                     if any(isinstance(p.layer, ConvNd) and any(p.layer.padding) for p in self.places) else "."))
-        return [fmt.heading("Gradients"), intro, *blocks], totals
+        return [fmt.heading(self.section + "Gradients"), intro, *blocks], totals
 
     def render(self) -> tuple[str, Totals]:
         fmt, model, M = self.fmt, self.model, self.M

@@ -179,11 +179,17 @@ def outcome_html(outcome: Outcome, conditions: bool = True) -> str:
         if layers is not None:
             parts.append(rich_table_html(layers))
         parts += [rich_table_html(t(outcome)) for t in (report.parameter_table, report.dataset_table, report.gradient_table)]
+        run = report.training_table(outcome)  # a training witness: its run, step by step
+        if run is not None:
+            parts.append(rich_table_html(run))
         parts.append(f'<p class="check">{escape(report.check_line(outcome).plain)}</p>')
         parts.append(plot_html(outcome))
-        tex = explain(outcome.problem, outcome.witness, "latex")
-        parts.append(f'<details class="derivation" open=""><summary>Derivation</summary>\n'
-                     f"{derivation_html(tex)}\n</details>")
+        try:
+            tex = explain(outcome.problem, outcome.witness, "latex")
+            parts.append(f'<details class="derivation" open=""><summary>Derivation</summary>\n'
+                         f"{derivation_html(tex)}\n</details>")
+        except InputError as e:  # a training run of a network explain cannot write yet: say so, keep the page
+            parts.append(f'<p class="note">no derivation: {escape(e.message)}</p>')
     notes = [f"shrinking: {'; '.join(outcome.shrink)}"] if outcome.shrink else []
     notes += [f"cross-check {n}" for n in outcome.cross_checks]
     parts += [f'<p class="note">{escape(n)}</p>' for n in notes]

@@ -103,7 +103,11 @@ def evaluate(a: Assignment, exact: bool = True) -> Evaluation:
         return evaluate_model(a, exact)
     model = model_of(a.network)
     values = {name: a.flat(name) for name in model.parameter_names()}  # the trace reshapes them
-    t = trace(model, values, _fractions(a, "x"), _fractions(a, "y"), EXACT if exact else FLOAT)
+    return mlp_evaluation(trace(model, values, _fractions(a, "x"), _fractions(a, "y"), EXACT if exact else FLOAT))
+
+
+def mlp_evaluation(t: Trace) -> Evaluation:
+    """An MLP's :class:`Evaluation` read from its trace (a training run's step, say), per hidden layer."""
     chosen = dict(t.pattern)
     pres: list[np.ndarray] = []
     acts: list[np.ndarray] = []

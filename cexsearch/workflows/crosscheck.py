@@ -21,6 +21,12 @@ Two second opinions, each optional and each imported only when asked for:
   there.  That difference is a choice of convention, never reported as a
   disagreement.  The other activations' tables follow PyTorch at every breakpoint.
 
+* :func:`torch_training_cross_check` does the same for a witness of a training problem
+  (``--steps K``): a real PyTorch training loop (``torch.optim.SGD`` with the run's lr and
+  momentum, the same batches in order, PyTorch's loss, float64; :mod:`cexsearch.oracles.torch_training`)
+  from the initial values, compared at every step with the exact replay: θ_t, the gradient
+  of step t's batch and its loss, each within 1e-9 of the sum of its terms' absolute values.
+
 * :func:`cvc5_decide` decides an SMT-LIB 2 text with cvc5, and
   :func:`cvc5_cross_check_pattern` re-decides one activation pattern's
   constraints (written out by :func:`z3_to_smt2`) and compares with Z3.  cvc5
@@ -56,9 +62,10 @@ from ..oracles.cvc5 import (
 )
 from ..oracles.exact import exact_forward
 from ..oracles.torch import TORCH_HINT, torch_available
+from ..semantics.training import Run
 
 __all__ = ["TORCH_HINT", "TORCH_RTOL", "CVC5_HINT", "CrossCheckError", "TorchReport", "Cvc5Decision", "Cvc5Report",
-           "torch_available", "torch_gradients", "torch_cross_check", "cvc5_available", "cvc5_decide",
+           "torch_available", "torch_gradients", "torch_cross_check", "TrainingReport", "torch_training_cross_check", "cvc5_available", "cvc5_decide",
            "cvc5_decide_detailed", "cvc5_cross_check_pattern", "z3_to_smt2"]
 
 #: Relative tolerance of the torch comparison; see :func:`torch_cross_check`.
@@ -225,3 +232,88 @@ def torch_cross_check(assignment: Assignment, exact_gradients: dict[str, np.ndar
         notes.append("disagreement: " + "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else ""))
     return TorchReport(True, worst, ok, run.at_breakpoint, "; ".join(notes), native_agrees,
                        time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    """A PyTorch training loop against the exact replay of a training witness, step by step.
+
+    ``agrees`` when at every step t = 0 .. K every entry of θ_t and of the gradient of step
+    t's batch, and the batch loss, is within ``TORCH_RTOL`` of its magnitude (the sum of the
+    absolute values of its terms: for θ_t, |θ_0| plus lr times the velocities' magnitudes);
+    ``max_abs_deviation`` is the largest ``|torch - exact|`` over all of them, at ``worst``.
+    """
+
+    steps: int
+    max_abs_deviation: float
+    agrees: bool
+    worst: str
+    note: str
+    elapsed_seconds: float = 0.0
+
+    def describe(self) -> str:
+        return (f"torch training loop: {'agrees' if self.agrees else 'DISAGREES'} at every one of "
+                f"{self.steps + 1} steps (parameters, gradients, loss), largest deviation {self.max_abs_deviation:.3g}"
+                + (f" ({self.worst})" if self.worst else "") + f"; {self.note}")
+
+
+def torch_training_cross_check(assignment: Assignment, run: Run) -> TrainingReport:
+    """Train the witness's network with ``torch.optim.SGD`` as ``run.training`` says and compare with ``run``.
+
+    ``run`` is the exact replay (:attr:`cexsearch.semantics.numeric.Recheck.run`).  Raises
+    :class:`InputError` when PyTorch is not installed.
+    """
+    from ..oracles.torch_training import torch_training
+
+    started = time.monotonic()
+    model, values = _values(assignment)
+    training = run.training
+    loop = torch_training(model, values["x"], values["y"], training, run.lr, run.params)
+    label = assignment.network.label
+    worst, ok, where = 0.0, True, ""  # where: the value of the largest deviation ("" while all are 0)
+    bad: list[str] = []
+    scale = {n: np.array([abs(float(v)) for v in np.asarray(run.params[0][n]).reshape(-1)]) for n in loop.params[0]}
+    velocity: dict[str, np.ndarray] | None = None
+    lr, mu = float(run.lr), float(training.momentum)
+    for t in range(training.steps + 1):
+        tr = run.traces[t]
+        assert tr is not None  # the exact replay keeps every step's trace
+        exact = {f"{label(n)}@{t}": run.params[t][n] for n in loop.params[t]}
+        exact |= {f"grad@{t}({label(n)})": tr.gradients[n] for n in loop.params[t]}
+        exact[f"loss@{t} (batch)"] = np.array([tr.loss], dtype=object)
+        approx = {f"{label(n)}@{t}": v for n, v in loop.params[t].items()}
+        approx |= {f"grad@{t}({label(n)})": g for n, g in loop.gradients[t].items()}
+        approx[f"loss@{t} (batch)"] = np.array([loop.losses[t]])
+        mags = {f"{label(n)}@{t}": scale[n] for n in loop.params[t]}
+        mags |= {f"grad@{t}({label(n)})": g for n, g in loop.grad_scale[t].items()}
+        mags[f"loss@{t} (batch)"] = np.array([loop.loss_scale[t]])
+        for key in exact:  # one value at a time, to say where the largest deviation is
+            dev, key_ok, key_bad = _compare({key: exact[key]}, {key: approx[key]}, {key: mags[key]})
+            if dev > worst:
+                worst, where = dev, key
+            ok, bad = ok and key_ok, bad + key_bad
+        if t < training.steps:  # |θ_{t+1}|'s terms: |θ_t| + lr (μ V_t + G_t)
+            g = {n: np.abs(np.asarray(loop.grad_scale[t][n], dtype=np.float64)).reshape(-1) for n in scale}
+            velocity = g if velocity is None or mu == 0 else {n: mu * velocity[n] + g[n] for n in g}
+            scale = {n: scale[n] + lr * velocity[n] for n in scale}
+    acts, custom = _activations(model)
+    notes = [f"torch.optim.SGD(lr={lr!r}, momentum={mu!r}) on the same batches in order, float64"]
+    if custom:
+        notes.append(f"relu_grad_at_zero = 1 computed by a custom autograd.Function at {', '.join(custom)}")
+    elif acts:
+        notes.append(f"PyTorch's built-in {', '.join(acts)}")
+    if loop.at_breakpoint:
+        notes.append(_plural(loop.at_breakpoint, "pre-activation", "pre-activations") + " exactly at a breakpoint "
+                     "over the steps" + (f", {loop.rounded_off} of them put off it by float64 and kept there"
+                                         if loop.rounded_off else ""))
+    if loop.flips:
+        notes.append(_plural(loop.flips, "pre-activation", "pre-activations") + " on another piece in float64 "
+                     "than exactly: rounding changed their branch")
+    if loop.ties or loop.moved_maxima:
+        notes.append(f"{loop.ties} tied and {loop.moved_maxima} moved max-pool maxima over the steps")
+    if loop.loss_kinks:
+        notes.append(_plural(loop.loss_kinks, "output entry", "output entries") + " exactly at a kink of the loss")
+    if not ok:
+        notes.append("disagreement: " + "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else ""))
+    return TrainingReport(training.steps, worst, ok, where, "; ".join(notes),
+                          time.monotonic() - started)

@@ -23,6 +23,7 @@ from ..files import write_atomic as write_atomic  # where claims.py and older ca
 from ..model.network import Network, ParameterNames
 from ..model.problem import Assignment, Domain, FixedValues, Problem
 from ..semantics.numeric import Evaluation, Recheck
+from .witness_training import read_lr, read_training, run_doc, training_doc
 
 SCHEMA = "cexsearch.witness/1"
 OTHER_DOCUMENTS = {"cexsearch.check/1": "a check report (check --json)", "cexsearch.sweep/1": "a sweep grid (sweep --json)"}
@@ -74,7 +75,7 @@ def network_doc(net: Network) -> dict[str, Any]:
 
 
 def problem_doc(problem: Problem) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "network": network_doc(problem.network),
         "samples": problem.samples,
         "conditions": [c.text for c in problem.conditions],
@@ -85,6 +86,9 @@ def problem_doc(problem: Problem) -> dict[str, Any]:
             "bound": exact_text(problem.domain.bound) if problem.domain.bound is not None else None,
         },
     }
+    if problem.training is not None:  # K steps of training: the spec (witness_training.py)
+        doc["training"] = training_doc(problem.training)
+    return doc
 
 
 def tool_doc() -> dict[str, str]:
@@ -172,6 +176,8 @@ def outcome_document(outcome: Outcome, seed: int = 0, rlimit: int | None = None)
     doc["reason"] = outcome.reason
     if outcome.witness is not None and outcome.recheck is not None:
         doc.update(evaluation_doc(outcome.witness, outcome.recheck.evaluation))
+        if outcome.recheck.run is not None:  # the run's lr and trajectory, from the exact replay
+            doc.update(run_doc(outcome.recheck.run, outcome.problem.network, outcome.problem.samples))
         doc["check"] = recheck_doc(outcome.recheck)
     if outcome.algebraic:
         doc["algebraic"] = [
@@ -293,14 +299,14 @@ def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignmen
         net = _layer_network(nd, f"{where}: network") if "notation" in nd else _mlp_network(nd, where)
         samples = _need(doc, "samples", int, where)
         net.check_samples(samples, "samples")
+        training = read_training(doc, samples, where)
+        steps = training.steps if training is not None else 0
         texts = _need(doc, "conditions", list, where)
         conds = []
         for t in texts:
             if not isinstance(t, str):
                 raise WitnessFileError(f"condition {t!r} is not a string", where=where)
-            c = C.parse(t, net.names)
-            C.check(c, net, samples)
-            conds.append(c)
+            conds.append(C.check(C.parse(t, net.names), net, samples, steps))
         fixed_items = []
         fixed = doc.get("fixed")
         if not isinstance(fixed, (list, type(None))):
@@ -331,7 +337,7 @@ def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignmen
                                    where=where, hint="write true or false")
         bound = dom.get("bound")
         problem = Problem(net, samples, tuple(conds), FixedValues(tuple(sorted(fixed_items))),
-                          Domain(integers, _number(bound, where) if bound is not None else None))
+                          Domain(integers, _number(bound, where) if bound is not None else None), training)
         values = doc.get("values")
         if values is None:
             return problem, None, doc
@@ -355,7 +361,8 @@ def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignmen
                 raise WitnessFileError(f"values.{name} has shape {list(found[0])}, the network needs {list(shape)}",
                                        where=where)
             entries_.append((internal, tuple(_number(v, f"{where}: values.{name}") for v in found[1])))
-        return problem, Assignment(net, samples, tuple(entries_)), doc
+        lr = read_lr(doc, training, where) if training is not None else None
+        return problem, Assignment(net, samples, tuple(entries_), lr), doc
     except WitnessFileError:
         raise
     except InputError as e:  # a network, condition or value that the shared readers refuse

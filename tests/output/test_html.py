@@ -201,6 +201,26 @@ def test_find_page_has_the_witness_the_derivation_and_the_plot(tmp_path: Path) -
     assert all(tr.find(f"{XHTML}td").get("class") == "mono name" for tr in grads)
 
 
+FIXED_121 = ["--net", "1-2-1", "-r", "W2 == 0", "-r", "grad@2(W1) != 0"]
+FIXED_1221 = ["--net", "1-2-2-1", "--lr", "1/10", "-r", "loss@2 != loss@0"] + [
+    a for fix in ("W1 = 1", "b1 = 1", "W2 = 1", "b2 = 0", "W3 = 1", "b3 = 0", "x = 1", "y = 0") for a in ("--fix", fix)]
+
+
+@pytest.mark.parametrize("args, derivation", [(FIXED_121, True), (FIXED_1221, False)])
+def test_a_training_witness_page_has_its_run_and_a_derivation_per_step_or_says_why_not(
+        tmp_path: Path, args: list[str], derivation: bool) -> None:
+    page = tmp_path / "train.html"
+    result = runner.invoke(app, ["find", *args, "-M", "2", "--steps", "2", "--no-shrink", "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    root = ET.fromstring(page.read_text(encoding="utf-8"))
+    captions = [t.findtext(f"{XHTML}caption") or "" for t in root.iter(f"{XHTML}table")]
+    run = [t for t, c in zip(root.iter(f"{XHTML}table"), captions) if c.startswith("training run: 2 steps of gd")]
+    assert len(run) == 1 and len(list(run[0].iter(f"{XHTML}tr"))) == 1 + 3  # a header and steps 0, 1, 2
+    text = "".join(root.itertext())
+    assert ("Step 2: Gradients" in text) == derivation
+    assert ("no derivation: --explain of a training run" in text) == (not derivation)
+
+
 def test_find_without_a_witness_still_writes_its_page(tmp_path: Path) -> None:
     page = tmp_path / "none.html"
     result = runner.invoke(app, ["find", *SEED_001, "-M", "2", "--html", str(page)])
