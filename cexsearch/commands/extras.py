@@ -7,7 +7,6 @@ from dataclasses import replace
 
 from ..engine.search import Outcome
 from ..errors import InputError
-from ..model.problem import Problem
 from .options import writable
 
 
@@ -31,14 +30,6 @@ class Extras:
                 raise InputError(f"--plot {plot!r} must end in .png or .svg")
             writable(plot, "--plot")
         writable(explain_to, "--explain-to")
-
-    def check(self, problem: Problem) -> None:
-        """Refuse, before the search, what cannot be written for this problem's witness."""
-        if self.explain is not None and problem.training is not None:
-            from ..output.explain_training import no_deltas, reads_deltas
-
-            if reads_deltas(problem.network):  # the run's traces keep no deltas (see explain_training)
-                raise no_deltas(problem.network)
 
     @classmethod
     def parse(cls, explain: str | None, explain_to: str | None, plot: str | None, checks: list[str] | None,

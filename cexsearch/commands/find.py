@@ -131,7 +131,6 @@ def find(
                 raise InputError("--samples all cannot fix data: they differ between batch sizes", hint="fix parameters only")
             check_find_form(problem.conditions, network)
         extras = Extras.parse(explain, explain_to, plot, cross_check, json_path)
-        extras.check(problem)
         if not isinstance(network, Network):
             require_layer_plot(network, plot)
         options = search_options(seconds, seed, strategy, jobs, rlimit, force, cluster, learn, decompose)

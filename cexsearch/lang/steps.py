@@ -66,9 +66,10 @@ def resolve(cond: Condition, steps: int) -> Condition:
     def change(n: Var | Grad) -> Var | Grad:
         if n.step is None:
             return n
-        shown = f"{n.name}@" if isinstance(n, Var) else f"grad@...({n.param})"
+        at = ("K" if not n.step else f"(K-{n.step})") if n.end else str(n.step)
+        shown = f"{n.name}@{at}" if isinstance(n, Var) else f"grad@{at}({n.param})"
         if steps == 0:
-            raise ConditionError(f"{shown}{'K' if n.end else n.step} reads a training step, but there are none",
+            raise ConditionError(f"{shown} reads a training step, but there are none",
                                  source=cond.text, column=n.col, hint="add --steps K (claim key steps)")
         step = steps - n.step if n.end else n.step
         if not 0 <= step <= steps:

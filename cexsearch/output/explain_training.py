@@ -62,11 +62,6 @@ def _explainer(problem: Problem, a: Assignment, fmt: Format, run: Run, t: int) -
     return ex
 
 
-def reads_deltas(network: Any) -> bool:
-    """Whether a derivation of ``network`` reads backprop's per-layer deltas (which the run's traces do not keep)."""
-    return not isinstance(network, Network) or network.depth > 2 or network.widths[-1] > 1
-
-
 def no_deltas(network: Any) -> InputError:
     """The refusal of --explain for a training run of a network whose derivation reads backprop's deltas."""
     return InputError(

@@ -211,7 +211,8 @@ def check_line(outcome: Outcome) -> Text:
     assert chk is not None
     n = len(chk.conditions)
     return Text(
-        f"exact re-check: all {n} condition{'s' if n != 1 else ''} hold; float64 re-check: largest deviation "
+        f"exact re-check: {'the condition holds' if n == 1 else f'all {n} conditions hold'}; float64 re-check: "
+        "largest deviation "
         f"{chk.float_deviation:.3g}",
         style="green",
     )

@@ -250,7 +250,7 @@ def replay(problem: Problem, a: Assignment, exact: bool = True) -> Run:
     params = {name: _fractions(a, name) for name in model.parameter_names()}
     lr = learning_rate(problem, a)
     return unroll(model, params, _fractions(a, "x"), _fractions(a, "y"), problem.training,
-                  lr if exact else float(lr), EXACT if exact else FLOAT)
+                  lr if exact else float(lr), EXACT if exact else FLOAT, output_gradients=exact)
 
 
 def loss_targets(network: Any) -> tuple[Fraction, ...]:

@@ -73,12 +73,14 @@ class Run:
 
 
 def unroll(model: Model, params: Mapping[str, Any], x: Any, y: Any, training: Training, lr: Any,
-           algebra: Algebra | AlgebraFor, last: bool = True, full: bool = True) -> Run:
+           algebra: Algebra | AlgebraFor, last: bool = True, full: bool = True, output_gradients: bool = False) -> Run:
     """Run ``training`` from ``params`` on the dataset (x, y), in the algebra's numbers.
 
     ``algebra`` is one algebra, or a function giving each step's (symbolic algebras keep
     each step's choices apart).  Without ``last`` the trace at θ_K is skipped (nothing
     reads ``grad@K``, ``yhat@K`` or ``loss@K``); without ``full`` so are sgd's whole-dataset passes.
+    With ``output_gradients`` each step's batch trace keeps what backprop handed every layer (for
+    explanations).
     """
     of: AlgebraFor = algebra if callable(algebra) else (lambda t, kind: algebra)  # type: ignore[assignment,return-value]
     xs = np.asarray(x, dtype=object)
@@ -97,7 +99,7 @@ def unroll(model: Model, params: Mapping[str, Any], x: Any, y: Any, training: Tr
             fulls.append(None)
             break
         batch = list(training.batch(t, samples))
-        tr = trace(model, theta, xs[batch], ys[batch], of(t, "batch"))
+        tr = trace(model, theta, xs[batch], ys[batch], of(t, "batch"), output_gradients=output_gradients)
         traces.append(tr)
         if training.batch_size is None:
             fulls.append(tr)

@@ -59,3 +59,10 @@ def test_bad_steps_are_refused_with_the_fix(text, steps, message):
 def test_a_typed_name_is_never_taken_for_a_step():
     with pytest.raises(ConditionError, match="unknown name 'W1_2'"):
         C.parse("W1_2 == 0")
+
+
+def test_the_message_shows_the_step_as_written():
+    with pytest.raises(ConditionError, match=r"grad@\(K-1\)\(W1\) reads a training step, but there are none"):
+        C.check(C.parse("grad@(K-1)(W1) == 0"), NET, 1, 0)
+    with pytest.raises(ConditionError, match="W1@2 reads a training step"):
+        C.check(C.parse("W1@2 == 0"), NET, 1, 0)

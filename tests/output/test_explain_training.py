@@ -9,7 +9,6 @@ from fractions import Fraction as F
 import numpy as np
 import pytest
 
-from cexsearch.errors import InputError
 from cexsearch.model.network import Network
 from cexsearch.model.problem import Assignment, Problem
 from cexsearch.model.training import Training
@@ -90,18 +89,11 @@ def test_latex_and_the_conditions() -> None:
     assert "\\begin{document}" in text and recheck(p, a).confirmed
 
 
-def test_a_network_whose_derivation_needs_backprop_deltas_is_refused_with_the_reason() -> None:
-    a = witness("1-2-2-1", 2)
-    with pytest.raises(InputError, match="keep no backprop deltas per layer") as e:
-        explain(problem(a, Training(1, lr=F(1, 2))), a, "markdown")
-    assert "1-2-2-1" in (e.value.hint or "")
-
-
 @pytest.mark.parametrize("widths_or_model", ["1-2-2-1", "2-2-2", "layers"])
-def test_deeper_networks_are_written_once_the_run_keeps_its_deltas(monkeypatch, widths_or_model) -> None:
-    """The deltas' path: a run whose traces keep backprop's output gradients (as a replay with them would)."""
+def test_deeper_networks_are_written_from_the_deltas_the_replay_keeps(widths_or_model) -> None:
+    """The exact replay keeps backprop's output gradients at every step, so deeper MLPs, several outputs and
+    layer models are written too."""
     from cexsearch.model import parse_model
-    from cexsearch.semantics import EXACT, trace
 
     if widths_or_model == "layers":
         net = parse_model("Sequential(Conv1d(1, 2, 2), ReLU(), Flatten(), Linear(4, 1))", (1, 3))
@@ -110,22 +102,6 @@ def test_deeper_networks_are_written_once_the_run_keeps_its_deltas(monkeypatch, 
                                      for n in net.variable_names()))  # type: ignore[arg-type]
     else:
         a = witness(widths_or_model, 2, seed=4)
-    real = training_module.recheck
-
-    def with_deltas(p, a):  # type: ignore[no-untyped-def]
-        check = real(p, a)
-        run = check.run
-        model = run.traces[0].model
-        traces = []
-        for t in range(run.steps + 1):
-            batch = training_module._step_assignment(a, run, t)
-            xy = [np.asarray(batch.flat(v), dtype=object).reshape(model.shape(v, batch.samples)) for v in ("x", "y")]
-            mine = trace(model, run.params[t], *xy, EXACT, output_gradients=True)
-            assert all((mine.gradients[n] == run.traces[t].gradients[n]).all() for n in mine.gradients)
-            traces.append(mine)
-        return dataclasses.replace(check, run=dataclasses.replace(run, traces=tuple(traces)))
-
-    monkeypatch.setattr(training_module, "recheck", with_deltas)
     p = Problem(a.network, 2, training=Training(2, "sgd", 1, F(1, 2), F(1, 2)))
     text = explain(p, a, "markdown")
     assert "## Step 2: Gradients" in text and text.count(": the update") == 2
@@ -148,13 +124,12 @@ def test_find_and_verify_explain_a_training_witness(tmp_path) -> None:
     assert "## Step 2: Gradients" in r2.output and "`grad@2(W1) != 0`: holds" in r2.output
 
 
-def test_find_refuses_explain_of_a_deep_training_run_before_searching() -> None:
+def test_find_explains_a_deep_training_run() -> None:
     from typer.testing import CliRunner
 
     from cexsearch.cli import app
 
     r = CliRunner().invoke(app, ["find", "--net", "1-2-2-1", "--samples", "2", "--steps", "1", "-r", "grad@1(W1) != 0",
-                                 "--explain", "markdown"])
-    assert r.exit_code == 2
-    assert "keep no backprop deltas per layer" in " ".join(r.output.split())
-    assert "FOUND" not in r.output and "patterns:" not in r.output
+                                 "--explain", "markdown", "--no-shrink"])
+    assert r.exit_code == 0, r.output
+    assert "## Step 1: Backprop deltas" in r.output and "## Step 0: the update" in r.output
