@@ -107,7 +107,21 @@ def instances() -> list[Instance]:
                         why="equal units compute equal values and receive equal backprop signals"))
     out.append(Instance("holds output residual 1-4-1 x 1", "1-4-1", 1, ("grad(b2) == 0", "yhat != y"), "none",
                         why="with one sample grad(b2) = c (yhat - y)"))
+    out += scale_instances()
     out += training_instances()
+    return out
+
+
+def scale_instances() -> list[Instance]:
+    """Issue #15's proofs at scale: no bias, ReLU'(0) = 0, grad(W2) == 0 and grad(W1) != 0 (a unit-by-unit reason)."""
+    nobias = NetworkSettings(bias=False)
+    unit = ("grad(W2) == 0", "grad(W1) != 0")
+    out = [Instance(f"scale 1-{h}-1 nobias x {M}", f"1-{h}-1", M, unit, "none", nobias,
+                    target=60.0 if (h, M) in ((16, 4), (10, 5)) else None)
+           for h, M in ((10, 3), (12, 3), (6, 5), (10, 4), (16, 4), (10, 5))]
+    out += [Instance(f"scale 2-{h}-1 x {M}: grad(W2), grad(b2) == 0, grad(b1) != 0", f"2-{h}-1", M,
+                     ("grad(W2) == 0", "grad(b2) == 0", "grad(b1) != 0"), expect)
+            for h, M, expect in ((8, 2, "none"), (10, 2, "none"), (10, 3, "found"))]
     return out
 
 
