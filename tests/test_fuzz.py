@@ -341,7 +341,7 @@ fix_value = st.one_of(number_values, st.recursive(number_values, lambda inner: s
 CLAIM_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "name": st.one_of(st.sampled_from(["a", "b", "c", "d"]), st.text(max_size=8)),
     "net": st.one_of(st.sampled_from(NETS), st.lists(st.sampled_from(NETS), max_size=2)),
-    "samples": st.one_of(st.integers(-1, 3), st.sampled_from(["1..2", "2..1", "0..1", "1..", "a", " 2 ", "02"]),
+    "samples": st.one_of(st.integers(-1, 3), st.sampled_from(["1..2", "2..1", "0..1", "1..", "a", " 2 ", "02", "all"]),
                          st.lists(st.integers(-1, 3), max_size=3)),
     "given": st.lists(st.one_of(conditions, st.text(max_size=10)), max_size=2),
     "then": st.lists(st.one_of(conditions, st.text(max_size=10)), max_size=2),
@@ -362,6 +362,12 @@ CLAIM_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "weights_from_module": st.one_of(st.booleans(), st.integers(0, 1)),
     "input_shape": st.one_of(st.lists(st.integers(-1, 4), max_size=3), st.sampled_from(["1", "1,4", "0", "a", ""])),
     "huber_delta": number_values,
+    "steps": st.one_of(st.integers(-1, 3), st.sampled_from(["2", "K"]), st.decimals(min_value=0, max_value=2, places=1)),
+    "optimizer": st.sampled_from(["gd", "sgd", "adam", ""]),
+    "batch_size": st.integers(-1, 3),
+    "lr": number_values,
+    "momentum": number_values,
+    "invariant": st.lists(st.one_of(conditions, st.text(max_size=10)), max_size=2),
 }
 VALID_CLAIM = {"name": "a", "net": "1-1-1", "samples": 1, "given": ["grad(b2) == 0"], "then": ["grad(W1) == 0"],
                "expect": "holds"}

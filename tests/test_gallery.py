@@ -277,7 +277,7 @@ GALLERY: dict[str, Bad] = {
     "claim-samples-zero": check(claim_with("samples", "0"), names="got 0", hint="at least 1"),
     "claim-samples-reversed": check(claim_with("samples", '"3..1"'), names="'3..1'", hint='write "1..3"'),
     "claim-samples-bool": check(claim_with("samples", "true"), names="True", hint='a range such as "1..4"'),
-    "claim-samples-text": check(claim_with("samples", '"few"'), names="'few'", hint='e.g. 3 or "1..4"'),
+    "claim-samples-text": check(claim_with("samples", '"few"'), names="'few'", hint='e.g. 3, "1..4" or "all"'),
     "claim-samples-huge-range": check(claim_with("samples", '"1..100000000"'), names=("'1..100000000'", ":10:"),
                                       hint="smaller batches"),
     "claim-given-int": check(claim_with("given", "1"), names="got 1", hint='e.g. given = ["grad(W1) == 0"]'),

@@ -152,7 +152,8 @@ class Parser:
             raise self.fail(
                 f"unknown name {node.id!r}",
                 col,
-                hint=f"did you mean {guess!r}?" if guess else "names are W1, b1, ..., x, y, yhat and grad(P)",
+                hint=(f"did you mean {guess!r}? " if guess else "")
+                + "names are W1, b1, ..., x, y, yhat, loss (and with --steps lr) and grad(P)",
             )
         if isinstance(node, ast.Call):
             fname = node.func.id if isinstance(node.func, ast.Name) else None

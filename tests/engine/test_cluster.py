@@ -74,14 +74,17 @@ def test_every_soundness_claim_gets_the_local_verdict_and_witness(address):
     # parallel_enumeration sends every claim's subtrees to the cluster, however small
     for case in CASES:
         p = problem(case)
-        local = search(p, SearchOptions(strategy="enumerate", timeout=60))
-        remote = parallel_enumeration(p, SearchOptions(strategy="enumerate", timeout=60, cluster=address), None, None)
-        assert remote.verdict == local.verdict == case[6], (case[0], remote.reason)
-        if remote.verdict == "found":
-            # subtrees are read in order, so the cluster returns the witness one process finds
-            assert _values(remote) == _values(local), case[0]
-        else:
-            assert remote.stats.remaining == 0 and remote.stats.undecided == 0
+        for learn in (True, False):
+            local = search(p, SearchOptions(strategy="enumerate", timeout=60, learn=learn))
+            remote = parallel_enumeration(p, SearchOptions(strategy="enumerate", timeout=60, cluster=address,
+                                                           learn=learn), None, None)
+            assert remote.verdict == local.verdict == case[6], (case[0], remote.reason)
+            if remote.verdict == "found" and not learn:
+                # subtrees are read in order, so the cluster returns the witness one process finds (with
+                # learning the cores a solver holds differ between schedules, and so may its model)
+                assert _values(remote) == _values(local), case[0]
+            elif remote.verdict == "none":
+                assert remote.stats.remaining == 0 and remote.stats.undecided == 0
 
 
 @pytest.fixture
