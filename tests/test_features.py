@@ -236,6 +236,29 @@ def test_ctrl_c_exits_130_quickly_and_stops_every_worker(tmp_path, jobs):
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_workers_end_when_the_command_is_killed_outright():
+    """SIGKILL gives the command no chance to stop its workers: they must notice and end themselves
+    (before, they ran on at full CPU for as long as the proof took)."""
+    proc = _cli([*LONG, "--jobs", "2"])
+    try:
+        _eventually(lambda: len(_descendants(proc.pid)) >= 2 and _cpu_seconds([proc.pid, *_descendants(proc.pid)]) >= 2.0,
+                    "the enumeration under way")
+        workers = _descendants(proc.pid)
+    finally:
+        proc.kill()
+    proc.wait(timeout=60)  # not communicate(): a live worker still holds the pipes open
+    try:
+        _eventually(lambda: not any(_alive(p) for p in workers), "every worker process ended", seconds=30.0)
+    finally:
+        for p in workers:  # never leave one behind, whatever the test found
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.communicate(timeout=60)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
 def test_a_worker_that_dies_makes_the_verdict_unknown():
     proc = _cli([*LONG, "--jobs", "2"])
     victims: list[int] = []

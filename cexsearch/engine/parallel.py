@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -17,10 +18,31 @@ from .outcome import AUDIT_LIMIT, Outcome, Progress, SearchStats, confirm, patte
 POLL_SECONDS = 0.01  # how often the collector looks for answers that arrived out of order
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int | None = None) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    if parent is not None:
+        import threading
+
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """A worker ends when the search that started it is gone: a parent killed outright (SIGTERM,
+    SIGKILL) cannot stop its workers, which then ran on for hours at full CPU (a Z3 check
+    releases the GIL, so this thread still runs during one)."""
+    import os
+    import time
+
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # the pid belongs to another user's process now: the parent is gone
+            os._exit(1)
 
 
 # verdict, witness values, counts, reasons, audit records, and the cores it learned itself
@@ -81,7 +103,8 @@ class LocalPool:
         # The fork server imports the engine once and forks workers that have it: each worker
         # no longer imports Z3 and numpy itself (0.2-0.3 s per search saved on two cores).
         ctx.set_forkserver_preload(["cexsearch.engine.search"])
-        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init)
+        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                                        initargs=(os.getpid(),))
 
     def submit(self, problem: Problem, options: SearchOptions, prefix: tuple[bool, ...],
                wall_deadline: float | None, cores: Sequence[Core] = ()) -> Any:
