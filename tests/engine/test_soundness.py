@@ -150,11 +150,14 @@ def test_parallel_workers_agree_on_a_proof_and_a_witness():
     assert one.stats.remaining == two.stats.remaining == 0
     find = build_problem(NetworkSettings().network("1-2-1"), 3,
                          ["grad(W2) == 0", "grad(b2) == 0", "grad(W1) != 0", "grad(b1) != 0"])
-    a = search(find, SearchOptions(strategy="enumerate", jobs=1))
-    b = search(find, SearchOptions(strategy="enumerate", jobs=2))
-    assert a.verdict == b.verdict == "found"
-    # subtrees are answered in order, so the witness is the one a single process finds
-    assert json.dumps(outcome_document(a)["values"]) == json.dumps(outcome_document(b)["values"])
+    for learn in (True, False):
+        a = search(find, SearchOptions(strategy="enumerate", jobs=1, learn=learn))
+        b = search(find, SearchOptions(strategy="enumerate", jobs=2, learn=learn))
+        assert a.verdict == b.verdict == "found"
+        if not learn:
+            # subtrees are answered in order, so the witness is the one a single process finds (with learning
+            # the cores a solver holds differ between schedules, and so may its model: CI found x[0] 1 vs 2)
+            assert json.dumps(outcome_document(a)["values"]) == json.dumps(outcome_document(b)["values"])
 
 
 # --------------------------------------------------------------------------
