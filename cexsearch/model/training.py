@@ -65,10 +65,15 @@ class Training:
             return tuple(range(samples))
         return tuple((self.first + step * self.batch_size + i) % samples for i in range(self.batch_size))
 
-    def describe(self) -> str:
-        """``2 steps of sgd (batch 1, lr free > 0)``: one line for a report."""
+    @property
+    def schedule(self) -> str:
+        """``2 steps of sgd (batch 1)``: the steps and the optimizer, without lr."""
         what = self.optimizer if self.batch_size is None else f"{self.optimizer} (batch {self.batch_size}" + (
             f", from sample {self.first})" if self.first else ")")
+        return f"{self.steps} step{'s' if self.steps != 1 else ''} of {what}"
+
+    def describe(self) -> str:
+        """``2 steps of sgd (batch 1), lr free > 0``: one line for a report."""
         lr = "lr free > 0" if self.lr is None else f"lr {self.lr}"
         mom = f", momentum {self.momentum}" if self.momentum else ""
-        return f"{self.steps} step{'s' if self.steps != 1 else ''} of {what}, {lr}{mom}"
+        return f"{self.schedule}, {lr}{mom}"

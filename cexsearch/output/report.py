@@ -188,7 +188,7 @@ def training_table(outcome: Outcome, shown: int = 6) -> Table | None:
         return None
     run, net = chk.run, outcome.problem.network
     lr = f"lr {fmt_exact(run.lr)}" + (" (free: the witness's)" if training.lr is None else "")
-    t = _table(f"training run: {training.describe().split(',')[0]}, {lr}", "step", "batch", "loss", "moved by the step before")
+    t = _table(f"training run: {training.schedule}, {lr}", "step", "batch", "loss", "moved by the step before")
     for step, theta in enumerate(run.params):
         moved = []
         if step:
