@@ -63,6 +63,8 @@ def problems(claim: Any, network: Network, samples: int) -> InvariantProblems:
     invariant = _conj(inv, joined)
     data = [g for g in given if C.names_used(g.root) <= {"x", "y"}]
     training = claim.training()
+    if claim.all_sizes:  # decided at one sample (see .allsizes): a step on it is any optimizer's step on a batch
+        training = replace(training, optimizer="gd", batch_size=None)
     base = claim.problem(network, samples, given + [_not(invariant, f"not ({joined})")], None)
     one = replace(training, steps=1)
     starts = sorted({(t * one.batch_size) % samples for t in range(samples)}) if one.batch_size else [0]

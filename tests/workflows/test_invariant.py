@@ -87,3 +87,10 @@ def test_every_batch_size_refuses_other_forms_by_name(keys, message):
     base.update(keys)
     with pytest.raises(ClaimFileError, match=message):
         Claim(**base)
+
+
+def test_every_batch_size_takes_any_optimizer_s_batch():
+    # decided at one sample: a batch of 2 cannot be drawn from it, and need not be (a batch is a dataset)
+    c = Claim(name="sgd all", net="10-10-1", samples="all", optimizer="sgd", batch_size=2, given=ZERO,
+              invariant=ZERO, expect="holds")
+    assert check_claim(c).verdict == "holds"
