@@ -33,12 +33,12 @@ from .syntax import (
     too_large,
 )
 
-_NAME_RE = re.compile(r"^(W|b)[0-9]+$|^x$|^y$|^yhat$|^loss$|^lr$")
+_NAME_RE = re.compile(r"^(W|b)[0-9]+$|^x$|^y$|^yhat$|^p$|^loss$|^lr$")
 _COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 _ARITH = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 _OP_NAMES = {ast.Pow: "**", ast.MatMult: "@", ast.Mod: "%", ast.FloorDiv: "//", ast.BitAnd: "&", ast.BitOr: "|",
              ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}
-_KNOWN_WORDS = ("W1", "b1", "W2", "b2", "W3", "b3", "x", "y", "yhat", "loss", "lr", "grad", "all", "any")
+_KNOWN_WORDS = ("W1", "b1", "W2", "b2", "W3", "b3", "x", "y", "yhat", "p", "loss", "lr", "grad", "all", "any")
 
 
 def syntax_tree(source: str, error: type[InputError], what: str) -> ast.expr:
@@ -153,7 +153,7 @@ class Parser:
                 f"unknown name {node.id!r}",
                 col,
                 hint=(f"did you mean {guess!r}? " if guess else "")
-                + "names are W1, b1, ..., x, y, yhat, loss (and with --steps lr) and grad(P)",
+                + "names are W1, b1, ..., x, y, yhat, loss (p with --loss bce or ce, lr with --steps) and grad(P)",
             )
         if isinstance(node, ast.Call):
             fname = node.func.id if isinstance(node.func, ast.Name) else None

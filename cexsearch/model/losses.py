@@ -26,6 +26,20 @@ hinge    max(0, 1 - u), u = y yhat          1/(M n)       -1 for u < 1, 0 for u 
 =======  =================================  ============  ====================================
 
 A piecewise loss records its piece per output entry in the pattern, like an activation.
+
+The classification losses put a *link* between the logits yhat and the loss, and
+are not piecewise: their values live in Q(exp(1/q)) (:mod:`cexsearch.semantics.transcendental`).
+
+=======  ===============================================  =======  =========================
+loss     per entry (bce) or per sample (ce)               s        dL/dyhat
+=======  ===============================================  =======  =========================
+bce      softplus(z) - y z  (BCEWithLogitsLoss, mean)     1/(M n)  s (sigmoid(z) - y)
+ce       logsumexp(z) - Σ_k y_k z_k  (CrossEntropyLoss    1/M      s (softmax(z) - y)
+         with probability targets, mean over samples)
+=======  ===============================================  =======  =========================
+
+``labels``: ``"hard"`` targets are 0 or 1 (ce: one-hot rows, a class index each),
+``"soft"`` targets lie in [0, 1] (ce: rows summing to 1).
 A new loss is one factory and one ``register`` line.
 """
 
@@ -58,6 +72,10 @@ class Loss:
     factor: Fraction = F(1)
     targets: tuple[Fraction, ...] = ()
     settings: tuple[tuple[str, Fraction], ...] = ()
+    #: "" (y compared with yhat directly), "sigmoid" (bce) or "softmax" (ce)
+    link: str = ""
+    #: "hard" or "soft" targets of a classification loss ("" for the others)
+    labels: str = ""
 
     def __post_init__(self) -> None:
         if len(self.constants) != len(self.derivative.pieces):
@@ -65,17 +83,29 @@ class Loss:
 
     def gradient_scale(self, samples: int, outputs: int) -> Fraction:
         """s in dL/dyhat = s * g(t) [* y]; ``outputs`` is the number of entries per sample."""
+        if self.link == "softmax":
+            return self.factor / samples  # CrossEntropyLoss's mean is over the samples
         return self.factor / (samples * outputs) if self.mean else self.factor
+
+    @property
+    def target_range(self) -> tuple[Fraction, Fraction] | None:
+        """The interval soft targets lie in (a classification loss's), or None."""
+        return (F(0), F(1)) if self.link and self.labels == "soft" else None
+
+    @property
+    def rows_sum_to_one(self) -> bool:
+        """Whether each sample's targets must sum to 1 (ce: a probability vector)."""
+        return self.link == "softmax"
 
     @property
     def is_piecewise(self) -> bool:
         """Whether entries choose among pieces (a pattern of their own)."""
-        return not self.derivative.is_linear
+        return not self.link and not self.derivative.is_linear
 
     @property
     def linear_in_residual(self) -> bool:
         """g linear in the residual (mse, sse): the linear strategy applies."""
-        return self.argument == "residual" and self.derivative.is_linear
+        return not self.link and self.argument == "residual" and self.derivative.is_linear
 
     def entry_value(self, t: Any) -> Any:
         """G(t) for one concrete entry (tests and explanations)."""
@@ -85,7 +115,8 @@ class Loss:
 
     def describe(self) -> str:
         extra = "".join(f", {k}={v}" for k, v in self.settings)
-        return f"{self.name}{extra}"
+        labels = f", {self.labels} labels" if self.labels else ""
+        return f"{self.name}{extra}{labels}"
 
 
 def _quadratic(name: str, mean: bool) -> Loss:
@@ -124,6 +155,27 @@ def hinge() -> Loss:
     return Loss("hinge", step, (F(1), F(0)), argument="margin", targets=(F(-1), F(1)))
 
 
+def _labels(labels: str) -> str:
+    if labels not in ("hard", "soft"):
+        raise SpecError(f"labels must be 'hard' or 'soft', got {labels!r}",
+                        hint="hard: targets 0 or 1 (a class index); soft: probabilities")
+    return labels
+
+
+def bce(labels: str = "soft") -> Loss:
+    """Sigmoid with binary cross-entropy on the logits (BCEWithLogitsLoss, mean)."""
+    hard = _labels(labels) == "hard"
+    return Loss("bce", _quadratic("bce", True).derivative, (F(0),), link="sigmoid", labels=labels,
+                targets=(F(0), F(1)) if hard else ())
+
+
+def ce(labels: str = "hard") -> Loss:
+    """Softmax with cross-entropy (CrossEntropyLoss, mean over samples)."""
+    hard = _labels(labels) == "hard"
+    return Loss("ce", _quadratic("ce", True).derivative, (F(0),), link="softmax", labels=labels,
+                targets=(F(0), F(1)) if hard else ())
+
+
 #: name -> factory; keyword arguments are the loss's settings (huber: delta).
 LOSSES: dict[str, Callable[..., Loss]] = {}
 
@@ -137,6 +189,8 @@ register("sse", sse)
 register("l1", l1)
 register("huber", huber)
 register("hinge", hinge)
+register("bce", bce)
+register("ce", ce)
 
 
 def loss(name: str, **settings: Any) -> Loss:

@@ -151,7 +151,7 @@ class Model:
     def shape(self, name: str, samples: int) -> Shape:
         if name == "x":
             return (samples, *self.input_shape)
-        if name in ("y", "yhat"):
+        if name in ("y", "yhat") or (name == "p" and self.loss.link):
             return (samples, *self.output_shape)
         for p in self.parameters():
             if p.name == name:
@@ -174,7 +174,7 @@ class Model:
 
     def value_names(self) -> tuple[str, ...]:
         """Every name a condition may use as a value (not counting grad(...))."""
-        return self.variable_names() + ("yhat",)
+        return self.variable_names() + ("yhat",) + (("p",) if self.loss.link else ())
 
     @property
     def bias(self) -> bool:

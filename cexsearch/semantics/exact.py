@@ -18,7 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from . import transcendental as T
 from .algebra import ConcreteAlgebra
+
+_RATIONAL = (int, Fraction)
 
 
 def common_denominator(flat: list[Any]) -> int:
@@ -55,6 +58,8 @@ class ExactAlgebra(ConcreteAlgebra):
         if a.shape[-1] == 0 or a.size == 0 or b.size == 0:
             return super().matmul(a, b)
         fa, fb = a.reshape(-1).tolist(), b.reshape(-1).tolist()
+        if not all(type(v) in _RATIONAL for v in fa) or not all(type(v) in _RATIONAL for v in fb):
+            return np.dot(a, b)  # a classification loss's values in Q(u) (transcendental.Value)
         da, db = common_denominator(fa), common_denominator(fb)
         if da == 1 and db == 1:
             return np.dot(a, b)
@@ -89,11 +94,22 @@ class ExactAlgebra(ConcreteAlgebra):
                     f = memo[v] = Fraction(v)
                 out.append(f)
             else:
-                out.append(v if type(v) is Fraction else Fraction(v))
+                out.append(v if type(v) in (Fraction, T.Value) else Fraction(v))
         return _objects(out, np.shape(a))
 
     def finish_scalar(self, v: Any) -> Any:
-        return Fraction(v)
+        return v if isinstance(v, T.Value) else Fraction(v)
+
+    def link(self, kind: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """p and the log-partition of a classification loss, exactly (see :mod:`.transcendental`):
+        per entry (sigmoid: softplus) or per sample (softmax: log-sum-exp)."""
+        if kind == "sigmoid":
+            flat = z.reshape(-1).tolist()
+            return (_objects([T.sigmoid(v) for v in flat], z.shape),
+                    _objects([T.softplus(v) for v in flat], z.shape))
+        rows = z.reshape(z.shape[0], -1).tolist()
+        probs = [v for row in rows for v in T.softmax(row)]
+        return _objects(probs, z.shape), _objects([T.log_sum_exp(row) for row in rows], (z.shape[0],))
 
 
 EXACT = ExactAlgebra()

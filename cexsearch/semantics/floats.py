@@ -45,5 +45,18 @@ class FloatAlgebra(ConcreteAlgebra):
     def finish_scalar(self, v: object) -> float:
         return float(v)  # type: ignore[arg-type]
 
+    def link(self, kind: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """p and the log-partition in float64, as PyTorch computes them (stable forms)."""
+        z = np.asarray(z, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            if kind == "sigmoid":
+                p = np.where(z >= 0, 1 / (1 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))))
+                return p, np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+            rows = z.reshape(z.shape[0], -1)
+            top = rows.max(axis=1, keepdims=True)
+            e = np.exp(rows - top)
+            total = e.sum(axis=1, keepdims=True)
+            return (e / total).reshape(z.shape), (top + np.log(total)).reshape(-1)
+
 
 FLOAT = FloatAlgebra()

@@ -52,6 +52,7 @@ from ..model.problem import Assignment, Problem
 from . import EXACT, FLOAT, Trace, trace
 from . import to_float as to_float
 from .training import Run, unroll
+from .transcendental import Undecided
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,8 @@ def environment(a: Assignment, ev: Evaluation) -> dict[str, np.ndarray]:
     env = {name: _values(a, name) for name in a.network.variable_names()}
     env["yhat"] = ev.yhat
     env["loss"] = np.array(ev.loss, dtype=object)
+    if ev.trace is not None and ev.trace.probabilities is not None:
+        env["p"] = ev.trace.probabilities
     for p, g in ev.gradients.items():
         env[f"grad({p})"] = g
     return env
@@ -164,6 +167,8 @@ class ConditionResult:
     text: str
     holds: bool
     reads: tuple[tuple[str, np.ndarray], ...] = field(default=(), compare=False)
+    #: why the exact arithmetic could not decide the condition (then ``holds`` is False); "" when decided
+    undecided: str = ""
 
 
 @dataclass(frozen=True)
@@ -191,8 +196,18 @@ def float_deviation(exact: Evaluation, approx: Evaluation) -> float:
         for ev, fv in zip(np.asarray(e, dtype=object).reshape(-1), np.asarray(f).reshape(-1)):
             if not np.isfinite(fv):
                 return float("inf")
-            worst = max(worst, abs(to_float(Fraction(ev) - Fraction(float(fv)))))
+            d = ev - Fraction(float(fv))
+            worst = max(worst, abs(to_float(d) if isinstance(d, Fraction) else float(d)))
     return worst
+
+
+def decide(cond: C.Condition, env: dict[str, np.ndarray]) -> tuple[bool, str]:
+    """A condition's exact truth, and why it is undecided (then False): values with exp
+    (:mod:`cexsearch.semantics.transcendental`) may be out of the exact arithmetic's reach."""
+    try:
+        return bool(C.holds(cond, env, C.ExactBackend())), ""
+    except Undecided as e:
+        return False, str(e)
 
 
 def recheck(problem: Problem, a: Assignment) -> Recheck:
@@ -208,12 +223,11 @@ def recheck(problem: Problem, a: Assignment) -> Recheck:
     if problem.training is not None:
         run = replay(problem, a)
         env.update(run.environment())
-    backend = C.ExactBackend()
     results = []
     for c in problem.conditions:
         used = C.names_used(c.root)
-        results.append(ConditionResult(c.text, bool(C.holds(c, env, backend)),
-                                       tuple((key, env[key]) for key in env if key in used)))
+        ok, why = decide(c, env)
+        results.append(ConditionResult(c.text, ok, tuple((key, env[key]) for key in env if key in used), why))
     results += _domain_failures(problem, a)
     return Recheck(tuple(results), float_deviation(ev, fv), ev, run)
 
@@ -230,8 +244,7 @@ def satisfies(problem: Problem, a: Assignment) -> bool:
     env = environment(a, ev)
     if problem.training is not None:
         env.update(replay(problem, a).environment())
-    backend = C.ExactBackend()
-    return all(bool(C.holds(c, env, backend)) for c in problem.conditions)
+    return all(decide(c, env)[0] for c in problem.conditions)
 
 
 def learning_rate(problem: Problem, a: Assignment) -> Fraction:
@@ -278,6 +291,9 @@ def _domain_failures(problem: Problem, a: Assignment, first: bool = False) -> li
                                                entry(name, index, value)))
                 if first:
                     return results
+    results += _label_failures(problem, a)
+    if first and results:
+        return results
     for name, index, value in problem.fixed.items:
         actual = a.entry(name, index)
         if actual != value:
@@ -313,6 +329,27 @@ def _domain_failures(problem: Problem, a: Assignment, first: bool = False) -> li
     if dom.max_abs_sum is not None and sum(abs(v) for _, _, v in free) > dom.max_abs_sum:
         results.append(ConditionResult(f"the free values' absolute values sum to at most {dom.max_abs_sum}", False, ()))
     return results
+
+
+def _label_failures(problem: Problem, a: Assignment) -> list[ConditionResult]:
+    """Soft targets of a classification loss outside [0, 1], and ce rows that do not sum to 1."""
+    loss = getattr(problem.network, "loss", None)
+    if not getattr(loss, "link", ""):
+        return []
+    out = []
+    ys = _fractions(a, "y")
+    if loss.target_range is not None:  # type: ignore[union-attr]
+        lo, hi = loss.target_range  # type: ignore[union-attr]
+        for index in np.ndindex(ys.shape):
+            if not lo <= ys[index] <= hi:
+                out.append(ConditionResult(f"0 <= y{list(index)} <= 1 (soft labels)", False,
+                                           ((f"y{list(index)}", np.array(ys[index], dtype=object)),)))
+    if loss.rows_sum_to_one and ys.ndim:  # type: ignore[union-attr]
+        for i, row in enumerate(ys.reshape(ys.shape[0], -1)):
+            if sum(row) != 1:
+                out.append(ConditionResult(f"y[{i}] sums to 1 (ce targets are probabilities)", False,
+                                           ((f"y[{i}]", np.array(row, dtype=object)),)))
+    return out
 
 
 def evaluate_model(a: Assignment, exact: bool = True) -> Evaluation:

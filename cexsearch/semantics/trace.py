@@ -7,6 +7,9 @@ For a model ``f = l_n ∘ ... ∘ l_1`` and a batch x (M, *input_shape)::
     L = s Σ_e G(t_e),   dL/dyhat = s g(t) [⊙ y]         (see cexsearch.model.losses)
     δ_n = g(t) [⊙ y],   δ_{i-1} = backward of l_i at δ_i   (each layer's own rule)
 
+    bce, ce: p = sigmoid(yhat) or softmax(yhat) per sample (``Algebra.link``),
+    L = s (Σ log-partition - Σ y ⊙ yhat),  δ_n = p - y
+
 Backprop is linear in δ_n, so it runs unscaled, and multiplied by the common
 denominator of δ_n in the exact algebra (``Algebra.rescale``), so in integers
 where the data are; every parameter gradient is multiplied by s (and 1/D) at the end.
@@ -76,6 +79,8 @@ class Trace:
     constraints: tuple[Any, ...] = ()
     #: (path, dL/d(output of that layer)) per layer, in backward order; only when asked (``output_gradients``)
     output_gradients: tuple[tuple[str, np.ndarray], ...] = ()
+    #: p, the predicted probabilities (sigmoid or softmax of yhat) of a classification loss
+    probabilities: np.ndarray | None = None
 
     def layer(self, path: str) -> LayerTrace:
         for lt in self.layers:
@@ -104,6 +109,8 @@ class Trace:
     def environment(self) -> dict[str, np.ndarray]:
         """yhat, loss and grad(P) by name, for the condition language."""
         env = {"yhat": self.yhat, "loss": np.array(self.loss, dtype=object)}
+        if self.probabilities is not None:
+            env["p"] = self.probabilities
         env.update({f"grad({p})": g for p, g in self.gradients.items()})
         return env
 
@@ -240,24 +247,34 @@ def trace(model: Model, params: Mapping[str, Any], x: Any, y: Any, algebra: Alge
 
     loss = model.loss
     residual = yhat - ys
-    t = residual if loss.argument == "residual" else ys * yhat
-    table = loss.derivative
-    sel = None if table.is_linear else ctx.choose("loss", table, t)
-    slopes = [p.slope for p in table.pieces]
-    intercepts = [p.intercept for p in table.pieces]
-    g = _linear_in(sel, slopes, intercepts, t)
-    # L = s Σ G(t), G = (slope/2 t + intercept) t + constant on the chosen piece
-    G = _linear_in(sel, [v / 2 for v in slopes], intercepts, t) * t
-    if any(c != 0 for c in loss.constants):
-        G = G + (sel.pick(loss.constants) if sel is not None else _const(loss.constants[0]))
+    probabilities = None
+    if loss.link:  # bce, ce: L = s (Σ log-partition - Σ y yhat), dL/dyhat = s (p - y)
+        t = yhat
+        link = getattr(algebra, "link", None)
+        if link is None:
+            raise SpecError(f"the {algebra.name} algebra has no {loss.link}", hint="use the exact or the float pass")
+        probabilities, partition = link(loss.link, yhat)
+        G = np.concatenate([partition.reshape(-1), (-(ys * yhat)).reshape(-1)])
+        delta = probabilities - ys
+    else:
+        t = residual if loss.argument == "residual" else ys * yhat
+        table = loss.derivative
+        sel = None if table.is_linear else ctx.choose("loss", table, t)
+        slopes = [p.slope for p in table.pieces]
+        intercepts = [p.intercept for p in table.pieces]
+        g = _linear_in(sel, slopes, intercepts, t)
+        # L = s Σ G(t), G = (slope/2 t + intercept) t + constant on the chosen piece
+        G = _linear_in(sel, [v / 2 for v in slopes], intercepts, t) * t
+        if any(c != 0 for c in loss.constants):
+            G = G + (sel.pick(loss.constants) if sel is not None else _const(loss.constants[0]))
+        delta = g if loss.argument == "residual" else g * ys
     outputs = math.prod(model.output_shape)
     scale = loss.gradient_scale(max(samples, 1), outputs)
     total = algebra.sum(G.reshape(-1), 0) if G.size else algebra.constant(Fraction(0))
     loss_value = algebra.constant(scale) * total
 
-    delta = g if loss.argument == "residual" else g * ys
     # Backprop is linear in delta: run it on D delta (whole numbers in the exact algebra) and divide by D.
-    seed, inverse = algebra.rescale(delta) if delta.size else (delta, Fraction(1))
+    seed, inverse = algebra.rescale(delta) if delta.size and not loss.link else (delta, Fraction(1))
     ctx.backward(model.layers, caches, seed, "")
     c = algebra.constant(scale)
     c_grad = algebra.constant(scale * inverse)
@@ -276,4 +293,5 @@ def trace(model: Model, params: Mapping[str, Any], x: Any, y: Any, algebra: Alge
     pattern = tuple(ctx.pattern)
     outputs_dy = tuple((p, algebra.finish(dy * c_grad)) for p, dy in ctx.output_gradients or ())
     return Trace(model, samples, algebra.name, layers, pattern, f(yhat), f(residual), f(t),
-                 algebra.finish_scalar(loss_value), f(delta * c), grads, tuple(ctx.constraints), outputs_dy)
+                 algebra.finish_scalar(loss_value), f(delta * c), grads, tuple(ctx.constraints), outputs_dy,
+                 None if probabilities is None else f(probabilities))
