@@ -357,8 +357,8 @@ def _rational_function_is_zero(const: Fraction, terms: dict[Prob, Fraction]) -> 
         for other, d in dens.items():
             if other != key:
                 part = _mul(part, d)
-        for k, c in part.items():
-            total[k] = total.get(k, 0) + c
+        for k, coef in part.items():
+            total[k] = total.get(k, 0) + coef
     return not any(total.values())
 
 
