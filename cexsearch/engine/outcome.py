@@ -69,6 +69,10 @@ class Outcome:
     shrink: tuple[str, ...] = field(default_factory=tuple)  # what shrinking proved or left open
     cross_checks: tuple[str, ...] = field(default_factory=tuple)
     scope: str | None = None  # what the verdict covers beyond its problem (find --samples all: every batch size)
+    #: for a loss with exp (bce, ce), the numbers the verdict is about: found "rational" (an exact rational
+    #: witness) or "real" (a certified box, ``certificate``); none "rational" (no rational witness) or "real"
+    domain: str = ""
+    certificate: object | None = None  # a semantics.certify.Certificate: the box of a witness found over the reals
 
 
 Progress = Callable[[SearchStats], None]

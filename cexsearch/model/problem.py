@@ -73,9 +73,14 @@ class Problem:
     fixed: FixedValues = field(default_factory=FixedValues)
     domain: Domain = field(default_factory=Domain)
     training: Training | None = None
+    #: the numbers a witness ranges over, for a loss with exp (bce, ce): "real" or "rational"
+    over: str = "real"
 
     def __post_init__(self) -> None:
         self.network.check_samples(self.samples)
+        if self.over not in ("real", "rational"):
+            raise SpecError(f"the domain must be 'real' or 'rational', got {self.over!r}",
+                            hint="real: witnesses over the real numbers; rational: rational witnesses only")
         if self.training is not None:
             self.training.check_samples(self.samples)
         if self.domain.bound is not None and self.domain.bound < 0:
