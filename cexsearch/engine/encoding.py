@@ -28,12 +28,14 @@ import numpy as np
 import z3
 
 from .. import lang as C
+from ..errors import SpecError
 from ..model.network import Index, Network, entries
 from ..model.problem import Problem
 from ..semantics.numeric import active_piece, loss_targets, model_of
 from ..semantics.trace import Trace, forward_layer, parameters, trace
 from ..semantics.training import unroll
 from .z3algebra import Lin, Z3Algebra, in_piece, to_z3
+from .z3links import SplitBackend
 
 Bit = bool | None
 # pattern[m][u]: sample m, unit u (units counted activation by activation, input side first)
@@ -149,11 +151,17 @@ class Encoding:
     for an MLP, a hidden unit (layer k, index j); for a convolution, a channel at a position.
     """
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, split: bool = False) -> None:
         self.problem = problem
         net = problem.network
         self.network = net
         self.model = model_of(net) if isinstance(net, Network) else net
+        #: a classification loss's equations split exactly for rational logits (engine/z3links.py)
+        self.split = split
+        self.links: Any = None
+        if self.model.loss.link and problem.training is not None:
+            raise SpecError(f"training steps with the {self.model.loss.name} loss are not encoded: a step moves "
+                            "the weights by exp-valued gradients", hint="drop --steps, or use a loss without exp")
         self.samples = problem.samples
         fixed = problem.fixed.as_dict()
         targets = loss_targets(net)
@@ -173,7 +181,7 @@ class Encoding:
                 if name == "y" and targets:  # hinge: each target is -1 or 1
                     extra.append(z3.Or([v == to_z3(t) for t in targets]))
             self.values[name] = arr
-        self.domain = domain_constraints(problem, self.free) + extra
+        self.domain = domain_constraints(problem, self.free) + extra + self._label_constraints()
         self.lr: Any = None
         if problem.training is not None:  # a free lr is any positive number (the domain's limits bind the values)
             lr = problem.training.lr
@@ -196,6 +204,19 @@ class Encoding:
         # the last batch trace: (pattern, with the fixed bits' sign constraints?, trace, definitions,
         # a training run's environment)
         self._last: tuple[Any, bool, Trace, tuple[Any, ...], dict[str, Any]] | None = None
+
+    def _label_constraints(self) -> list[Any]:
+        """A classification loss's targets: soft ones in [0, 1], ce rows summing to 1."""
+        loss = self.model.loss
+        if not loss.link:
+            return []
+        ys = self.values["y"]
+        out: list[Any] = []
+        if loss.target_range is not None:
+            out += [z3.And(to_z3(v) >= 0, to_z3(v) <= 1) for v in ys.reshape(-1) if not isinstance(v, (int, Fraction))]
+        if loss.rows_sum_to_one:
+            out += [z3.Sum([to_z3(v) for v in row]) == 1 for row in ys.reshape(ys.shape[0], -1)]
+        return out
 
     # -- one sample, layer by layer (enumeration) ----------------------------
     def pre_activations(self, m: int, layer: int, bits: Sequence[Bit]) -> list[Any]:
@@ -247,6 +268,7 @@ class Encoding:
         if training is None:
             alg = Z3Algebra(fixed, selectors=True, constraints=signs, lazy=True)
             t = trace(self.model, params, v["x"], v["y"], alg)
+            self.links = alg.links
             self._last = (key, signs, t, tuple(alg.definitions), {})
             return t, self._last[3]
         # A training run: step 0 takes the pattern (its batch's rows of it, for sgd); every later step's
@@ -292,6 +314,14 @@ class Encoding:
         return _LazyZ3(raw)
 
     def conditions(self, pattern: Pattern) -> z3.BoolRef:
+        if self.split and self.model.loss.link:  # the values as the trace left them: Affine forms stay visible
+            t, _ = self.trace(pattern, signs=False)
+            raw: dict[str, Any] = dict(self.values)
+            raw.update(t.environment())
+            split = SplitBackend(self.links)
+            out = split.and_([C.holds(c, raw, split) for c in self.problem.conditions])
+            self.split_exact = split.exact
+            return out
         env = self.environment(pattern)
         backend = Z3Backend()
         return backend.and_([C.holds(c, env, backend) for c in self.problem.conditions])

@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from ..errors import TooLarge
+from ..errors import SpecError, TooLarge
 from ..model.network import Network
 from ..model.problem import Problem
 from .decompose import unit_relaxation
@@ -154,6 +154,13 @@ def search(problem: Problem, options: SearchOptions = SearchOptions(), progress:
         twin = mlp_twin(problem.network)
         if twin is not None:  # an MLP written as layers: the MLP engine decides it, the model's trace re-checks
             return restate(search(replace(problem, network=twin), options, progress), problem)
+    link_loss = getattr(problem.network, "loss", None)
+    if getattr(link_loss, "link", ""):
+        if strategy not in ("auto", "ifencode"):
+            raise SpecError(f"the {link_loss.name} loss is searched by --strategy auto",  # type: ignore[union-attr]
+                           hint="drop --strategy (its probabilities are encoded in one query, not by pattern)")
+        from .classify import search_classification
+        return search_classification(problem, options, deadline)
     # before the size check: a relaxation's proof holds at any width
     if strategy in ("auto", "enumerate") and options.decompose:
         proved = _decomposed(problem, options)

@@ -1,22 +1,20 @@
 """The trace's algebra over Z3 terms: the pattern-fixed polynomial form and the ``If`` form.
 
-Arrays hold Python ints/Fractions wherever a value is constant (so a constant stays foldable and its side of
-a breakpoint is known without the solver), :class:`Lin` where it is linear in the free values, and
-:class:`Sym`, a thin wrapper of a Z3 arithmetic term, elsewhere; numpy's elementwise ``+``/``*`` work on all
-three, and ``matmul``/``sum`` build one n-ary sum per entry.
+Arrays hold Python ints/Fractions wherever a value is constant (foldable, and its side of a breakpoint is
+known without the solver), :class:`Lin` where it is linear in the free values, :class:`Sym` (a thin wrapper
+of a Z3 term) elsewhere, and for a classification loss ``Affine`` forms in its probabilities
+(:mod:`.z3links`); numpy's elementwise ``+``/``*`` work on all, ``matmul``/``sum`` build one n-ary sum per entry.
 
 Choosing a piece (``choose``, ``argmax``) reads the given pattern, per site path:
 
-* a piece index ``p >= 0``: the entry takes piece p, so the value is the piece's
-  polynomial and the constraint ``z ∈ interval(p)`` is collected (for a constant z
-  the interval is checked at once: a violated one is the constraint ``False``);
-* ``-1`` (or no pattern for the site at all): the entry is left open and every
-  per-piece value becomes ``If(z ∈ I_0, v_0, If(z ∈ I_1, v_1, ... v_last))``, exact
-  because the pieces partition the line.  For a max-pool window, piece j is "j is
-  the first maximum": ``w_j > w_i`` for i < j and ``w_j >= w_i`` for i > j.
+* a piece index ``p >= 0``: the value is the piece's polynomial and the constraint ``z ∈ interval(p)`` is
+  collected (for a constant z checked at once: a violated one is the constraint ``False``);
+* ``-1`` (or no pattern for the site): the entry is left open, every per-piece value becomes
+  ``If(z ∈ I_0, v_0, If(z ∈ I_1, v_1, ... v_last))``, exact because the pieces partition the line.  For a
+  max-pool window, piece j is "j is the first maximum": ``w_j > w_i`` for i < j and ``w_j >= w_i`` for i > j.
 
 ``Z3Algebra(pattern)`` with every site fixed is the pattern-fixed form, ``Z3Algebra()`` the If form; a mix
-of both is allowed. With ``selectors=True`` an open entry's conditions become named Booleans
+is allowed.  With ``selectors=True`` an open entry's conditions become named Booleans
 (:meth:`Z3Algebra.selector`) defined by ``b_p == (z ∈ I_p)`` constraints (``definitions``), so that the
 solver splits on them: the If-encoding's and enumeration's open choices.
 """
@@ -49,6 +47,8 @@ def to_z3(v: Any) -> z3.ArithRef:
         if v.const != 0 or not parts:
             parts.append(to_z3(v.const))
         return parts[0] if len(parts) == 1 else z3.Sum(*parts)
+    if hasattr(v, "to_z3"):  # an Affine form of probabilities (engine/z3links.py)
+        return v.to_z3()
     if isinstance(v, bool):
         raise TypeError("a bool is not a number")
     if isinstance(v, int):
@@ -113,9 +113,7 @@ class Lin:
         return NotImplemented
 
     def __rmul__(self, other: Any) -> Any:
-        if isinstance(other, Const):
-            return self.scaled(other)
-        return NotImplemented
+        return self.scaled(other) if isinstance(other, Const) else NotImplemented
 
 
 def _linear(forms: Sequence[Lin], const: Any) -> Any:
@@ -144,14 +142,12 @@ class Sym:
         self.deep = deep
 
     def __add__(self, other: Any) -> Any:
-        if isinstance(other, Const) and other == 0:
-            return self
+        if isinstance(other, Const) and other == 0 or hasattr(other, "is_affine"):
+            return self if isinstance(other, Const) else NotImplemented
         return Sym(self.e + to_z3(other), self.deep or (isinstance(other, Sym) and other.deep))
 
     def __radd__(self, other: Any) -> Any:
-        if isinstance(other, Const) and other == 0:
-            return self
-        return Sym(to_z3(other) + self.e, self.deep)
+        return self if isinstance(other, Const) and other == 0 else Sym(to_z3(other) + self.e, self.deep)
 
     def __sub__(self, other: Any) -> Any:
         return self + (-other)
@@ -163,24 +159,21 @@ class Sym:
         return Sym(-self.e, self.deep)
 
     def __mul__(self, other: Any) -> Any:
-        if isinstance(other, Const):
-            if other == 0:
-                return 0
-            if other == 1:
-                return self
+        if isinstance(other, Const) and other in (0, 1) or hasattr(other, "is_affine"):
+            return NotImplemented if hasattr(other, "is_affine") else 0 if other == 0 else self
         return Sym(self.e * to_z3(other), self.deep or (isinstance(other, Sym) and other.deep))
 
     def __rmul__(self, other: Any) -> Any:
-        if isinstance(other, Const):
-            if other == 0:
-                return 0
-            if other == 1:
-                return self
+        if isinstance(other, Const) and other in (0, 1):
+            return 0 if other == 0 else self
         return Sym(to_z3(other) * self.e, self.deep)
 
 
 def n_ary_sum(terms: Sequence[Any]) -> Any:
     """Σ terms: constants added exactly, linear forms merged, the rest in one z3.Sum."""
+    if any(hasattr(t, "is_affine") for t in terms):
+        from .z3links import affine_sum
+        return affine_sum(terms)
     const: Any = 0
     forms = []
     symbolic = []
@@ -242,6 +235,9 @@ def _conj(conds: list[Any]) -> Any:
 
 def _chain(conds: Sequence[Any], values: Sequence[Any]) -> Any:
     """If(c_0, v_0, If(c_1, v_1, ... v_last)), with constant conditions resolved."""
+    if any(hasattr(v, "is_affine") for v in values):
+        from .z3links import affine_chain
+        return affine_chain(conds, values, _chain)
     out = _norm(values[-1])
     for c, v in zip(reversed(conds[:-1]), reversed(values[:-1])):
         if c is True:
@@ -271,8 +267,8 @@ class Z3Algebra:
         self.selectors = selectors
         self.constraints = constraints
         self.lazy = lazy
-        #: the selectors' definitions (with ``selectors=True``), also among the trace's constraints
-        self.definitions: list[Any] = []
+        self.definitions: list[Any] = []  # the selectors' definitions and link's relaxation (in the constraints)
+        self.links: Any = None  # the probability variables of a classification loss (engine/z3links.py)
 
     def selector(self, path: str, index: tuple[int, ...], piece: int) -> z3.BoolRef:
         """With ``selectors=True``: the Boolean 'entry ``index`` of site ``path`` takes ``piece``'
@@ -383,6 +379,10 @@ class Z3Algebra:
         indices = self._indices(path, windows.shape[:-1])
         return self._select(path, indices, lambda idx, j: _conj(_first_max(list(windows[idx]), j)),
                             windows.shape[-1])
+
+    def link(self, kind: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+        from .z3links import link  # probabilities as variables, their relaxation among the definitions
+        return link(self, kind, z)
 
     def rescale(self, a: np.ndarray) -> tuple[np.ndarray, Fraction]:
         return a, Fraction(1)  # terms: nothing to gain

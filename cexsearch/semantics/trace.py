@@ -253,7 +253,9 @@ def trace(model: Model, params: Mapping[str, Any], x: Any, y: Any, algebra: Alge
         link = getattr(algebra, "link", None)
         if link is None:
             raise SpecError(f"the {algebra.name} algebra has no {loss.link}", hint="use the exact or the float pass")
-        probabilities, partition = link(loss.link, yhat)
+        out = link(loss.link, yhat)  # (p, partition[, the constraints a symbolic algebra adds])
+        probabilities, partition = out[0], out[1]
+        ctx.constraints.extend(out[2] if len(out) > 2 else ())
         G = np.concatenate([partition.reshape(-1), (-(ys * yhat)).reshape(-1)])
         delta = probabilities - ys
     else:

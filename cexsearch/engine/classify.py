@@ -1,0 +1,138 @@
+"""The search for a classification loss (bce, ce): verdicts with the numbers they are about.
+
+Three queries, each one If-encoded formula over the probabilities' variables (:mod:`.z3links`):
+
+1. **Rational witnesses** (the split encoding): every equation of sigmoids replaced by what it
+   means at rational logits.  A model is a rational network; the exact re-check
+   (:func:`cexsearch.semantics.numeric.recheck`, exact in Q(exp(1/q))) decides it, so a confirmed
+   model is *found* with ``domain = "rational"``.  Unsat (with every equation split exactly, or
+   on the relaxation, which only weakens it) proves there is *none over the rationals*.
+2. **Real proofs** (the relaxation alone): unsat proves *none over the reals*.
+3. **Real witnesses**: a model of the relaxation is a start for the numerical search with
+   certification (:mod:`.realsearch`), which returns a certified box (``domain = "real"``).
+
+A model the re-check does not confirm (the relaxation let an inequality through that the true
+sigmoid breaks) is never shown: it is blocked and the query re-solved a few times.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+import z3
+
+from ..model.problem import Assignment, Problem
+from ..semantics import numeric
+from .encoding import Encoding
+from .options import SearchOptions
+from .outcome import Outcome, SearchStats, raw_pattern_count
+from .solver import AlgebraicModel, PatternSolver, Sat, Unsat
+
+RETRIES = 4  # models of one query tried against the exact re-check
+
+
+class _Query:
+    """One If-encoded query (split or not) and its models."""
+
+    def __init__(self, problem: Problem, options: SearchOptions, split: bool) -> None:
+        self.problem = problem
+        self.enc = Encoding(problem, split=split)
+        self.ps = PatternSolver(self.enc, seed=options.seed, rlimit=options.rlimit, kind="smt")
+        bits = [[None] * len(self.enc.units) for _ in range(problem.samples)]
+        self.ps.add(*self.enc.domain)
+        self.ps.add(*self.enc.pattern_constraints(bits))
+        self.ps.add(self.enc.conditions(bits))
+        self.exact = getattr(self.enc, "split_exact", False)
+
+    def models(self, deadline: float | None) -> Any:
+        """Yield ("unsat", None), ("unknown", reason) or ("model", Assignment) answers."""
+        for _ in range(RETRIES):
+            answer = self.ps.check(deadline)
+            if isinstance(answer, Unsat):
+                yield "unsat", None
+                return
+            if not isinstance(answer, Sat):
+                yield "unknown", getattr(answer, "reason", "undecided")
+                return
+            try:
+                values = self.ps.rational_model(deadline)
+            except AlgebraicModel as e:
+                yield "unknown", "only an irrational model: " + str(e)
+                return
+            full = dict(self.problem.fixed.as_dict())
+            full.update(values)
+            yield "model", Assignment.from_entries(self.problem.network, self.problem.samples, full)
+            free = [v != z3.RealVal(str(values[k])) for k, v in self.enc.free.items() if k in values]
+            if not free:
+                return
+            self.ps.add(z3.Or(free))
+
+
+def search_classification(problem: Problem, options: SearchOptions, deadline: float | None) -> Outcome:
+    """Decide a problem with a classification loss: found/none with ``Outcome.domain``, or unknown."""
+    started = time.monotonic()
+    total = raw_pattern_count(problem)
+    checks = 0
+    notes: list[str] = []
+    starts: list[Assignment] = []
+
+    def stats(name: str, tried: int = 0) -> SearchStats:
+        return SearchStats(name, total, tried=tried, solver_checks=checks, elapsed=time.monotonic() - started)
+
+    def share(seconds: float) -> float:
+        t = time.monotonic() + seconds
+        return t if deadline is None else min(t, deadline)
+
+    rational_none = False
+    for split, name in ((True, "rational split"), (False, "relaxation")):
+        if split is False and problem.over == "rational" and rational_none:
+            break
+        query = _Query(problem, options, split)
+        # over the reals the split (which looks for rational witnesses) gets a share, the relaxation the rest
+        budget = share(20.0) if split and problem.over == "real" else deadline
+        for kind, item in query.models(budget):
+            checks += 1
+            if kind == "unsat":
+                if split:
+                    rational_none = True
+                    if problem.over == "rational":
+                        return Outcome("none", problem, stats(name, total), domain="rational",
+                                       audit=(("*", "unsat: the exact split for rational logits", total),))
+                else:
+                    return Outcome("none", problem, stats(name, total), domain="real",
+                                   audit=(("*", "unsat: the sigmoid/softmax relaxation", total),))
+            elif kind == "unknown":
+                notes.append(f"{name}: {item}")
+            else:
+                check = numeric.recheck(problem, item)
+                if check.confirmed:
+                    return Outcome("found", problem, stats(name, 1), witness=item, recheck=check, domain="rational")
+                starts.append(item)
+        if problem.over == "rational" and rational_none:
+            break
+    if problem.over == "real":
+        found = _real(problem, starts, deadline)
+        if found is not None:
+            return replace(found, stats=replace(found.stats, solver_checks=checks,
+                                                elapsed=time.monotonic() - started))
+    reason = "; ".join(notes) or "no model passed the exact re-check"
+    if rational_none:
+        return Outcome("unknown", problem, stats("rational split", total), domain="rational",
+                       reason="no rational witness exists (proven by the exact split); over the reals it is "
+                              "undecided: " + reason)
+    return Outcome("unknown", problem, stats("classification"), reason=reason)
+
+
+def _real(problem: Problem, starts: list[Assignment], deadline: float | None) -> Outcome | None:
+    """A certified real witness from the relaxation's models (engine/realsearch.py), if it is there."""
+    try:
+        from .realsearch import search_real
+    except ImportError:
+        return None
+    for start in starts or [None]:  # type: ignore[list-item]
+        out = search_real(problem, deadline, start)
+        if out is not None:
+            return out
+    return None
