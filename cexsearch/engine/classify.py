@@ -29,6 +29,8 @@ from .encoding import Encoding
 from .options import SearchOptions
 from .outcome import Outcome, SearchStats, raw_pattern_count
 from .solver import AlgebraicModel, PatternSolver, Sat, Unsat
+from .symmetry import detect
+from .z3algebra import to_z3
 
 RETRIES = 4  # models of one query tried against the exact re-check
 
@@ -44,6 +46,7 @@ class _Query:
         self.ps.add(*self.enc.domain)
         self.ps.add(*self.enc.pattern_constraints(bits))
         self.ps.add(self.enc.conditions(bits))
+        self.ps.add(*logit_order(problem, self.enc))
         self.exact = getattr(self.enc, "split_exact", False)
 
     def models(self, deadline: float | None) -> Any:
@@ -68,6 +71,20 @@ class _Query:
             if not free:
                 return
             self.ps.add(z3.Or(free))
+
+
+def logit_order(problem: Problem, enc: Encoding) -> list[Any]:
+    """The samples' first logits in order, z[0] <= z[1] <= ...: when permuting the samples maps witnesses to
+    witnesses (engine/symmetry.py), some permutation of any witness sorts them so, and the query need look
+    at no other (a smaller logit structure for the split to search)."""
+    if enc.links is None or problem.samples < 2 or not detect(problem).samples:
+        return []
+    logits = list(enc.links.sigmoid.values())
+    per = len(logits) // problem.samples
+    if per == 0 or len(logits) % problem.samples:
+        return []
+    first = [to_z3(logits[m * per]) for m in range(problem.samples)]
+    return [first[m] <= first[m + 1] for m in range(problem.samples - 1)]
 
 
 def search_classification(problem: Problem, options: SearchOptions, deadline: float | None) -> Outcome:

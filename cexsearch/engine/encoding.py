@@ -35,7 +35,7 @@ from ..semantics.numeric import active_piece, loss_targets, model_of
 from ..semantics.trace import Trace, forward_layer, parameters, trace
 from ..semantics.training import unroll
 from .z3algebra import Lin, Z3Algebra, in_piece, to_z3
-from .z3links import SplitBackend
+from .z3links import SplitBackend, mentions
 
 Bit = bool | None
 # pattern[m][u]: sample m, unit u (units counted activation by activation, input side first)
@@ -151,14 +151,15 @@ class Encoding:
     for an MLP, a hidden unit (layer k, index j); for a convolution, a channel at a position.
     """
 
-    def __init__(self, problem: Problem, split: bool = False) -> None:
+    def __init__(self, problem: Problem, split: bool | None = None) -> None:
         self.problem = problem
         net = problem.network
         self.network = net
         self.model = model_of(net) if isinstance(net, Network) else net
         #: a classification loss's equations split exactly for rational logits (engine/z3links.py)
-        self.split = split
+        self.split = problem.over == "rational" if split is None else split
         self.links: Any = None
+        self._split_cache: tuple[Any, Any, bool] | None = None  # (pattern, split conditions, do they read a P?)
         if self.model.loss.link and problem.training is not None:
             raise SpecError(f"training steps with the {self.model.loss.name} loss are not encoded: a step moves "
                             "the weights by exp-valued gradients", hint="drop --steps, or use a loss without exp")
@@ -301,8 +302,22 @@ class Encoding:
 
     def definitions(self, pattern: Pattern) -> list[z3.BoolRef]:
         """What defines the named Booleans of every choice the pattern leaves open (its open bits,
-        and the choices that are not units: a max pool's, a loss's, a three-piece activation's)."""
-        return list(self.trace(pattern, signs=False)[1])
+        and the choices that are not units: a max pool's, a loss's, a three-piece activation's),
+        and a classification loss's relaxation (:meth:`link_constraints`)."""
+        return list(self.trace(pattern, signs=False)[1]) + self.link_constraints(pattern)
+
+    def link_constraints(self, pattern: Pattern) -> list[Any]:
+        """The probabilities' relaxation (engine/z3links.py): always over the reals; with the split only
+        when a condition still reads a probability (an inequality, or an equation it could not split)."""
+        self.trace(pattern, signs=False)
+        if self.links is None:
+            return []
+        if self.split:
+            self.conditions(pattern)
+            assert self._split_cache is not None
+            if not self._split_cache[2]:
+                return []
+        return list(self.links.relaxation)
 
     def environment(self, pattern: Pattern) -> Mapping[str, np.ndarray]:
         """Values, yhat and grad(P) as Z3 terms under a pattern (bits may be None)."""
@@ -318,9 +333,14 @@ class Encoding:
             t, _ = self.trace(pattern, signs=False)
             raw: dict[str, Any] = dict(self.values)
             raw.update(t.environment())
+            key = tuple(tuple(row) for row in pattern)
+            if self._split_cache is not None and self._split_cache[0] == key:
+                return self._split_cache[1]
             split = SplitBackend(self.links)
             out = split.and_([C.holds(c, raw, split) for c in self.problem.conditions])
+            out = z3.And(out, *self.links.definitions) if self.links.definitions else out  # outside any negation
             self.split_exact = split.exact
+            self._split_cache = (key, out, mentions(out, self.links))
             return out
         env = self.environment(pattern)
         backend = Z3Backend()
@@ -334,7 +354,7 @@ class Encoding:
             if z3.is_false(c):
                 return [z3.BoolVal(False)]
             out.append(c)
-        return out
+        return out + self.link_constraints(pattern)
 
 
 class _LazyZ3(Mapping):

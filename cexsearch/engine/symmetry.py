@@ -69,7 +69,7 @@ class _Unsafe(Exception):
 def _kind(name: str, group: Any) -> str:
     """How a named tensor moves under a group: 'inv', or a tag naming the axis it permutes."""
     if group == "samples":
-        return "rows" if name in ("x", "y", "yhat") else INVARIANT
+        return "rows" if name in ("x", "y", "yhat", "p") else INVARIANT
     k = group
     if name in (f"W{k}", f"grad(W{k})"):
         return "rows"

@@ -138,12 +138,33 @@ def affine_chain(conds: Sequence[Any], values: Sequence[Any], chain: Any) -> Aff
 
 
 class Links:
-    """The probability variables of one encoding, with their logits (for the split)."""
+    """The probability variables of one trace, with their logits (for the split) and their relaxation."""
 
     def __init__(self) -> None:
         #: P's id -> the logit whose sigmoid P is (two-class softmax: the logits' difference)
         self.sigmoid: dict[int, Any] = {}
         self.others: set[int] = set()  # P's of three or more classes: no split
+        self.relaxation: list[Any] = []  # what the true sigmoid/softmax satisfy (the encoding asserts it)
+        #: the split's named Booleans (which logits are equal, opposite, zero, negative) and their definitions
+        self.named: dict[tuple[str, int, int], z3.BoolRef] = {}
+        self.definitions: list[Any] = []
+
+    def fact(self, kind: str, a: z3.ArithRef, b: z3.ArithRef | None = None) -> z3.BoolRef:
+        """A named Boolean for ``a == b``, ``a == -b``, ``a == 0`` or ``a < 0`` (``kind``: eq, opp, zero, neg),
+        so the solver splits on the logit structure as it does on activation pieces."""
+        key = (kind, a.get_id(), -1 if b is None else b.get_id())
+        if kind in ("eq", "opp") and b is not None and b.get_id() < a.get_id():
+            key = (kind, b.get_id(), a.get_id())
+        hit = self.named.get(key)
+        if hit is None:
+            hit = self.named[key] = z3.Bool(f"logit_{kind}_{len(self.named)}")
+            if kind in ("eq", "opp"):
+                assert b is not None
+                meaning = a == b if kind == "eq" else a == -b
+            else:
+                meaning = a == 0 if kind == "zero" else a < 0
+            self.definitions.append(hit == meaning)
+        return hit
 
 
 def _gt(a: Any, b: Any) -> Any:
@@ -162,7 +183,7 @@ def link(alg: Any, kind: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, li
     """P's for sigmoid(z) (per entry) or softmax(z) (per sample), the log-partition as bounded
     variables, and the relaxation constraints."""
     alg.links = links = alg.links or Links()
-    tag = f"{alg.tag}_{len(alg.definitions)}"
+    tag = f"{alg.tag}_{len(alg.definitions)}_{len(links.relaxation)}"
     cons: list[Any] = []
     pairs: list[tuple[Any, Any]] = []  # (P, logit) of every sigmoid, for the pairwise facts
     if kind == "sigmoid" or (kind == "softmax" and int(np.prod(z.shape[1:])) == 2):
@@ -188,11 +209,11 @@ def link(alg: Any, kind: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, li
                 za, zb = to_z3(za), to_z3(zb)
                 cons += [z3.Implies(za < zb, pa < pb), z3.Implies(za > zb, pa > pb),
                          z3.Implies(za == zb, pa == pb), z3.Implies(za == -zb, pa + pb == 1)]
-        alg.definitions.extend(cons)
-        return p.reshape(z.shape), part.reshape(z.shape if kind == "sigmoid" else (z.shape[0],)), cons
+        links.relaxation.extend(cons)
+        return p.reshape(z.shape), part.reshape(z.shape if kind == "sigmoid" else (z.shape[0],)), []
     out = _softmax(alg, links, tag, z, cons)
-    alg.definitions.extend(cons)
-    return out
+    links.relaxation.extend(cons)
+    return out[0], out[1], []
 
 
 def _bounded_partition(cons: list[Any], name: str, logits: Sequence[Any], log_n: Fraction) -> Sym:
@@ -242,12 +263,17 @@ def split_zero(d: Affine, links: Links) -> tuple[Any, bool]:
         return d.to_z3() == 0, False
     parts = []
     const_terms = [d.const]
+    zero = z3.RealVal(0)
     for c_e, z_e in entries:
         ze = to_z3(z_e)
-        total = [Sym(z3.If(to_z3(z_f) == ze, to_z3(c_f), z3.If(to_z3(z_f) == -ze, -to_z3(c_f), z3.RealVal(0))))
-                 for c_f, z_f in entries]
-        parts.append(z3.Implies(ze != 0, to_z3(n_ary_sum(total)) == 0))
-        const_terms.append(Sym(z3.If(ze < 0, to_z3(c_e), z3.If(ze == 0, to_z3(c_e) / 2, z3.RealVal(0)))))
+        total = []
+        for c_f, z_f in entries:
+            zf, cf = to_z3(z_f), to_z3(c_f)
+            same = z3.BoolVal(True) if zf.eq(ze) else links.fact("eq", ze, zf)
+            total.append(Sym(z3.If(same, cf, z3.If(links.fact("opp", ze, zf), -cf, zero))))
+        parts.append(z3.Or(links.fact("zero", ze), to_z3(n_ary_sum(total)) == 0))
+        ce = to_z3(c_e)
+        const_terms.append(Sym(z3.If(links.fact("neg", ze), ce, z3.If(links.fact("zero", ze), ce / 2, zero))))
     parts.append(to_z3(n_ary_sum(const_terms)) == 0)
     return z3.And(*parts), True
 
@@ -288,7 +314,7 @@ class SplitBackend:
             return formula
         if isinstance(d, Const):
             return z3.BoolVal(d == 0)
-        if isinstance(d, Sym) and _mentions(d.e, self.links):
+        if isinstance(d, Sym) and mentions(d.e, self.links):
             self.exact = False
         return to_z3(d) == 0
 
@@ -299,7 +325,7 @@ class SplitBackend:
         return to_z3(a) <= to_z3(b)
 
 
-def _mentions(e: z3.ExprRef, links: Links) -> bool:
+def mentions(e: z3.ExprRef, links: Links) -> bool:
     """Whether a term reads a probability variable (then its equation is on the relaxation only)."""
     ids = set(links.sigmoid) | links.others
     todo, seen = [e], set()
