@@ -87,39 +87,65 @@ def logit_order(problem: Problem, enc: Encoding) -> list[Any]:
     return [first[m] <= first[m + 1] for m in range(problem.samples - 1)]
 
 
+#: each stage's cap in seconds (also without --timeout: nonlinear real arithmetic may not end)
+SPLIT_CAP = 120.0
+SPLIT_SHARE = 20.0  # the split's share when the question is about the reals
+RELAX_SLICE = 10.0
+REAL_CAP = 30.0
+RELAX_CAP = 60.0
+
+
 def search_classification(problem: Problem, options: SearchOptions, deadline: float | None) -> Outcome:
-    """Decide a problem with a classification loss: found/none with ``Outcome.domain``, or unknown."""
+    """Decide a problem with a classification loss: found/none with ``Outcome.domain``, or unknown.
+
+    Over the rationals: the split, then the relaxation (none over the reals is none over the
+    rationals).  Over the reals: the split for a rational witness, a slice of the relaxation for
+    a proof, the certified numerical search, and the relaxation again with what is left."""
     started = time.monotonic()
     total = raw_pattern_count(problem)
     checks = 0
     notes: list[str] = []
     starts: list[Assignment] = []
+    queries: dict[bool, _Query] = {}
 
     def stats(name: str, tried: int = 0) -> SearchStats:
         return SearchStats(name, total, tried=tried, solver_checks=checks, elapsed=time.monotonic() - started)
 
-    def share(seconds: float) -> float:
+    def until(seconds: float) -> float:
         t = time.monotonic() + seconds
         return t if deadline is None else min(t, deadline)
 
     rational_none = False
-    for split, name in ((True, "rational split"), (False, "relaxation")):
-        if split is False and problem.over == "rational" and rational_none:
+    real = problem.over == "real"
+    stages: list[tuple[bool | None, float]] = [(True, SPLIT_SHARE if real else SPLIT_CAP),
+                                              (False, RELAX_SLICE if real else RELAX_CAP)]
+    if real:
+        stages += [(None, REAL_CAP), (False, RELAX_CAP)]
+    for split, cap in stages:
+        if deadline is not None and time.monotonic() >= deadline:
+            notes.append("the time limit was reached")
             break
-        query = _Query(problem, options, split)
-        # over the reals the split (which looks for rational witnesses) gets a share, the relaxation the rest
-        budget = share(20.0) if split and problem.over == "real" else deadline
-        for kind, item in query.models(budget):
+        if split is None:
+            found = _real(problem, starts, until(cap))
+            if found is not None:
+                return replace(found, stats=replace(found.stats, solver_checks=checks,
+                                                    elapsed=time.monotonic() - started))
+            notes.append("the certified numerical search found no real witness")
+            continue
+        if split and rational_none:
+            continue
+        name = "rational split" if split else "relaxation"
+        query = queries.get(split) or queries.setdefault(split, _Query(problem, options, split))
+        for kind, item in query.models(until(cap)):
             checks += 1
-            if kind == "unsat":
-                if split:
-                    rational_none = True
-                    if problem.over == "rational":
-                        return Outcome("none", problem, stats(name, total), domain="rational",
-                                       audit=(("*", "unsat: the exact split for rational logits", total),))
-                else:
-                    return Outcome("none", problem, stats(name, total), domain="real",
-                                   audit=(("*", "unsat: the sigmoid/softmax relaxation", total),))
+            if kind == "unsat" and split:
+                rational_none = True
+                if not real:
+                    return Outcome("none", problem, stats(name, total), domain="rational",
+                                   audit=(("*", "unsat: the exact split for rational logits", total),))
+            elif kind == "unsat":
+                return Outcome("none", problem, stats(name, total), domain="real",
+                               audit=(("*", "unsat: the sigmoid/softmax relaxation", total),))
             elif kind == "unknown":
                 notes.append(f"{name}: {item}")
             else:
@@ -127,14 +153,7 @@ def search_classification(problem: Problem, options: SearchOptions, deadline: fl
                 if check.confirmed:
                     return Outcome("found", problem, stats(name, 1), witness=item, recheck=check, domain="rational")
                 starts.append(item)
-        if problem.over == "rational" and rational_none:
-            break
-    if problem.over == "real":
-        found = _real(problem, starts, deadline)
-        if found is not None:
-            return replace(found, stats=replace(found.stats, solver_checks=checks,
-                                                elapsed=time.monotonic() - started))
-    reason = "; ".join(notes) or "no model passed the exact re-check"
+    reason = "; ".join(dict.fromkeys(notes)) or "no model passed the exact re-check"
     if rational_none:
         return Outcome("unknown", problem, stats("rational split", total), domain="rational",
                        reason="no rational witness exists (proven by the exact split); over the reals it is "
@@ -142,7 +161,7 @@ def search_classification(problem: Problem, options: SearchOptions, deadline: fl
     return Outcome("unknown", problem, stats("classification"), reason=reason)
 
 
-def _real(problem: Problem, starts: list[Assignment], deadline: float | None) -> Outcome | None:
+def _real(problem: Problem, starts: list[Assignment], deadline: float) -> Outcome | None:
     """A certified real witness from the relaxation's models (engine/realsearch.py), if it is there."""
     try:
         from .realsearch import search_real
