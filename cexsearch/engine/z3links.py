@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import z3
 
+from ..semantics import transcendental as T
 from ..semantics.intervals import LOG2_UPPER, log_bounds
 from .z3algebra import Const, Lin, Sym, _norm, n_ary_sum, to_z3
 
@@ -171,7 +172,17 @@ def _gt(a: Any, b: Any) -> Any:
     return to_z3(a) > to_z3(b)
 
 
+def _exact(p: z3.ArithRef, value: Any) -> list[Any]:
+    """A probability of constant logits: its exact value, or certified rational bounds."""
+    if isinstance(value, Fraction):
+        return [p == to_z3(value)]
+    lo, hi = value.bounds(64)
+    return [p >= to_z3(lo), p <= to_z3(hi)]
+
+
 def _sigmoid_facts(p: z3.ArithRef, z: Any) -> list[Any]:
+    if isinstance(z, Const):
+        return _exact(p, T.sigmoid(z))
     zz = to_z3(z)
     half = z3.RealVal("1/2")
     return [p > 0, p < 1, (zz > 0) == (p > half), (zz == 0) == (p == half),
@@ -237,6 +248,9 @@ def _softmax(alg: Any, links: Links, tag: str, z: np.ndarray, cons: list[Any]) -
         zs = [to_z3(v) for v in rows[i]]
         ps = vars_[i]
         cons += [q > 0 for q in ps] + [z3.Sum(*ps) == 1]
+        if all(isinstance(v, Const) for v in rows[i]):
+            for q, value in zip(ps, T.softmax(list(rows[i]))):
+                cons += _exact(q, value)
         for k in range(n):
             links.others.add(ps[k].get_id())
             p[i, k] = Affine.of(ps[k])
