@@ -50,6 +50,10 @@ class Extras:
             report = torch_cross_check(outcome.witness, outcome.recheck.evaluation.gradients)
             notes.append(f"torch: {'agrees' if report.agrees else 'DISAGREES'}, largest deviation "
                          f"{report.max_abs_deviation:.3g}; {report.note}")
+        elif "torch" in self.checks and outcome.certificate is not None:
+            from ..workflows.crosscheck import torch_at_centre
+
+            notes.append(torch_at_centre(outcome.problem, outcome.certificate))
         if "cvc5" in self.checks and outcome.verdict == "none":
             from ..engine.search import if_encoded_constraints
             from ..workflows.crosscheck import cvc5_cross_check_pattern

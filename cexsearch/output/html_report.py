@@ -174,6 +174,10 @@ def outcome_html(outcome: Outcome, conditions: bool = True) -> str:
     if conditions and outcome.problem.conditions:
         parts.append('<ul class="conditions">' + "".join(f"<li><code>{escape(c.text)}</code></li>"
                                                           for c in outcome.problem.conditions) + "</ul>")
+    if outcome.certificate is not None:  # a witness found over the reals: its certified box
+        from .verdicts import certificate_text
+
+        parts.append(f'<pre class="certificate">{escape(certificate_text(outcome.certificate, outcome.problem.network.label))}</pre>')
     if outcome.witness is not None and outcome.recheck is not None:
         layers = report.layer_table(outcome)
         if layers is not None:

@@ -139,6 +139,8 @@ def extension_valid(problem: Problem) -> bool:
     loss = getattr(problem.network.loss, "argument", "residual")
     if loss != "residual":  # hinge: y is -1 or 1, so a sample cannot be given yhat as its target
         return False
+    if getattr(problem.network.loss, "link", ""):  # bce, ce: y = yhat leaves p - y, not 0 (and y may leave [0, 1])
+        return False
     return not any(name in ("x", "y") for name, _, _ in problem.fixed.items)
 
 

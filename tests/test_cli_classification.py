@@ -1,0 +1,307 @@
+"""What a user sees of bce and ce: --hard-labels/--soft-labels and --domain, the claim keys labels and
+domain, verdict lines that say their numbers, symbolic values with decimals, the witness document and
+its verify round trip, certificates, and the torch cross-check.  The engine's search is replaced by
+hand-built outcomes (the z3 side of bce and ce is not here yet)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from dataclasses import dataclass
+from fractions import Fraction as F
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from cexsearch.api import build_problem, layer_network
+from cexsearch.cli import app
+from cexsearch.engine.outcome import Outcome, SearchStats
+from cexsearch.errors import ClaimFileError
+from cexsearch.model.losses import loss
+from cexsearch.model.problem import Assignment
+from cexsearch.output import schema
+from cexsearch.output.report import outcome_renderable, verdict_line
+from cexsearch.semantics import numeric
+from cexsearch.workflows.claim import Claim
+from cexsearch.workflows.claims import check_claim, settled
+from cexsearch.workflows.witness import dumps, load_document, outcome_document
+
+runner = CliRunner()
+NET = "Sequential(Linear(2, 1))"
+CONDITIONS = ["grad(b1) == 0", "grad(W1)[0,1] == 0", "grad(W1)[0,0] != 0"]
+FIND = ["find", "--net", NET, "--input-shape", "2", "--samples", "2", "--loss", "bce", "--no-shrink"]
+FIND += [a for c in CONDITIONS for a in ("-r", c)]
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def symmetric_witness(labels: str = "hard", over: str = "rational"):
+    """z = 1 and -1 with y = 1 and 0: grad(b1) and grad(W1)[0,1] cancel exactly, grad(W1)[0,0] = -1 + sigmoid(1)."""
+    net = layer_network(NET, "2", loss=loss("bce", labels=labels))
+    problem = build_problem(net, 2, CONDITIONS, over=over)
+    a = Assignment.from_entries(net, 2, {("W1", (0, 0)): F(1), ("W1", (0, 1)): F(0), ("b1", (0,)): F(0),
+                                         ("x", (0, 0)): F(1), ("x", (0, 1)): F(1), ("x", (1, 0)): F(-1),
+                                         ("x", (1, 1)): F(1), ("y", (0, 0)): F(1), ("y", (1, 0)): F(0)})
+    return problem, a
+
+
+def found_outcome(problem, a, domain: str = "rational") -> Outcome:
+    check = numeric.recheck(problem, a)
+    assert check.confirmed
+    return Outcome("found", problem, SearchStats("hand", 1, tried=1), witness=a, recheck=check, domain=domain)
+
+
+@dataclass(frozen=True)
+class FakeCertificate:
+    """What semantics.certify.Certificate offers the presentation: a method, a box, a centre."""
+
+    method: str
+    box: tuple
+    centre: tuple = ()
+
+
+def rendered(outcome: Outcome) -> str:
+    console = Console(width=200, record=True)
+    console.print(outcome_renderable(outcome))
+    return console.export_text()
+
+
+# -- options and keys ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--loss", "mse", "--hard-labels"], "--hard-labels needs a classification loss"),
+    (["--loss", "mse", "--soft-labels"], "--soft-labels needs a classification loss"),
+    (["--loss", "mse", "--domain", "real"], "--domain needs a classification loss"),
+    (["--loss", "bce", "--domain", "complex"], "use real"),
+])
+def test_bad_classification_options_exit_2_naming_the_option(args, needle):
+    r = run("find", "--net", NET, "--input-shape", "2", "-r", "grad(W1) == 0", *args)
+    assert r.exit_code == 2, r.output
+    assert needle in r.output and "Traceback" not in r.output
+
+
+def test_bce_on_the_mlp_shorthand_asks_for_the_layer_notation():
+    r = run("find", "--net", "1-1-1", "--loss", "bce", "-r", "grad(W1) == 0")
+    assert r.exit_code == 2 and "PyTorch's notation" in r.output
+
+
+@pytest.mark.parametrize("flags, labels, over", [
+    ([], "soft", "real"), (["--hard-labels"], "hard", "real"), (["--domain", "rational"], "soft", "rational"),
+    (["--hard-labels", "--domain", "real"], "hard", "real"),
+])
+def test_flags_reach_the_problem_and_a_none_verdict_says_its_numbers(monkeypatch, flags, labels, over):
+    seen = {}
+
+    def fake_search(problem, options, progress=None):
+        seen["problem"] = problem
+        return Outcome("none", problem, SearchStats("hand", 1, tried=1), domain=problem.over)
+
+    monkeypatch.setattr("cexsearch.commands.find.search", fake_search)
+    r = run(*FIND, *flags)
+    assert r.exit_code == 1, r.output
+    problem = seen["problem"]
+    assert problem.network.loss.name == "bce" and problem.network.loss.labels == labels and problem.over == over
+    assert ("NONE over the rationals" if over == "rational" else "NONE over the reals") in r.output
+
+
+def test_ce_labels_default_hard_and_soft_labels_flag(monkeypatch):
+    seen = {}
+    monkeypatch.setattr("cexsearch.commands.find.search", lambda problem, options, progress=None: seen.setdefault(
+        "o", Outcome("unknown", problem, SearchStats("hand", 1), reason="hand")))
+    net = "Sequential(Linear(2, 3))"
+    for flags, labels in (([], "hard"), (["--soft-labels"], "soft")):
+        seen.clear()
+        r = run("find", "--net", net, "--input-shape", "2", "--loss", "ce", "-r", "grad(b1) != 0", *flags)
+        assert r.exit_code == 3 and "UNKNOWN  inconclusive" in r.output and "witnesses over the reals" in r.output
+        assert seen["o"].problem.network.loss.labels == labels
+
+
+def test_claim_keys_labels_and_domain():
+    c = Claim(name="bce", net=NET, input_shape=[2], loss="bce", labels="hard", domain="rational", samples=2,
+              then=["grad(b1) == 0"], expect="holds")
+    problem = c.problem(c.networks()[0], 2)
+    assert problem.over == "rational" and problem.network.loss.labels == "hard"
+    default = Claim(name="bce", net=NET, input_shape=[2], loss="bce", samples=2, then=["grad(b1) == 0"], expect="holds")
+    assert default.over == "real" and default.networks()[0].loss.labels == "soft"
+    assert c.fingerprint() != default.fingerprint()
+    for key, value, needle in (("labels", "medium", "labels must be 'hard' or 'soft'"),
+                               ("domain", "complex", "domain must be 'real' or 'rational'")):
+        with pytest.raises(ClaimFileError, match=needle):
+            Claim(name="bad", net=NET, input_shape=[2], loss="bce", samples=2, then=["grad(b1) == 0"],
+                  expect="holds", **{key: value})
+    with pytest.raises(ClaimFileError, match="labels needs a classification loss"):
+        Claim(name="bad", net=NET, input_shape=[2], labels="hard", samples=2, then=["grad(b1) == 0"], expect="holds")
+
+
+def test_a_bad_claim_key_value_exits_2(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text(f'[[claim]]\nname = "x"\nnet = "{NET}"\ninput_shape = [2]\nloss = "bce"\nlabels = "sharp"\n'
+                 'samples = 2\nthen = ["grad(b1) == 0"]\nexpect = "holds"\n')
+    r = run("check", str(f))
+    assert r.exit_code == 2, r.output
+    assert "labels must be 'hard' or 'soft'" in r.output and "sharp" in r.output
+
+
+def test_claims_are_settled_only_by_verdicts_over_their_numbers(monkeypatch):
+    def claim(domain):
+        return Claim(name=f"c-{domain}", net=NET, input_shape=[2], loss="bce", domain=domain, samples=2,
+                     then=["grad(b1) == 0"], expect="holds")
+
+    problem = claim("real").problem(claim("real").networks()[0], 2)
+    none_q = Outcome("none", problem, SearchStats("hand", 1), domain="rational")
+    assert settled(claim("real"), none_q).verdict == "unknown"
+    assert "does not settle a claim over the reals" in settled(claim("real"), none_q).reason
+    assert settled(claim("rational"), none_q).verdict == "none"
+    none_r = Outcome("none", problem, SearchStats("hand", 1), domain="real")
+    assert settled(claim("rational"), none_r).verdict == "none" and settled(claim("real"), none_r).verdict == "none"
+    box = Outcome("found", problem, SearchStats("hand", 1), domain="real", certificate=FakeCertificate("m", ()))
+    assert settled(claim("rational"), box).verdict == "unknown" and settled(claim("real"), box) is box
+
+    monkeypatch.setattr("cexsearch.workflows.claims.search_or_unknown",
+                        lambda p, options: Outcome("none", p, SearchStats("hand", 1), domain="rational"))
+    assert check_claim(claim("real")).verdict == "unknown"
+    result = check_claim(claim("rational"))
+    assert result.verdict == "holds"
+    from cexsearch.output.export import report_document, verdict_message
+
+    assert "holds (none over the rationals)" in verdict_message(result)
+    doc = report_document([result])
+    assert doc["claims"][0]["cases"][0]["domain"] == "rational" and schema.problems(doc) == []
+
+
+# -- the report, the document, verify ------------------------------------------------------------
+
+
+def test_verdict_lines_state_their_domain():
+    problem, a = symmetric_witness()
+    stats = SearchStats("hand", 1, tried=1)
+    lines = {(v, d): verdict_line(Outcome(v, problem, stats, domain=d)).plain
+             for v in ("none", "unknown") for d in ("rational", "real", "")}
+    assert lines[("none", "rational")].startswith("NONE over the rationals  no rational witness exists")
+    assert lines[("none", "real")].startswith("NONE over the reals  no witness over the reals exists")
+    assert lines[("none", "")].startswith("NONE  no witness exists")
+    assert all(lines[("unknown", d)].startswith("UNKNOWN  inconclusive") for d in ("rational", "real", ""))
+    assert verdict_line(found_outcome(problem, a)).plain.startswith("FOUND (a rational witness, exact)  a witness")
+    cert = FakeCertificate("interval Newton", (("W1", (0, 0), F(1, 2), F(3, 2)),))
+    boxed = Outcome("found", problem, stats, domain="real", certificate=cert)
+    assert verdict_line(boxed).plain.startswith("FOUND over the reals (a certified box)")
+    text = rendered(boxed)
+    assert "certificate (interval Newton)" in text and "W1[0, 0] in [1/2, 3/2]" in text
+
+
+def test_the_report_shows_symbolic_values_with_decimals():
+    text = rendered(found_outcome(*symmetric_witness()))
+    assert "-1 + sigmoid(1)" in text and "-0.268941" in text  # grad(W1)[0,0] and its decimal
+    assert "sigmoid(1) ~ 0.731059" in text and "1 - sigmoid(1) ~ 0.268941" in text  # p per sample
+    assert "yhat (logits)" in text and "all 3 conditions hold" in text
+
+
+def test_find_json_document_is_valid_and_verify_reproves_it(monkeypatch, tmp_path):
+    problem, a = symmetric_witness(over="rational")
+    outcome = found_outcome(problem, a)
+    monkeypatch.setattr("cexsearch.commands.find.search", lambda p, options, progress=None: outcome)
+    path = tmp_path / "w.json"
+    r = run(*FIND, "--hard-labels", "--domain", "rational", "--json", str(path), "--cross-check", "torch")
+    assert r.exit_code == 0, r.output
+    assert "FOUND (a rational witness, exact)" in r.output and "cross-check torch: agrees" in r.output
+    doc = json.loads(path.read_text())
+    assert schema.problems(doc) == []
+    assert doc["network"]["loss"] == "bce" and doc["network"]["labels"] == "hard"
+    assert doc["domain"]["over"] == "rational" and doc["verdict_domain"] == "rational"
+    assert doc["yhat"]["exact"] == [["1"], ["-1"]]  # the logits stay rational
+    assert doc["gradients"]["W1"]["exact"] == [["-1 + sigmoid(1)", "0"]]
+    assert doc["gradients"]["W1"]["decimal"][0][0].startswith("-0.2689414213")
+    assert doc["p"]["exact"] == [["sigmoid(1)"], ["1 - sigmoid(1)"]]
+    assert doc["loss"]["exact"] == "-1 + softplus(1)" and doc["loss"]["decimal"].startswith("0.3132616875")
+    back, assignment, _ = load_document(path.read_text())
+    assert back.network.loss.labels == "hard" and back.over == "rational" and assignment == a
+    r = run("verify", "--strict", str(path))
+    assert r.exit_code == 0 and "VERIFIED (a rational witness, exact)" in r.output, r.output
+    # hard labels are part of the problem: a soft target read back is refused by the re-check
+    doc["values"]["y"]["exact"] = [["1"], ["1/2"]]
+    path.write_text(json.dumps(doc))
+    r = run("verify", str(path))
+    assert r.exit_code == 1 and "FAILS: y[1, 0] is 0 or 1" in r.output, r.output
+
+
+def test_a_near_miss_document_fails_verify(tmp_path):
+    problem, a = symmetric_witness()
+    doc = outcome_document(found_outcome(problem, a))
+    doc["values"]["W1"]["exact"] = [["1", "1/1000"]]  # z = 1001/1000 and -999/1000: no cancellation
+    path = tmp_path / "near.json"
+    path.write_text(dumps(doc))
+    r = run("verify", str(path))
+    assert r.exit_code == 1 and "FAILS: grad(b1) == 0" in r.output
+    assert "sigmoid(1001/1000)" in r.output  # the failing value, exact and symbolic
+
+
+def test_a_certificate_document_is_checked_by_certify_when_it_is_there(monkeypatch, tmp_path):
+    problem, a = symmetric_witness(over="real")
+    cert = FakeCertificate("miranda", (("W1", (0, 0), F(1, 2), F(3, 2)), ("W1", (0, 1), F(-1, 8), F(1, 8))), a)
+    doc = outcome_document(Outcome("found", problem, SearchStats("hand", 1), witness=a,
+                                   recheck=numeric.recheck(problem, a), domain="real", certificate=cert))
+    assert schema.problems(doc) == []
+    bare = outcome_document(Outcome("found", problem, SearchStats("hand", 1), domain="real", certificate=cert))
+    assert "values" not in bare and schema.problems(bare) == []  # the box stands for the witness
+    assert doc["certificate"]["box"][0] == {"name": "W1", "index": [0, 0], "lo": "1/2", "hi": "3/2",
+                                            "lo_decimal": "0.5", "hi_decimal": "1.5"}
+    path = tmp_path / "box.json"
+    path.write_text(dumps(doc))
+    monkeypatch.setitem(sys.modules, "cexsearch.semantics.certify", None)  # not in this build: said, exit 3
+    r = run("verify", str(path))
+    assert r.exit_code == 3 and "NOT CHECKED" in r.output, r.output
+    seen = {}
+
+    @dataclass(frozen=True)
+    class Certificate:  # the fields of semantics.certify.Certificate
+        center: Assignment
+        box: tuple
+        equations: tuple
+        labels: tuple
+        preconditioner: tuple
+        method: str = "miranda"
+        bits: int = 64
+
+    @dataclass(frozen=True)
+    class CertificateCheck:
+        ok: bool
+        reasons: tuple = ()
+
+    def check_certificate(problem, certificate):
+        seen["cert"] = certificate
+        return CertificateCheck(seen.get("ok", True), () if seen.get("ok", True) else ("a face fails",))
+
+    fake = types.ModuleType("cexsearch.semantics.certify")
+    fake.check_certificate = check_certificate  # type: ignore[attr-defined]
+    fake.Certificate = Certificate  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "cexsearch.semantics.certify", fake)
+    monkeypatch.setattr("cexsearch.semantics.certify", fake, raising=False)
+    r = run("verify", str(path))
+    assert r.exit_code == 0 and "VERIFIED over the reals" in r.output, r.output
+    cert = seen["cert"]
+    assert isinstance(cert, Certificate) and cert.box[0] == ("W1", (0, 0), F(1, 2), F(3, 2))
+    assert cert.center.entry("W1", (0, 0)) == 1 and cert.center.entry("x", (1, 0)) == -1  # the whole centre
+    seen["ok"] = False
+    r = run("verify", str(path))
+    assert r.exit_code == 1 and "FAILED" in r.output and "a face fails" in r.output, r.output
+
+
+def test_torch_cross_check_of_ce_gradients_and_at_a_box_centre():
+    from cexsearch.workflows.crosscheck import torch_at_centre, torch_cross_check
+
+    net = layer_network("Sequential(Linear(2, 3))", "2", loss=loss("ce", labels="soft"))
+    values = {("W1", (j, i)): F(j - i, 2) for j in range(3) for i in range(2)}
+    values |= {("b1", (j,)): F(j, 3) for j in range(3)}
+    values |= {("x", (m, i)): F(m + i, 1 + i) for m in range(2) for i in range(2)}
+    values |= {("y", (m, j)): F((1, 1, 2)[j], 4) for m in range(2) for j in range(3)}
+    a = Assignment.from_entries(net, 2, values)
+    report = torch_cross_check(a, numeric.exact_gradients(a))
+    assert report.agrees and report.max_abs_deviation < 1e-12
+    problem = build_problem(net, 2, ["grad(b1)[0] != 0"])
+    box = FakeCertificate("m", tuple((n, i, v - F(1, 8), v + F(1, 8)) for (n, i), v in values.items()))
+    assert torch_at_centre(problem, box).startswith("torch at the box centre: agrees")
