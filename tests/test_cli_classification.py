@@ -305,3 +305,81 @@ def test_torch_cross_check_of_ce_gradients_and_at_a_box_centre():
     problem = build_problem(net, 2, ["grad(b1)[0] != 0"])
     box = FakeCertificate("m", tuple((n, i, v - F(1, 8), v + F(1, 8)) for (n, i), v in values.items()))
     assert torch_at_centre(problem, box).startswith("torch at the box centre: agrees")
+
+
+def test_shrinking_keeps_the_verdicts_numbers_and_a_box_is_not_shrunk(monkeypatch):
+    problem, a = symmetric_witness(over="rational")
+    outcome = found_outcome(problem, a)
+    monkeypatch.setattr("cexsearch.commands.find.search", lambda p, options, progress=None: outcome)
+    r = run(*[x for x in FIND if x != "--no-shrink"], "--hard-labels", "--domain", "rational", "--shrink-time", "5")
+    assert r.exit_code == 0 and "FOUND (a rational witness, exact)" in r.output and "shrinking:" in r.output
+    from cexsearch.commands.find import shrunk
+    from cexsearch.engine.options import SearchOptions
+
+    box = Outcome("found", problem, SearchStats("hand", 1), domain="real", certificate=FakeCertificate("m", ()))
+    assert shrunk(box, SearchOptions(), F(5)) is box
+
+
+@pytest.mark.parametrize("text, name, labels", [
+    ("Sequential(Linear(2, 3))", "ce", "soft"),
+    ("Sequential(Conv1d(1, 2, 2), ReLU(), Flatten(), Linear(6, 1))", "bce", "hard"),
+])
+def test_derivations_and_the_html_page_write_values_with_exp(text, name, labels, tmp_path):
+    from cexsearch.output.explain import explain
+    from cexsearch.output.explain_format import Latex, Markdown
+    from cexsearch.output.explain_layers import explained_gradients
+
+    shape = "2" if text.startswith("Sequential(Linear") else "1,4"
+    net = layer_network(text, shape, loss=loss(name, labels=labels))
+    n = net.output_shape[0]
+    values = {}
+    for var in net.parameter_names():
+        for k, idx in enumerate(__import__("numpy").ndindex(net.shape(var, 2))):
+            values[(var, idx)] = F((k % 5) - 2, 2)
+    for k, idx in enumerate(__import__("numpy").ndindex(net.shape("x", 2))):
+        values[("x", idx)] = F(k % 3 - 1)
+    for m in range(2):
+        row = [F(1, n)] * n if name == "ce" else [F(m)]
+        for j, v in enumerate(row):
+            values[("y", (m, j))] = v
+    a = Assignment.from_entries(net, 2, values)
+    problem = build_problem(net, 2, [f"grad({net.parameter_names()[-1]}) != 0"])  # the last bias: p - y summed
+    for fmt in (Markdown(), Latex()):  # every written sum is checked against the trace, exactly
+        totals = explained_gradients(problem, a, fmt)
+        exact = numeric.exact_gradients(a)
+        assert all(v == exact[p][i] for (p, i), v in totals.items())
+    md, tex = explain(problem, a, "markdown"), explain(problem, a, "latex")
+    word = "softmax" if name == "ce" else "sigmoid"
+    assert word in md and "p_{m,e} - y_{m,e}" in md
+    assert ("\\operatorname{softmax}" if name == "ce" else "\\sigma(") in tex and "\\text{gradient}" in tex
+    from cexsearch.output.html_report import outcome_html
+
+    page = outcome_html(found_outcome(problem, a))
+    assert "FOUND (a rational witness, exact)" in page and word in page
+
+
+def test_a_refuted_claims_report_is_valid_with_symbolic_values(monkeypatch, tmp_path):
+    problem, a = symmetric_witness(labels="soft", over="rational")
+    claim = Claim(name="no-cancel", net=NET, input_shape=[2], loss="bce", domain="rational", samples=2,
+                  given=["grad(W1)[0,0] != 0"], then=["grad(b1) != 0"], expect="holds")
+
+    def fake(p, options):
+        check = numeric.recheck(p, a)
+        assert check.confirmed  # the symmetric witness refutes it: grad(b1) cancels to 0
+        return Outcome("found", p, SearchStats("hand", 1, tried=1), witness=a, recheck=check, domain="rational")
+
+    monkeypatch.setattr("cexsearch.workflows.claims.search_or_unknown", fake)
+    result = check_claim(claim, store=tmp_path)
+    assert result.verdict == "refuted"
+    from cexsearch.output.export import report_document, verdict_message
+
+    assert "refuted (found (a rational witness, exact))" in verdict_message(result)
+    assert "-1 + sigmoid(1)" in verdict_message(result)
+    doc = report_document([result])
+    assert schema.problems(doc) == []
+    stored = tmp_path / "no-cancel.json"
+    assert schema.problems(json.loads(stored.read_text())) == []
+    assert run("verify", str(stored)).exit_code == 0
+    again = check_claim(claim, store=tmp_path)  # replayed from the store, without a search
+    assert again.verdict == "refuted" and again.witness.domain == "rational"
+    assert "replayed" in (again.witness.reason or "")

@@ -167,12 +167,13 @@ def shrunk(outcome: Outcome, options: SearchOptions, seconds: Fraction) -> Outco
 
     from ..workflows.shrink import shrink
 
-    if seconds <= 0:
+    if seconds <= 0 or outcome.certificate is not None:  # a certified box over the reals is its own proof
         return outcome
     with progress_reporter(True, "shrinking") as _:
         result = shrink(outcome.problem, outcome, replace(options, timeout=None), float(seconds))
     best = result.outcome
-    return replace(best, stats=outcome.stats, shrink=result.proven + result.notes or ("no simpler witness found",))
+    return replace(best, stats=outcome.stats, shrink=result.proven + result.notes or ("no simpler witness found",),
+                   domain=outcome.domain)  # a simpler exact witness answers the same numbers
 
 
 def render_outcome(outcome: Outcome, json_path: str | None, options: SearchOptions = SearchOptions()) -> int:

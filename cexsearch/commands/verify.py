@@ -92,7 +92,7 @@ def verify_certificate(problem: Any, doc: dict[str, Any], where: str, console: A
         return EXIT_INCONCLUSIVE
     if ok:
         console.print(f"VERIFIED over the reals  the certificate ({cert.method or 'unstated method'}) holds for its "
-                      f"box of {len(cert.box)} values{extra}", markup=False)
+                      f"box of {len(cert.box)} value{'s' if len(cert.box) != 1 else ''}{extra}", markup=False)
         return EXIT_OK
     console.print(f"FAILED  the certificate ({cert.method or 'unstated method'}) does not hold{extra}", markup=False)
     return EXIT_NEGATIVE

@@ -128,8 +128,9 @@ def replay(claim: Claim, store: Path | None) -> Case | None:
     if not check.confirmed:
         return None
     stats = SearchStats("replay", 0, elapsed=time.monotonic() - started)
+    exp = bool(getattr(getattr(problem.network, "loss", None), "link", ""))  # bce, ce: an exact rational witness
     outcome = Outcome("found", problem, stats, witness=assignment, recheck=check,
-                      reason=f"replayed from {path}")
+                      reason=f"replayed from {path}", domain="rational" if exp else "")
     return Case(net_text, assignment.samples, "refuted", outcome, stats.elapsed, replayed=True)
 
 
@@ -172,8 +173,10 @@ def shrink_witness(witness: Outcome, options: SearchOptions, shrink_time: float)
     """A refuting witness shrunk (:mod:`cexsearch.workflows.shrink`) for up to ``shrink_time`` seconds."""
     from .shrink import shrink
 
+    if witness.certificate is not None:  # a certified box over the reals is its own proof
+        return witness
     small = shrink(witness.problem, witness, replace(options, timeout=None), shrink_time)
-    return replace(small.outcome, stats=witness.stats, shrink=small.proven + small.notes)
+    return replace(small.outcome, stats=witness.stats, shrink=small.proven + small.notes, domain=witness.domain)
 
 
 def check_claim(
