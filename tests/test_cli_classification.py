@@ -383,3 +383,25 @@ def test_a_refuted_claims_report_is_valid_with_symbolic_values(monkeypatch, tmp_
     again = check_claim(claim, store=tmp_path)  # replayed from the store, without a search
     assert again.verdict == "refuted" and again.witness.domain == "rational"
     assert "replayed" in (again.witness.reason or "")
+
+
+def test_a_box_centre_that_misses_the_conditions_is_shown_as_the_centre_not_as_a_witness():
+    problem, a = symmetric_witness(over="real")
+    near = Assignment.from_entries(problem.network, 2, {**{(n, i): v for n, i, v in a.items()},
+                                                        ("W1", (0, 1)): F(1, 1000)})
+    cert = FakeCertificate("miranda", (("W1", (0, 1), F(-1, 100), F(1, 100)),), near)
+    boxed = Outcome("found", problem, SearchStats("hand", 1), witness=near, recheck=numeric.recheck(problem, near),
+                    domain="real", certificate=cert)
+    text = rendered(boxed)
+    assert "FOUND over the reals (a certified box)" in text and "parameters (box centre)" in text
+    assert "exact re-check at the box centre: 2 of 3 conditions not confirmed" in text
+    assert "the certificate above is the verdict's proof" in text
+
+
+def test_cvc5_says_it_does_not_run_on_a_loss_with_exp():
+    from cexsearch.commands.extras import Extras
+
+    problem, _ = symmetric_witness()
+    none = Outcome("none", problem, SearchStats("hand", 1), domain="rational")
+    checked = Extras.parse(None, None, None, ["cvc5"], None).cross_check(none)
+    assert checked.verdict == "none" and "cvc5: not run, the loss has exp in it" in checked.cross_checks[0]

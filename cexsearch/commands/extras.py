@@ -54,7 +54,11 @@ class Extras:
             from ..workflows.crosscheck import torch_at_centre
 
             notes.append(torch_at_centre(outcome.problem, outcome.certificate))
-        if "cvc5" in self.checks and outcome.verdict == "none":
+        exp = bool(getattr(getattr(outcome.problem.network, "loss", None), "link", ""))
+        if "cvc5" in self.checks and exp:
+            notes.append("cvc5: not run, the loss has exp in it (bce, ce), which the SMT-LIB text of the "
+                         "If-encoding does not hold")
+        elif "cvc5" in self.checks and outcome.verdict == "none":
             from ..engine.search import if_encoded_constraints
             from ..workflows.crosscheck import cvc5_cross_check_pattern
 

@@ -110,7 +110,8 @@ def _table(title: str, *columns: str) -> Table:
 def parameter_table(outcome: Outcome) -> Table:
     w = outcome.witness
     assert w is not None
-    t = _table("parameters", "name", "exact", "float")
+    t = _table("parameters" + (" (box centre)" if outcome.certificate is not None else ""),
+               "name", "exact", "float")
     for name in w.network.parameter_names():
         shape = w.network.shape(name, w.samples)
         for idx, v in zip(entries(shape), w.flat(name)):
@@ -225,8 +226,9 @@ def check_line(outcome: Outcome) -> Text:
     assert chk is not None
     n = len(chk.conditions)
     if not chk.confirmed:  # the centre of a certified box need not meet the conditions exactly
-        proof = "; the certificate above is the verdict's proof" if outcome.certificate is not None else ""
-        return Text(f"exact re-check at these values: {len(chk.failures())} of {n} conditions not confirmed "
+        boxed = outcome.certificate is not None
+        where, proof = ("the box centre", "; the certificate above is the verdict's proof") if boxed else ("these values", "")
+        return Text(f"exact re-check at {where}: {len(chk.failures())} of {n} conditions not confirmed "
                     f"({'; '.join(chk.failures())}){proof}", style="yellow")
     return Text(
         f"exact re-check: {'the condition holds' if n == 1 else f'all {n} conditions hold'}; float64 re-check: "
