@@ -405,3 +405,23 @@ def test_cvc5_says_it_does_not_run_on_a_loss_with_exp():
     none = Outcome("none", problem, SearchStats("hand", 1), domain="rational")
     checked = Extras.parse(None, None, None, ["cvc5"], None).cross_check(none)
     assert checked.verdict == "none" and "cvc5: not run, the loss has exp in it" in checked.cross_checks[0]
+
+
+def test_sweep_takes_the_options_and_says_what_its_cells_cover(monkeypatch, tmp_path):
+    seen = []
+
+    def fake(problem, options):
+        seen.append(problem)
+        return Outcome("none", problem, SearchStats("hand", 1, tried=1), domain=problem.over)
+
+    monkeypatch.setattr("cexsearch.workflows.sweep.search_or_unknown", fake)
+    r = run("sweep", "--net", NET, "--input-shape", "2", "--samples", "1..2", "--loss", "bce", "--hard-labels",
+            "--domain", "rational", "-r", "grad(b1) == 0", "--json", str(tmp_path / "s.json"))
+    assert r.exit_code == 1, r.output
+    assert [p.samples for p in seen] == [1, 2] and all(p.over == "rational" for p in seen)
+    assert all(p.network.loss.labels == "hard" for p in seen)
+    assert "verdicts: none over the rationals" in r.output
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert [c["domain"] for c in doc["cells"]] == ["rational", "rational"] and schema.problems(doc) == []
+    r = run("sweep", "--net", NET, "--input-shape", "2", "--loss", "mse", "--domain", "real", "-r", "grad(b1) == 0")
+    assert r.exit_code == 2 and "--domain needs a classification loss" in r.output

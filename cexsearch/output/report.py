@@ -346,6 +346,10 @@ def sweep_table(result: SweepResult) -> RenderableType:
     line = Text(f"smallest size with a witness: {smallest.net} x {smallest.samples}" if smallest else
                 "no witness at any size in the sweep", style="bold")
     parts: list[RenderableType] = [t, line]
+    covered = sorted({f"{c.verdict} {domain_phrase(c.verdict, c.outcome.domain).split(' ', 1)[1]}" for c in result.cells
+                      if c.outcome is not None and domain_phrase(c.verdict, c.outcome.domain)})
+    if covered:  # bce, ce: what the cells' verdicts cover
+        parts.append(Text("verdicts: " + "; ".join(covered), style="dim"))
     if any(c.extended for c in result.cells):
         parts.append(Text("* the witness of the size before, extended by a sample with zero residual", style="dim"))
     return Group(*parts)

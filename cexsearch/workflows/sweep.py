@@ -203,6 +203,7 @@ def sweep_document(result: SweepResult) -> dict:
             {"net": c.net, "samples": c.samples, "verdict": c.verdict, "elapsed_seconds": round(c.elapsed, 6),
              "extended": c.extended, "reason": c.outcome.reason if c.outcome else None,
              "witness": outcome_document(c.outcome) if c.outcome is not None and c.verdict == "found" else None}
+            | ({"domain": c.outcome.domain} if c.outcome is not None and c.outcome.domain else {})
             for c in result.cells
         ],
     }
