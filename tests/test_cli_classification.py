@@ -425,3 +425,14 @@ def test_sweep_takes_the_options_and_says_what_its_cells_cover(monkeypatch, tmp_
     assert [c["domain"] for c in doc["cells"]] == ["rational", "rational"] and schema.problems(doc) == []
     r = run("sweep", "--net", NET, "--input-shape", "2", "--loss", "mse", "--domain", "real", "-r", "grad(b1) == 0")
     assert r.exit_code == 2 and "--domain needs a classification loss" in r.output
+
+
+def test_verify_says_undecided_when_the_exact_arithmetic_cannot_settle_a_condition(tmp_path):
+    problem, a = symmetric_witness()
+    doc = outcome_document(found_outcome(problem, a))
+    doc["conditions"] = ["p[0,0] * p[1,0] < 1/4"]  # a product of two values with exp: not kept exactly
+    path = tmp_path / "u.json"
+    path.write_text(dumps(doc))
+    r = run("verify", str(path))
+    assert r.exit_code == 3, r.output
+    assert "UNDECIDED  the exact arithmetic cannot settle" in r.output and "UNDECIDED (a product" in r.output

@@ -54,9 +54,12 @@ def verify(
             for c in check.conditions:
                 console.print(f"  holds: {c.text}", markup=False)
             return EXIT_OK
-        console.print("FAILED  the witness does not meet its conditions", markup=False)
+        undecided = all(c.holds or c.undecided for c in check.conditions)  # nothing decided false
+        console.print("UNDECIDED  the exact arithmetic cannot settle every condition" if undecided else
+                      "FAILED  the witness does not meet its conditions", markup=False)
         for c in check.conditions:
-            console.print(f"  {'holds' if c.holds else 'FAILS'}: {c.text}", markup=False)
+            word = "holds" if c.holds else f"UNDECIDED ({c.undecided})" if c.undecided else "FAILS"
+            console.print(f"  {word}: {c.text}", markup=False)
         from ..output.report import fmt_exact
 
         console.print("the values the failing conditions read:", markup=False)
@@ -68,7 +71,7 @@ def verify(
                     flat = ", ".join(fmt_exact(v) for v in values.reshape(-1))
                     console.print(f"  {label} = {flat if values.ndim == 0 else f'[{flat}]'}", markup=False,
                                   soft_wrap=True)  # an exact value stays on one line, however long
-        return EXIT_NEGATIVE
+        return EXIT_INCONCLUSIVE if undecided else EXIT_NEGATIVE
 
     run_command(body)
 
