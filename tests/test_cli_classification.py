@@ -172,6 +172,13 @@ def test_claims_are_settled_only_by_verdicts_over_their_numbers(monkeypatch):
     assert "holds (none over the rationals)" in verdict_message(result)
     doc = report_document([result])
     assert doc["claims"][0]["cases"][0]["domain"] == "rational" and schema.problems(doc) == []
+    from cexsearch.output.html_report import claims_table_html
+    from cexsearch.output.report import claims_table
+
+    assert '<div class="note">none over the rationals</div>' in claims_table_html([result])
+    console = Console(width=200, record=True)
+    console.print(claims_table([result]))
+    assert "holds (none over the rationals)" in console.export_text()
 
 
 # -- the report, the document, verify ------------------------------------------------------------

@@ -205,6 +205,14 @@ def _anchor(i: int) -> str:
     return f"claim-{i}"
 
 
+def covers(r: ClaimOutcome) -> str:
+    """What a bce/ce claim's verdict covers (none over the reals, ...), as a note under it."""
+    from .verdicts import claim_phrase
+
+    phrase = claim_phrase(r)
+    return f'<div class="note">{escape(phrase)}</div>' if phrase else ""
+
+
 def claims_table_html(results: Sequence[ClaimOutcome]) -> str:
     rows = []
     for i, r in enumerate(results):
@@ -219,7 +227,7 @@ def claims_table_html(results: Sequence[ClaimOutcome]) -> str:
         rows.append(
             f'<tr class="claim {state}" data-verdict="{escape(r.verdict)}"><td class="mark">{mark}</td>'
             f'<td>{name}<div class="where">{escape(where)}</div>{reason}</td>'
-            f'<td><span class="verdict {escape(r.verdict)}">{escape(r.verdict)}</span></td>'
+            f'<td><span class="verdict {escape(r.verdict)}">{escape(r.verdict)}</span>{covers(r)}</td>'
             f'<td><span class="verdict {escape(r.expected)}">{escape(r.expected)}</span></td>'
             f'<td class="mono">{escape(size)}</td><td class="mono right nowrap">{r.elapsed:.2f} s</td></tr>')
     head = "".join(f"<th>{h}</th>" for h in ("", "claim", "verdict", "expected", "size", "time"))
