@@ -36,7 +36,7 @@ class NetworkSettings:
         return Network(tuple(widths), **kwargs)  # type: ignore[arg-type]
 
 
-def torch_network(model: Any, loss: str = "mse", relu_grad_at_zero: int = 0, input_shape: Sequence[int] | None = None,
+def torch_network(model: Any, loss: Any = "mse", relu_grad_at_zero: int = 0, input_shape: Sequence[int] | None = None,
                   huber_delta: Fraction | None = None) -> TorchNetwork:
     """A network read from PyTorch: ``model`` is an ``nn.Module``, an ``nn.Module`` class or a function
     returning one, or the text ``"PATH.py:NAME"``.  Its ``.network`` (pass it to :func:`build_problem`)
@@ -86,8 +86,10 @@ def build_problem(
     integers: bool = False,
     bound: Fraction | None = None,
     training: Training | None = None,
+    over: str = "real",
 ) -> Problem:
-    """Parse and check conditions and fixed values against a network and batch size (and training steps)."""
+    """Parse and check conditions and fixed values against a network and batch size (and training steps);
+    ``over``: the numbers a witness of a loss with exp (bce, ce) ranges over, "real" or "rational"."""
     network.check_samples(samples)  # before any shape is built from it
     if all(isinstance(c, C.Condition) for c in requires):
         conds: tuple[C.Condition, ...] = tuple(requires)  # type: ignore[arg-type]
@@ -104,7 +106,7 @@ def build_problem(
             allowed = " or ".join(str(t) for t in targets)
             raise InputError(f"y{list(index)} is fixed to {value}, but the loss takes targets {allowed} only",
                              hint=f"fix y to {allowed}")
-    return Problem(network, samples, conds, combined, Domain(integers, bound), training)
+    return Problem(network, samples, conds, combined, Domain(integers, bound), training, over=over)
 
 
 def is_layer_notation(text: str) -> bool:
@@ -130,16 +132,17 @@ def parse_input_shape(text: str, option: str = "--input-shape") -> tuple[int, ..
     return tuple(int(p) for p in parts)
 
 
-def layer_network(text: str, input_shape: str | None, loss: str = "mse", relu_grad_at_zero: int = 0,
+def layer_network(text: str, input_shape: str | None, loss: Any = "mse", relu_grad_at_zero: int = 0,
                   huber_delta: Fraction | None = None) -> Any:
-    """The :class:`cexsearch.model.Model` of ``--net "Sequential(...)" --input-shape ...``."""
+    """The :class:`cexsearch.model.Model` of ``--net "Sequential(...)" --input-shape ...``; ``loss`` is a
+    registered name or a :class:`~cexsearch.model.losses.Loss` (``loss("bce", labels="hard")``)."""
     from .model.losses import LOSSES
     from .model.notation import parse_model
 
     if input_shape is None:
         raise InputError("a network in PyTorch's notation needs --input-shape",
                          hint="give one sample's shape, e.g. --input-shape 1,8 for Conv1d(1, ...) on length 8")
-    if loss not in LOSSES:
+    if isinstance(loss, str) and loss not in LOSSES:
         raise InputError(f"--loss {loss!r} is not known", hint=f"use one of {', '.join(LOSSES)}")
     if huber_delta is not None and loss != "huber":
         raise InputError("--huber-delta needs --loss huber", hint="add --loss huber or drop --huber-delta")

@@ -50,7 +50,15 @@ class Extras:
             report = torch_cross_check(outcome.witness, outcome.recheck.evaluation.gradients)
             notes.append(f"torch: {'agrees' if report.agrees else 'DISAGREES'}, largest deviation "
                          f"{report.max_abs_deviation:.3g}; {report.note}")
-        if "cvc5" in self.checks and outcome.verdict == "none":
+        elif "torch" in self.checks and outcome.certificate is not None:
+            from ..workflows.crosscheck import torch_at_centre
+
+            notes.append(torch_at_centre(outcome.problem, outcome.certificate))
+        exp = bool(getattr(getattr(outcome.problem.network, "loss", None), "link", ""))
+        if "cvc5" in self.checks and exp:
+            notes.append("cvc5: not run, the loss has exp in it (bce, ce), which the SMT-LIB text of the "
+                         "If-encoding does not hold")
+        elif "cvc5" in self.checks and outcome.verdict == "none":
             from ..engine.search import if_encoded_constraints
             from ..workflows.crosscheck import cvc5_cross_check_pattern
 

@@ -26,6 +26,7 @@ from .common import (
 )
 from .extras import Extras
 from .options import (
+    classification_option,
     html_option,
     int_option,
     layer_option,
@@ -59,8 +60,12 @@ def find(
     leaky_slope: Annotated[str | None, typer.Option(help="Slope of leaky_relu below 0 (default 1/100).")] = None,
     bias: Annotated[bool | None, typer.Option("--bias/--no-bias", help="Biases in every layer (default on).")] = None,
     loss: Annotated[str, typer.Option(help="mse (mean over all M x width_L errors, as PyTorch) or sse (sum); for a "
-                                           "network in PyTorch's notation also l1, huber or hinge.")] = "mse",
+                                           "network in PyTorch's notation also l1, huber, hinge, bce or ce.")] = "mse",
     huber_delta: Annotated[str | None, typer.Option(help="delta of --loss huber (default 1).")] = None,
+    hard_labels: Annotated[bool | None, typer.Option("--hard-labels/--soft-labels", help="With --loss bce or ce: "
+        "targets 0 or 1 (ce: one-hot rows), or probabilities (default: bce soft, ce hard).")] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="With --loss bce or ce: real (witnesses over the "
+        "reals, a certified box; default) or rational (exact rational witnesses only).")] = None,
     relu_grad_at_zero: Annotated[str, typer.Option(help="Derivative used at a pre-activation of exactly 0: 0 or 1.")] = "0",
     integers: Annotated[bool, typer.Option("--integers", help="Every free value is an integer.")] = False,
     bound: Annotated[str | None, typer.Option(help="Every free value lies in [-B, B].")] = None,
@@ -96,11 +101,12 @@ def find(
         if activation is not None and activation not in ("relu", "leaky_relu", "linear"):
             raise InputError(f"--activation {activation!r} is not known", hint="use relu, leaky_relu or linear")
         layers = net is not None and is_layer_notation(net)
+        chosen, over = classification_option(loss, hard_labels, domain)
         if loss not in ("mse", "sse") and not layers and torch_model is None:
-            known = loss in ("l1", "huber", "hinge")
+            known = loss in ("l1", "huber", "hinge", "bce", "ce")
             raise InputError(f"--loss {loss} needs a --net in PyTorch's notation" if known
                              else f"--loss {loss!r} is not known",
-                             hint="the MLP shorthand takes mse or sse; l1, huber and hinge take a --net in PyTorch's "
+                             hint="the MLP shorthand takes mse or sse; l1, huber, hinge, bce and ce take a --net in PyTorch's "
                              "notation, e.g. \"Sequential(Linear(1, 1), ReLU(), Linear(1, 1))\" --input-shape 1")
         grad_at_zero = int_option(relu_grad_at_zero, "--relu-grad-at-zero")
         if grad_at_zero not in (0, 1):
@@ -113,15 +119,16 @@ def find(
         writable(json_path, "--json")
         html_option(html, "--html")
         if layers:
-            network, weights = layer_option(net or "", input_shape, torch_model, activation, leaky_slope, bias, loss,
+            network, weights = layer_option(net or "", input_shape, torch_model, activation, leaky_slope, bias, chosen,
                                             grad_at_zero, huber_delta), None
         else:
             network, weights = network_option(net, torch_model, weights_from_module, activation, leaky_slope, bias,
-                                              loss, grad_at_zero, input_shape, huber_delta)
+                                              chosen, grad_at_zero, input_shape, huber_delta)
         training = training_option(steps, optimizer, batch_size, lr, momentum)
         every = samples.strip() == "all"
         problem = build_problem(network, 1 if every else int_option(samples, "--samples"), require, fix or (),
-                                fixed=weights, integers=integers, bound=number_option(bound, "--bound"), training=training)
+                                fixed=weights, integers=integers, bound=number_option(bound, "--bound"), training=training,
+                                over=over)
         if every:
             from ..workflows.allsizes import check_find_form
 
@@ -160,12 +167,13 @@ def shrunk(outcome: Outcome, options: SearchOptions, seconds: Fraction) -> Outco
 
     from ..workflows.shrink import shrink
 
-    if seconds <= 0:
+    if seconds <= 0 or outcome.certificate is not None:  # a certified box over the reals is its own proof
         return outcome
     with progress_reporter(True, "shrinking") as _:
         result = shrink(outcome.problem, outcome, replace(options, timeout=None), float(seconds))
     best = result.outcome
-    return replace(best, stats=outcome.stats, shrink=result.proven + result.notes or ("no simpler witness found",))
+    return replace(best, stats=outcome.stats, shrink=result.proven + result.notes or ("no simpler witness found",),
+                   domain=outcome.domain)  # a simpler exact witness answers the same numbers
 
 
 def render_outcome(outcome: Outcome, json_path: str | None, options: SearchOptions = SearchOptions()) -> int:

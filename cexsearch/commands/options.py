@@ -82,7 +82,7 @@ def html_option(path: str | None, option: str, directory: bool = False) -> None:
 
 
 def network_option(net: str | None, torch_model: str | None, weights_from_module: bool, activation: str | None,
-                   leaky_slope: str | None, bias: bool | None, loss: str, grad_at_zero: int,
+                   leaky_slope: str | None, bias: bool | None, loss: Any, grad_at_zero: int,
                    input_shape: str | None = None, huber_delta: str | None = None) -> tuple[Any, FixedValues | None]:
     """The network of --net and its settings, or of --torch (with its weights when --weights-from-module)."""
     if torch_model is None:
@@ -124,7 +124,7 @@ def refuse_layer_settings(input_shape: str | None, huber_delta: str | None) -> N
 
 
 def layer_option(net: str, input_shape: str | None, torch_model: str | None, activation: str | None,
-                 leaky_slope: str | None, bias: bool | None, loss: str, grad_at_zero: int,
+                 leaky_slope: str | None, bias: bool | None, loss: Any, grad_at_zero: int,
                  huber_delta: str | None) -> Any:
     """The layer model of a --net in PyTorch's notation; the MLP shorthand's settings conflict with it."""
     if torch_model is not None:
@@ -187,3 +187,29 @@ def training_option(steps: str | None, optimizer: str | None, batch_size: str | 
     opt = optimizer or ("sgd" if size is not None else "gd")
     return Training(int_option(steps, "--steps"), opt, size, number_option(lr, "--lr"),
                     number_option(momentum, "--momentum") or Fraction(0))
+
+
+CLASSIFICATION = ("bce", "ce")
+DOMAINS = ("real", "rational")
+
+
+def classification_option(loss: str, hard_labels: bool | None, domain: str | None) -> tuple[Any, str]:
+    """``--hard-labels/--soft-labels`` and ``--domain`` of a loss with exp: (the loss to build, Problem.over).
+
+    The loss is its name, or with labels given ``cexsearch.model.losses.loss(name, labels=...)``
+    (defaults: bce soft, ce hard).  Both options need --loss bce or ce.
+    """
+    if domain is not None and domain not in DOMAINS:
+        raise InputError(f"--domain {domain!r} is not known", hint="use real (witnesses over the real numbers, the "
+                         "default) or rational (rational witnesses only)")
+    for option, given in (("--hard-labels" if hard_labels else "--soft-labels", hard_labels is not None),
+                          ("--domain", domain is not None)):
+        if given and loss not in CLASSIFICATION:
+            raise InputError(f"{option} needs a classification loss, and --loss is {loss}",
+                             hint="add --loss bce (sigmoid, BCEWithLogitsLoss) or --loss ce (softmax, "
+                             "CrossEntropyLoss), or drop " + option)
+    if hard_labels is None:
+        return loss, domain or "real"
+    from ..model.losses import loss as make_loss
+
+    return make_loss(loss, labels="hard" if hard_labels else "soft"), domain or "real"

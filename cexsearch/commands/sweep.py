@@ -20,7 +20,7 @@ from .common import (
     progress_reporter,
     run_command,
 )
-from .options import int_option, layer_option, refuse_layer_settings, timeout_option, writable
+from .options import classification_option, int_option, layer_option, refuse_layer_settings, timeout_option, writable
 
 
 def sweep(
@@ -34,8 +34,11 @@ def sweep(
     fix: Annotated[list[str] | None, typer.Option("--fix", help="NAME=VALUE (repeatable).")] = None,
     activation: Annotated[str | None, typer.Option(help="Hidden activation: relu (default), leaky_relu or linear.")] = None,
     bias: Annotated[bool | None, typer.Option("--bias/--no-bias", help="Biases in every layer (default on).")] = None,
-    loss: Annotated[str, typer.Option(help="mse or sse; for a network in PyTorch's notation also l1, huber or hinge.")] = "mse",
+    loss: Annotated[str, typer.Option(help="mse or sse; for a network in PyTorch's notation also l1, huber, hinge, bce or ce.")] = "mse",
     huber_delta: Annotated[str | None, typer.Option(help="delta of --loss huber (default 1).")] = None,
+    hard_labels: Annotated[bool | None, typer.Option("--hard-labels/--soft-labels", help="With --loss bce or ce: "
+        "targets 0 or 1, or probabilities (default: bce soft, ce hard).")] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="With --loss bce or ce: real (default) or rational.")] = None,
     relu_grad_at_zero: Annotated[str, typer.Option(help="0 or 1.")] = "0",
     timeout: Annotated[str | None, typer.Option(help="Seconds per cell.")] = None,
     seed: Annotated[str, typer.Option(help="Solver seed.")] = "0",
@@ -55,6 +58,9 @@ def sweep(
         sizes = parse_sizes(samples, "--samples")
         options = SearchOptions(timeout=timeout_option(timeout), seed=int_option(seed, "--seed"))
         if claim is not None:
+            if hard_labels is not None or domain is not None:
+                raise InputError("--claim takes its labels and domain from the claim file",
+                                 hint="drop --hard-labels/--soft-labels and --domain, or set labels and domain there")
             if require or fix:
                 raise InputError("--claim takes its conditions and fixed values from the claim file",
                                  hint="drop --require and --fix, or drop --claim")
@@ -80,9 +86,10 @@ def sweep(
             if not require:
                 raise InputError("no --require condition given", hint='add one, e.g. --require "grad(W1) != 0"')
             grad_at_zero = int_option(relu_grad_at_zero, "--relu-grad-at-zero")
+            chosen_loss, over = classification_option(loss, hard_labels, domain)
             if is_layer_notation(net):
-                nets = [layer_option(n, input_shape, None, activation, None, bias, loss, grad_at_zero, huber_delta)
-                        for n in expand_nets(net)]
+                nets = [layer_option(n, input_shape, None, activation, None, bias, chosen_loss, grad_at_zero,
+                                     huber_delta) for n in expand_nets(net)]
             else:
                 refuse_layer_settings(input_shape, huber_delta)
                 settings = NetworkSettings(activation or "relu", Fraction(1, 100), True if bias is None else bias, loss,
@@ -93,7 +100,7 @@ def sweep(
                 fixed = [parse_fix(f, network, m) for f in fix or ()]
                 from ..lang import combine_fixed
 
-                return build_problem(network, m, require, fixed=combine_fixed(fixed) if fixed else None)
+                return build_problem(network, m, require, fixed=combine_fixed(fixed) if fixed else None, over=over)
 
             for n in nets:  # every cell validated before any search
                 for m in sizes:

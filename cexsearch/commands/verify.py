@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ..errors import InputError
-from .common import EXIT_NEGATIVE, EXIT_OK, out_console, run_command
+from .common import EXIT_INCONCLUSIVE, EXIT_NEGATIVE, EXIT_OK, out_console, run_command
 from .extras import Extras
 
 
@@ -37,23 +37,29 @@ def verify(
             from ..output.schema import require_valid
 
             require_valid(doc, where=witness)
+        console = out_console()
+        if "certificate" in doc:  # a witness found over the reals: its box is the proof
+            return verify_certificate(problem, doc, witness, console)
         if assignment is None:
             raise InputError(f"{witness}: the document holds no values to check (its verdict was not 'found')")
         check = recheck(problem, assignment)
-        console = out_console()
         if explain is not None:
             from ..output.explain import explain as derivation
 
             sys.stdout.write(derivation(problem, assignment, explain).rstrip("\n") + "\n")
         if check.confirmed:
-            console.print(f"VERIFIED  every condition holds exactly ({len(check.conditions)} checked); "
+            over = " (a rational witness, exact)" if doc.get("verdict_domain") == "rational" else ""
+            console.print(f"VERIFIED{over}  every condition holds exactly ({len(check.conditions)} checked); "
                           f"float64 deviation {check.float_deviation:.3g}", markup=False)
             for c in check.conditions:
                 console.print(f"  holds: {c.text}", markup=False)
             return EXIT_OK
-        console.print("FAILED  the witness does not meet its conditions", markup=False)
+        undecided = all(c.holds or c.undecided for c in check.conditions)  # nothing decided false
+        console.print("UNDECIDED  the exact arithmetic cannot settle every condition" if undecided else
+                      "FAILED  the witness does not meet its conditions", markup=False)
         for c in check.conditions:
-            console.print(f"  {'holds' if c.holds else 'FAILS'}: {c.text}", markup=False)
+            word = "holds" if c.holds else f"UNDECIDED ({c.undecided})" if c.undecided else "FAILS"
+            console.print(f"  {word}: {c.text}", markup=False)
         from ..output.report import fmt_exact
 
         console.print("the values the failing conditions read:", markup=False)
@@ -65,6 +71,31 @@ def verify(
                     flat = ", ".join(fmt_exact(v) for v in values.reshape(-1))
                     console.print(f"  {label} = {flat if values.ndim == 0 else f'[{flat}]'}", markup=False,
                                   soft_wrap=True)  # an exact value stays on one line, however long
-        return EXIT_NEGATIVE
+        return EXIT_INCONCLUSIVE if undecided else EXIT_NEGATIVE
 
     run_command(body)
+
+
+def verify_certificate(problem: Any, doc: dict[str, Any], where: str, console: Any) -> int:
+    """Re-check a document's certificate (a box over the reals) with cexsearch.semantics.certify."""
+    from ..workflows.witness import _number
+    from ..workflows.witness_classify import check_certificate, read_certificate
+
+    net = problem.network
+    names = getattr(net, "names", None)
+
+    def internal(shown: str) -> str:
+        return (names.internal(shown) if names is not None else None) or shown
+
+    cert = read_certificate(doc["certificate"], internal, _number, where)
+    ok, message = check_certificate(problem, cert)
+    extra = f": {message}" if message else ""
+    if ok is None:
+        console.print(f"NOT CHECKED  {message}", markup=False)
+        return EXIT_INCONCLUSIVE
+    if ok:
+        console.print(f"VERIFIED over the reals  the certificate ({cert.method or 'unstated method'}) holds for its "
+                      f"box of {len(cert.box)} value{'s' if len(cert.box) != 1 else ''}{extra}", markup=False)
+        return EXIT_OK
+    console.print(f"FAILED  the certificate ({cert.method or 'unstated method'}) does not hold{extra}", markup=False)
+    return EXIT_NEGATIVE

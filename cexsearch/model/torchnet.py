@@ -195,7 +195,7 @@ def implied_input_shape(steps: tuple[Step, ...], label: str, option: str) -> tup
                           f"e.g. {written}")
 
 
-def to_model(steps: tuple[Step, ...], label: str, input_shape: tuple[int, ...] | None = None, loss: str = "mse",
+def to_model(steps: tuple[Step, ...], label: str, input_shape: tuple[int, ...] | None = None, loss: Any = "mse",
              relu_grad_at_zero: int = 0, huber_delta: Fraction | None = None,
              option: str = "--input-shape") -> tuple[Any, dict[str, Step]]:
     """The layer model of ``steps`` and the step holding each parameterised layer's path."""
@@ -205,7 +205,7 @@ def to_model(steps: tuple[Step, ...], label: str, input_shape: tuple[int, ...] |
 
     if not steps:
         raise TorchModelError(f"{label}: forward() computes no layer", hint=f"supported: {SUPPORTED}")
-    if loss not in LOSSES:
+    if isinstance(loss, str) and loss not in LOSSES:  # else a Loss object (bce or ce with its labels)
         raise InputError(f"--loss {loss!r} is not known", hint=f"use one of {', '.join(LOSSES)}")
     if huber_delta is not None and loss != "huber":
         raise InputError("--huber-delta needs --loss huber", hint="add --loss huber or drop --huber-delta")
@@ -249,7 +249,8 @@ def to_model(steps: tuple[Step, ...], label: str, input_shape: tuple[int, ...] |
     shape = tuple(input_shape) if input_shape is not None else implied_input_shape(steps, label, option)
     check(steps, layers, shape)
     settings_kw = {"delta": huber_delta} if huber_delta is not None else {}
-    return Model(layers, shape, make_loss(loss, **settings_kw), settings), holders
+    chosen = make_loss(loss, **settings_kw) if isinstance(loss, str) else loss
+    return Model(layers, shape, chosen, settings), holders
 
 
 def read_tensor(tensor: Any, name: str, shown: str, shape: tuple[int, ...], label: str) -> list[tuple[str, tuple[int, ...], Fraction]]:
@@ -282,7 +283,7 @@ def model_weights(model: Any, holders: dict[str, Step], label: str) -> FixedValu
 # nn.Module -> Network (an MLP, with the module's names) or Model (layers)
 
 
-def _mlp(steps: tuple[Step, ...], loss: str, relu_grad_at_zero: int) -> Network | None:
+def _mlp(steps: tuple[Step, ...], loss: Any, relu_grad_at_zero: int) -> Network | None:
     """The MLP network of ``steps`` with the module's parameter names, or None when they are not one."""
     if loss not in ("mse", "sse") or not steps or any(s.kind not in ("Linear", "ReLU", "LeakyReLU") for s in steps):
         return None
@@ -314,7 +315,7 @@ def _mlp(steps: tuple[Step, ...], loss: str, relu_grad_at_zero: int) -> Network 
                    relu_grad_at_zero=relu_grad_at_zero, names=ParameterNames(tuple(aliases)))  # type: ignore[arg-type]
 
 
-def network_from_module(module: Any, label: str = "--torch", loss: str = "mse", relu_grad_at_zero: int = 0,
+def network_from_module(module: Any, label: str = "--torch", loss: Any = "mse", relu_grad_at_zero: int = 0,
                         input_shape: tuple[int, ...] | None = None, huber_delta: Fraction | None = None,
                         shape_option: str = "--input-shape") -> TorchNetwork:
     """Read an ``nn.Module`` as a cexsearch network with its current weights, exactly.
@@ -338,7 +339,7 @@ def network_from_module(module: Any, label: str = "--torch", loss: str = "mse", 
     return TorchNetwork(model, model_weights(model, holders, label), label)
 
 
-def load_torch_network(reference: str, base: Path | None = None, option: str = "--torch", loss: str = "mse",
+def load_torch_network(reference: str, base: Path | None = None, option: str = "--torch", loss: Any = "mse",
                        relu_grad_at_zero: int = 0, input_shape: tuple[int, ...] | None = None,
                        huber_delta: Fraction | None = None) -> TorchNetwork:
     """``PATH.py:NAME`` to a network with the module's weights (the entry point of ``--torch``)."""

@@ -321,7 +321,9 @@ def magnitudes(model: Model, values: Mapping[str, Any], exact: ExactPass | None 
     yhat = net(x)
     outputs = int(np.prod(model.output_shape))
     scale = to_float(model.loss.gradient_scale(samples, outputs))
-    if model.loss.argument == "residual":
+    if model.loss.link:  # bce, ce: dL/dyhat = s (p - y), its terms p in [0, 1] and |y|
+        delta = scale * (1 + y)
+    elif model.loss.argument == "residual":
         delta = scale * (slope * (yhat.detach() + y) + icpt)
     else:
         delta = scale * (slope * y * yhat.detach() + icpt) * y

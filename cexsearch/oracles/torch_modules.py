@@ -113,6 +113,11 @@ def torch_loss(torch: Any, model: Model, yhat: Any, y: Any) -> Any:
         return torch.nn.HuberLoss(delta=float(dict(loss.settings)["delta"]))(yhat, y)
     if loss.name == "hinge":
         return torch.relu(1 - y * yhat).mean()
+    if loss.name == "bce":  # sigmoid and binary cross-entropy on the logits, soft or hard targets
+        return torch.nn.BCEWithLogitsLoss()(yhat, y)
+    if loss.name == "ce":  # softmax over each sample's outputs, probability targets (one-hot when hard)
+        samples = yhat.shape[0]
+        return torch.nn.CrossEntropyLoss()(yhat.reshape(samples, -1), y.reshape(samples, -1))
     raise OracleError(f"the torch oracle does not know the loss {loss.name!r}")
 
 

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
+
 from ..errors import InputError
+from ..semantics.transcendental import Prob, Value
 
 FORMATS: tuple[str, ...] = ("markdown", "latex")
 
@@ -77,9 +80,13 @@ class Markdown(Format):
     name = "markdown"
 
     def num(self, v: Fraction) -> str:
+        if isinstance(v, Value):  # bce, ce: the exact symbolic form
+            return str(v)
         return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
 
     def factor(self, v: Fraction) -> str:
+        if isinstance(v, Value):
+            return f"({v})"
         return self.num(v) if v >= 0 and v.denominator == 1 else f"({self.num(v)})"
 
     def heading(self, text: str) -> str:
@@ -132,12 +139,16 @@ class Latex(Format):
     line_width = 60
 
     def num(self, v: Fraction) -> str:
+        if isinstance(v, Value):  # bce, ce: sigma, softmax, softplus, logsumexp atoms with rational coefficients
+            return value_latex(self, v)
         if v.denominator == 1:
             return str(v.numerator)
         sign = "-" if v < 0 else ""
         return f"{sign}\\frac{{{abs(v.numerator)}}}{{{v.denominator}}}"
 
     def factor(self, v: Fraction) -> str:
+        if isinstance(v, Value):
+            return f"\\left({self.num(v)}\\right)"
         if v >= 0:
             return self.num(v)
         return f"({self.num(v)})" if v.denominator == 1 else f"\\left({self.num(v)}\\right)"
@@ -220,9 +231,9 @@ def product_term(fmt: Format, values: Sequence[Fraction], first_text: str | None
         return Term(texts, value)
     lead = values[0]
     if lead < 0:
-        first = fmt.num(-lead) if len(values) == 1 else fmt.factor(-lead)
+        first = _magnitude(fmt, -lead) if len(values) == 1 else fmt.factor(-lead)
         return Term((first, *(fmt.factor(v) for v in values[1:])), value, negative_lead=True)
-    return Term((fmt.num(lead) if len(values) == 1 else fmt.factor(lead), *(fmt.factor(v) for v in values[1:])),
+    return Term((_magnitude(fmt, lead) if len(values) == 1 else fmt.factor(lead), *(fmt.factor(v) for v in values[1:])),
                  value)
 
 
@@ -275,7 +286,7 @@ def derivation(fmt: Format, lhs: str, symbolic: str, scale: Fraction | None, ter
     total = inner if scale is None else scale * inner
     scale_text = None if scale is None else fmt.num(scale)
     products = [(t.negative_lead, " \\cdot ".join(t.factors)) for t in terms]
-    values = [(t.value < 0, fmt.num(abs(t.value))) for t in terms]
+    values = [(t.value < 0, _magnitude(fmt, -t.value if t.value < 0 else t.value)) for t in terms]
     lines = [f"{lhs} &= {symbolic}"]
     lines += sum_lines(fmt, scale_text, signed(products, fmt.line_width))
     if any(len(t.factors) > 1 for t in terms):
@@ -285,6 +296,13 @@ def derivation(fmt: Format, lhs: str, symbolic: str, scale: Fraction | None, ter
     else:
         lines.append(f"&= {scale_text} \\cdot {fmt.factor(inner)} = {fmt.num(total)}")
     return lines, total
+
+
+def _magnitude(fmt: Format, v: Any) -> str:
+    """|v| after a sign: a value with exp of several parts in parentheses (- (1 - sigma(1)), not - 1 - sigma(1))."""
+    if isinstance(v, Value) and len(v.terms) + (v.const != 0) > 1:
+        return fmt.factor(v)  # type: ignore[arg-type]
+    return fmt.num(v)
 
 
 def matrix(fmt: Format, rows: Sequence[Sequence[Fraction]], transpose_mark: bool = False) -> str:
@@ -317,7 +335,7 @@ def formatter(fmt: str) -> Format:
 def gradient_summary(fmt: Format, totals: dict[tuple[str, tuple[int, ...]], Fraction]) -> str:
     """The table of every written gradient entry: its label, exact value and float."""
     return fmt.table(
-        [("gradient", "\text{gradient}"), ("exact", "\text{exact}"), ("float", "\text{float}")],
+        [("gradient", "\\text{gradient}"), ("exact", "\\text{exact}"), ("float", "\\text{float}")],
         [[fmt.code(grad_label(n, i)), fmt.vector([v]), fmt.float_text(v)] for (n, i), v in totals.items()],
     )
 
@@ -333,7 +351,32 @@ def condition_blocks(fmt: Format, check: Any) -> list[str]:
         blocks.append("The problem states no conditions.")
     elif check.confirmed:
         what = "The condition holds" if n == 1 else f"All {n} conditions hold"
-        blocks.append(f"{what}, decided exactly with rational arithmetic by cexsearch's re-check.")
+        how = ("rational arithmetic" if not any(not isinstance(v, (int, Fraction)) for c in check.conditions
+                                                for _, arr in c.reads for v in np.asarray(arr, dtype=object).reshape(-1))
+               else "rational arithmetic and, for the values with exp, the exact zero tests of "
+                    "cexsearch.semantics.transcendental and certified intervals")
+        blocks.append(f"{what}, decided exactly with {how} by cexsearch's re-check.")
     else:
         blocks.append(f"{len(check.failures())} of {n} conditions do not hold: this assignment is not a witness.")
     return blocks
+
+
+def _atom_latex(fmt: Format, atom: Any) -> str:
+    args = ", ".join(fmt.num(v) for v in atom.logits)
+    if isinstance(atom, Prob):
+        if len(atom.logits) == 2:
+            return f"\\sigma({fmt.num(atom.logits[1])})"
+        return f"\\operatorname{{softmax}}_{{{fmt.num(atom.w)}}}({args})"
+    if len(atom.logits) == 2:
+        return f"\\operatorname{{softplus}}({fmt.num(atom.logits[1])})"
+    return f"\\operatorname{{logsumexp}}({args})"
+
+
+def value_latex(fmt: Format, v: Value) -> str:
+    """A value with exp in LaTeX: its constant, then each atom with its rational coefficient (as ``str(v)``)."""
+    parts: list[tuple[bool, str]] = [] if v.const == 0 else [(v.const < 0, fmt.num(abs(v.const)))]
+    for atom in sorted(v.terms, key=str):
+        c = v.terms[atom]
+        body = _atom_latex(fmt, atom) if abs(c) == 1 else f"{fmt.num(abs(c))} {_atom_latex(fmt, atom)}"
+        parts.append((c < 0, body))
+    return signed(parts, None)[0]

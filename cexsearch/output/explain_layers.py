@@ -36,6 +36,7 @@ from ..model.problem import Assignment, Problem
 from ..model.residual import Residual
 from ..semantics import EXACT, Trace, trace
 from ..semantics.numeric import recheck
+from ..semantics.transcendental import Value
 from .explain_format import Format, Term, condition_blocks, derivation, grad_label, grad_lhs, gradient_summary, matrix
 from .explain_format import product_term as product
 from .explain_rules import (
@@ -65,7 +66,7 @@ def model_trace(a: Assignment) -> Trace:
 def _nested(fmt: Format, arr: Any) -> str:
     """One sample's array as nested tuples of exact numbers."""
     if not isinstance(arr, np.ndarray) or arr.ndim == 0:
-        return fmt.num(Fraction(arr))
+        return fmt.num(_exact(arr))
     return "(" + ", ".join(_nested(fmt, v) for v in arr) + ")"
 
 
@@ -89,11 +90,15 @@ def _rows_table(fmt: Format, rows: list[tuple[str, str, np.ndarray]], samples: i
                               for plain, tex, arr in rows])
 
 
+def _exact(v: Any) -> Any:
+    """An exact trace's entry as a Fraction, or as it is when it has exp in it (bce, ce)."""
+    return v if isinstance(v, Value) else Fraction(v)
+
+
 def _scaled(arr: np.ndarray, factor: Fraction) -> np.ndarray:
     out = np.empty(arr.shape, dtype=object)
     for idx in np.ndindex(arr.shape):
-        value: Any = arr[idx]  # a Fraction of the exact trace
-        out[idx] = Fraction(value) * factor
+        out[idx] = _exact(arr[idx]) * factor  # a Fraction of the exact trace, or a Value (bce, ce)
     return out
 
 
@@ -165,6 +170,8 @@ class _LayerExplainer:
 
     def _loss_lines(self) -> list[str]:
         fmt, loss = self.fmt, self.model.loss
+        if loss.link:
+            return self._link_lines()
         n = math.prod(self.model.output_shape)
         margin = loss.argument == "margin"
         t = "u" if margin else "r"
@@ -177,6 +184,25 @@ class _LayerExplainer:
         last = self.places[-1].path
         lines.append(f"{delta(last)}_{{m,e}} &= \\frac{{1}}{{s}} \\frac{{\\partial L}}{{\\partial \\hat y_{{m,e}}}} = "
                      + ("g(u_{m,e})\\, y_{m,e}" if margin else "g(r_{m,e})"))
+        return lines
+
+    def _link_lines(self) -> list[str]:
+        """bce: L = s Σ (softplus(ŷ) - y ŷ), p = σ(ŷ); ce: L = s Σ_m (logsumexp(ŷ_m) - Σ_e y ŷ); δ = p - y."""
+        fmt, loss = self.fmt, self.model.loss
+        n = math.prod(self.model.output_shape)
+        last = self.places[-1].path
+        if loss.link == "sigmoid":
+            lines = ["L &= s \\sum_{m=0}^{M-1} \\sum_{e} \\bigl(\\operatorname{softplus}(\\hat y_{m,e}) - y_{m,e} "
+                     f"\\hat y_{{m,e}}\\bigr), \\quad \\hat y = {act(last)}",
+                     f"s &= {fmt.num(self.s)} \\quad (\\frac{{1}}{{M n}}, n = {n})",
+                     "p_{m,e} &= \\sigma(\\hat y_{m,e}) = \\frac{1}{1 + e^{-\\hat y_{m,e}}}"]
+        else:
+            lines = ["L &= s \\sum_{m=0}^{M-1} \\bigl(\\operatorname{logsumexp}_e(\\hat y_{m,e}) - \\sum_e y_{m,e} "
+                     f"\\hat y_{{m,e}}\\bigr), \\quad \\hat y = {act(last)}",
+                     f"s &= {fmt.num(self.s)} \\quad (\\frac{{1}}{{M}})",
+                     "p_{m,e} &= \\operatorname{softmax}(\\hat y_m)_e = \\frac{e^{\\hat y_{m,e}}}{\\sum_{e'} e^{\\hat y_{m,e'}}}"]
+        lines.append(f"{delta(last)}_{{m,e}} &= \\frac{{1}}{{s}} \\frac{{\\partial L}}{{\\partial \\hat y_{{m,e}}}} = "
+                     "p_{m,e} - y_{m,e}")
         return lines
 
     def parameter_blocks(self, heading: str = "Parameters") -> list[str]:
@@ -211,13 +237,16 @@ class _LayerExplainer:
             rows.append((_plain(p.path), act(p.path), lt.output))
         margin = self.model.loss.argument == "margin"
         rows.append(("y", "y", self.model.values_of(self.a)["y"]))
-        rows.append(("u = y yhat" if margin else "r = yhat - y", "u" if margin else "r", t.loss_argument))
+        if t.probabilities is not None:  # bce, ce: p = sigmoid or softmax of the logits
+            rows.append((f"p = {self.model.loss.link}(yhat)", "p", t.probabilities))
+        else:
+            rows.append(("u = y yhat" if margin else "r = yhat - y", "u" if margin else "r", t.loss_argument))
         last = self.places[-1].path
         rows.append((f"δ({number(last)})", f"{delta(last)}", self.d(last)))
         blocks = [fmt.heading(self.section + "Data and forward pass"), "One column per sample m, every entry exact"
                   + ("; t* is the entry each max-pool window passes on, counted row by row within the window."
                      if any(isinstance(p.layer, MaxPoolNd) for p in self.places) else "."), _rows_table(fmt, rows, self.M),
-                  fmt.math([f"L &= {fmt.num(Fraction(t.loss))}"])]
+                  fmt.math([f"L &= {fmt.num(_exact(t.loss))}"])]
         return blocks
 
     def backward_blocks(self) -> list[str]:

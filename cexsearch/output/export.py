@@ -8,6 +8,7 @@ from typing import Any
 
 from ..workflows.claims import ClaimOutcome, claim_document
 from ..workflows.witness import SCHEMA, exact_text, tool_doc
+from .verdicts import claim_phrase
 
 
 def witness_summary(result: ClaimOutcome) -> str:
@@ -32,7 +33,8 @@ def _compact(name: str, values: list[str]) -> str:
 
 
 def verdict_message(result: ClaimOutcome) -> str:
-    msg = f"{result.claim.name}: {result.verdict}, expected {result.expected}"
+    phrase = claim_phrase(result)
+    msg = f"{result.claim.name}: {result.verdict}{f' ({phrase})' if phrase else ''}, expected {result.expected}"
     if result.verdict == "refuted":
         msg += f" ({witness_summary(result)})"
     elif result.verdict == "unknown" and result.reason:
@@ -100,7 +102,9 @@ def report_document(results: Sequence[ClaimOutcome]) -> dict[str, Any]:
                 "reason": r.reason,
                 "elapsed_seconds": round(r.elapsed, 6),
                 "cases": [{"net": c.net, "samples": c.samples, "verdict": c.verdict, "replayed": c.replayed,
-                           "elapsed_seconds": round(c.elapsed, 6)} for c in r.cases],
+                           "elapsed_seconds": round(c.elapsed, 6)}
+                          | ({"domain": c.outcome.domain} if c.outcome is not None and c.outcome.domain else {})
+                          for c in r.cases],
                 "witness": claim_document(r) if r.witness is not None else None,
             }
             for r in results

@@ -174,6 +174,10 @@ def outcome_html(outcome: Outcome, conditions: bool = True) -> str:
     if conditions and outcome.problem.conditions:
         parts.append('<ul class="conditions">' + "".join(f"<li><code>{escape(c.text)}</code></li>"
                                                           for c in outcome.problem.conditions) + "</ul>")
+    if outcome.certificate is not None:  # a witness found over the reals: its certified box
+        from .verdicts import certificate_text
+
+        parts.append(f'<pre class="certificate">{escape(certificate_text(outcome.certificate, outcome.problem.network.label))}</pre>')
     if outcome.witness is not None and outcome.recheck is not None:
         layers = report.layer_table(outcome)
         if layers is not None:
@@ -201,6 +205,14 @@ def _anchor(i: int) -> str:
     return f"claim-{i}"
 
 
+def covers(r: ClaimOutcome) -> str:
+    """What a bce/ce claim's verdict covers (none over the reals, ...), as a note under it."""
+    from .verdicts import claim_phrase
+
+    phrase = claim_phrase(r)
+    return f'<div class="note">{escape(phrase)}</div>' if phrase else ""
+
+
 def claims_table_html(results: Sequence[ClaimOutcome]) -> str:
     rows = []
     for i, r in enumerate(results):
@@ -215,7 +227,7 @@ def claims_table_html(results: Sequence[ClaimOutcome]) -> str:
         rows.append(
             f'<tr class="claim {state}" data-verdict="{escape(r.verdict)}"><td class="mark">{mark}</td>'
             f'<td>{name}<div class="where">{escape(where)}</div>{reason}</td>'
-            f'<td><span class="verdict {escape(r.verdict)}">{escape(r.verdict)}</span></td>'
+            f'<td><span class="verdict {escape(r.verdict)}">{escape(r.verdict)}</span>{covers(r)}</td>'
             f'<td><span class="verdict {escape(r.expected)}">{escape(r.expected)}</span></td>'
             f'<td class="mono">{escape(size)}</td><td class="mono right nowrap">{r.elapsed:.2f} s</td></tr>')
     head = "".join(f"<th>{h}</th>" for h in ("", "claim", "verdict", "expected", "size", "time"))

@@ -20,6 +20,7 @@ Agg canvas: no pyplot, no global backend switch.
 from __future__ import annotations
 
 import io
+import math
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from ..model.layers import Activation, Linear, shape_text
 from ..model.network import Network, entries
 from ..model.problem import Assignment, Problem
 from ..semantics.numeric import evaluate, model_of
+from ..semantics.written import exact_text
 
 SUFFIXES: tuple[str, ...] = (".png", ".svg")
 GRID_POINTS = 801  # points of the dense grid the curve is drawn through
@@ -95,8 +97,19 @@ def _curve(assignment: Assignment, grid: list[Fraction]) -> list[float]:
     return [float(v) for v in evaluate(probe, exact=False).yhat[:, 0]]
 
 
-def _exact_text(v: Fraction) -> str:
-    return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+def _exact_text(v: Any) -> str:
+    return exact_text(v)  # a Value of bce as its symbolic form
+
+
+def _link(net: object) -> str:
+    """"sigmoid" for bce (the plot then shows p = sigmoid(yhat) against y), else ""."""
+    return str(getattr(getattr(net, "loss", None), "link", "") or "")
+
+
+def _shown(net: object, logits: list[float]) -> list[float]:
+    if _link(net) != "sigmoid":
+        return logits
+    return [1 / (1 + math.exp(-v)) if v >= 0 else math.exp(v) / (1 + math.exp(v)) for v in logits]
 
 
 def _gradient_bars(assignment: Assignment) -> tuple[list[str], list[Fraction]]:
@@ -107,7 +120,7 @@ def _gradient_bars(assignment: Assignment) -> tuple[list[str], list[Fraction]]:
         g = grads[name]
         for index in entries(g.shape):
             labels.append(f"grad({assignment.network.label(name)})[{','.join(str(i) for i in index)}]")
-            values.append(Fraction(g[index]))
+            values.append(g[index])  # a Fraction, or a Value with exp (bce)
     return labels, values
 
 
@@ -119,23 +132,25 @@ def _figure(problem: Problem, assignment: Assignment) -> Any:
     xs = list(assignment.flat("x"))
     ys = list(assignment.flat("y"))
     ev = evaluate(assignment, exact=True)
-    yhat = [Fraction(v) for v in ev.yhat[:, 0]]
+    yhat = _shown(net, [float(v) for v in ev.yhat[:, 0]])
     kinks = first_layer_kinks(assignment)
     lo, hi = x_range(xs)
     step = (hi - lo) / (GRID_POINTS - 1)
     grid = sorted({lo + step * i for i in range(GRID_POINTS)} | set(xs) | {k for k in kinks if lo <= k <= hi})
-    curve = _curve(assignment, grid)
+    curve = _shown(net, _curve(assignment, grid))
+    what = "p" if _link(net) == "sigmoid" else "yhat"
+    curve_label = "network p(x) = sigmoid(yhat(x))" if what == "p" else "network yhat(x)"
 
     fig = Figure(figsize=(7.5, 6.5), layout="constrained")
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, height_ratios=[3, 1.4])
 
-    top.plot([float(g) for g in grid], curve, color="tab:blue", linewidth=1.6, label="network yhat(x)")
+    top.plot([float(g) for g in grid], curve, color="tab:blue", linewidth=1.6, label=curve_label)
     for i, (x, y, p) in enumerate(zip(xs, ys, yhat, strict=True)):
         top.plot([float(x), float(x)], [float(y), float(p)], color="tab:red", linewidth=1.2,
-                 label="residual yhat - y" if i == 0 else None)
+                 label=f"residual {what} - y" if i == 0 else None)
     top.scatter([float(x) for x in xs], [float(p) for p in yhat], s=28, facecolors="white", edgecolors="tab:blue",
-                zorder=3, label="prediction (x, yhat)")
+                zorder=3, label=f"prediction (x, {what})")
     top.scatter([float(x) for x in xs], [float(y) for y in ys], s=30, color="black", zorder=4, label="data (x, y)")
     shown = [k for k in kinks if lo <= k <= hi]
     for i, k in enumerate(shown):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,7 +14,9 @@ from rich.text import Text
 from .. import lang as C
 from ..engine.search import Outcome, pattern_count_text
 from ..model.network import Network, entries
+from ..semantics.written import decimal_text, exact_text, is_rational
 from .export import witness_summary
+from .verdicts import certificate_text, claim_phrase, domain_phrase
 
 if TYPE_CHECKING:
     from ..workflows.claims import ClaimOutcome
@@ -26,15 +27,13 @@ WORD = {"found": "FOUND", "none": "NONE", "unknown": "UNKNOWN"}
 
 
 def fmt_exact(v: Any) -> str:
-    f = Fraction(v)
-    return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+    """A rational as ``n/d``; a value with exp (bce, ce) in its exact symbolic form."""
+    return exact_text(v)
 
 
 def fmt_float(v: Any) -> str:
-    try:
-        return f"{float(Fraction(v)):.6g}"
-    except OverflowError:  # an exact value beyond float64's range (--fix x=1e400): float64 would make it inf
-        return "-inf" if Fraction(v) < 0 else "inf"
+    """Six digits; a value with exp from its certified interval; inf beyond float64's range (--fix x=1e400)."""
+    return decimal_text(v, 6)
 
 
 def index_text(index: tuple[int, ...]) -> str:
@@ -44,6 +43,8 @@ def index_text(index: tuple[int, ...]) -> str:
 def problem_line(outcome: Outcome) -> str:
     p = outcome.problem
     line = f"{p.network.describe()}, {p.samples} sample{'s' if p.samples != 1 else ''}"
+    if getattr(getattr(p.network, "loss", None), "link", ""):  # bce, ce: the numbers a witness ranges over
+        line += "; witnesses over the reals" if p.over == "real" else "; rational witnesses only"
     return line + (f"; {p.training.describe()}" if p.training is not None else "")
 
 
@@ -53,15 +54,22 @@ def verdict_line(outcome: Outcome) -> Text:
     p = outcome.problem
     t = Text()
     t.append(WORD[outcome.verdict], style=STYLE[outcome.verdict])
+    phrase = domain_phrase(outcome.verdict, outcome.domain)
+    if phrase:  # a loss with exp: the numbers the verdict covers
+        t.append(" " + phrase.split(" ", 1)[1], style=STYLE[outcome.verdict])
     t.append("  ")
     size = f"{p.network.text} with {p.samples} sample{'s' if p.samples != 1 else ''}"
-    if outcome.verdict == "found":
+    if outcome.verdict == "found" and outcome.domain == "real" and outcome.certificate is not None:
+        t.append(f"a box of the reals for {size} holding a witness, certified by interval arithmetic")
+    elif outcome.verdict == "found":
         t.append(f"a witness for {size}, confirmed by the exact re-check")
     elif outcome.verdict == "none":
         what = "the one pattern" if s.total_patterns == 1 else f"all {pattern_count_text(s.total_patterns)} activation patterns"
         if p.training is not None and p.training.steps:
             what += " of step 0 (each later step's split by the solver)"
-        t.append(f"no witness exists for {size}: {what} decided unsatisfiable")
+        over = {"rational": "no rational witness", "real": "no witness over the reals"}.get(outcome.domain,
+                                                                                          "no witness")
+        t.append(f"{over} exists for {size}: {what} decided unsatisfiable")
         if s.pruned:
             t.append(f" ({s.pruned} pruned)")
     else:
@@ -102,7 +110,8 @@ def _table(title: str, *columns: str) -> Table:
 def parameter_table(outcome: Outcome) -> Table:
     w = outcome.witness
     assert w is not None
-    t = _table("parameters", "name", "exact", "float")
+    t = _table("parameters" + (" (box centre)" if outcome.certificate is not None else ""),
+               "name", "exact", "float")
     for name in w.network.parameter_names():
         shape = w.network.shape(name, w.samples)
         for idx, v in zip(entries(shape), w.flat(name)):
@@ -110,9 +119,11 @@ def parameter_table(outcome: Outcome) -> Table:
     return t
 
 
-def _row_text(row: Any) -> str:
+def _row_text(row: Any, decimals: bool = False) -> str:
+    """A sample's entries, exact (with a value's decimal beside it when ``decimals``: p of bce, ce)."""
     vals = list(np.asarray(row, dtype=object).reshape(-1))
-    inner = ", ".join(fmt_exact(v) for v in vals)
+    inner = ", ".join(fmt_exact(v) + (f" ~ {fmt_float(v)}" if decimals and not is_rational(v) else "")
+                      for v in vals)
     return inner if len(vals) == 1 else f"({inner})"
 
 
@@ -120,19 +131,23 @@ def dataset_table(outcome: Outcome) -> Table:
     w, chk = outcome.witness, outcome.recheck
     assert w is not None and chk is not None
     ev = chk.evaluation
-    cols = ["m", "x", "y", "yhat", "residual"]
+    probs = ev.trace.probabilities if ev.trace is not None else None
+    cols = ["m", "x", "y", "yhat", "residual"] if probs is None else ["m", "x", "y", "yhat (logits)", "p", "p - y"]
     if ev.pattern:
         cols.append("pattern")
     t = _table("dataset", *cols)
-    t.caption = ("residual = yhat - y; pattern: 1 = active unit, one group per hidden layer"
+    first = "residual = yhat - y" if probs is None else f"p = {getattr(w.network.loss, 'link', '')}(yhat), exact ~ decimal"
+    t.caption = (f"{first}; pattern: 1 = active unit, one group per hidden layer"
                  if isinstance(w.network, Network) else
-                 "residual = yhat - y; pattern: one group per activation layer with pieces, its entries in "
+                 f"{first}; pattern: one group per activation layer with pieces, its entries in "
                  "row-major order; 1 = the positive piece of a two-piece table (ReLU active), else the piece's index")
     t.caption_justify = "left"
     x = np.array(w.flat("x"), dtype=object).reshape(w.network.shape("x", w.samples))
     y = np.array(w.flat("y"), dtype=object).reshape(w.network.shape("y", w.samples))
     for m in range(w.samples):
-        row = [str(m), _row_text(x[m]), _row_text(y[m]), _row_text(ev.yhat[m]), _row_text(ev.residual[m])]
+        row = [str(m), _row_text(x[m]), _row_text(y[m]), _row_text(ev.yhat[m])]
+        row += [_row_text(ev.residual[m])] if probs is None else [_row_text(probs[m], True),
+                                                                   _row_text(probs[m] - y[m], True)]
         if ev.pattern:
             row.append(" ".join("".join(_piece_text(b) for b in np.asarray(layer[m]).reshape(-1))
                                 for layer in ev.pattern))
@@ -210,6 +225,11 @@ def check_line(outcome: Outcome) -> Text:
     chk = outcome.recheck
     assert chk is not None
     n = len(chk.conditions)
+    if not chk.confirmed:  # the centre of a certified box need not meet the conditions exactly
+        boxed = outcome.certificate is not None
+        where, proof = ("the box centre", "; the certificate above is the verdict's proof") if boxed else ("these values", "")
+        return Text(f"exact re-check at {where}: {len(chk.failures())} of {n} conditions not confirmed "
+                    f"({'; '.join(chk.failures())}){proof}", style="yellow")
     return Text(
         f"exact re-check: {'the condition holds' if n == 1 else f'all {n} conditions hold'}; float64 re-check: "
         "largest deviation "
@@ -228,7 +248,9 @@ def outcome_renderable(outcome: Outcome) -> RenderableType:
     layers = layer_table(outcome)
     if layers is not None:
         parts += [Text(""), layers]
-    if outcome.verdict == "found":
+    if outcome.certificate is not None:
+        parts += [Text(""), Text(certificate_text(outcome.certificate, outcome.problem.network.label))]
+    if outcome.verdict == "found" and outcome.witness is not None and outcome.recheck is not None:
         parts += [Text(""), parameter_table(outcome), dataset_table(outcome), gradient_table(outcome)]
         run = training_table(outcome)
         parts += [run] if run is not None else []
@@ -251,7 +273,8 @@ def claims_table(results: Sequence[ClaimOutcome]) -> RenderableType:
     for r in results:
         mark = Text("ok", style="green") if r.as_expected else Text(
             "??" if r.verdict == "unknown" else "FAIL", style="yellow" if r.verdict == "unknown" else "bold red")
-        verdict = Text(r.verdict, style=CLAIM_STYLE[r.verdict])
+        phrase = claim_phrase(r)
+        verdict = Text(r.verdict + (f" ({phrase})" if phrase else ""), style=CLAIM_STYLE[r.verdict])
         t.add_row(mark, r.claim.name, verdict, r.expected, claim_size_text(r), f"{r.elapsed:.2f} s")
         if r.verdict == "refuted":
             notes.append(Text(f"  {r.claim.name}: {witness_summary(r)}", style="dim"))
@@ -323,6 +346,10 @@ def sweep_table(result: SweepResult) -> RenderableType:
     line = Text(f"smallest size with a witness: {smallest.net} x {smallest.samples}" if smallest else
                 "no witness at any size in the sweep", style="bold")
     parts: list[RenderableType] = [t, line]
+    covered = sorted({f"{c.verdict} {domain_phrase(c.verdict, c.outcome.domain).split(' ', 1)[1]}" for c in result.cells
+                      if c.outcome is not None and domain_phrase(c.verdict, c.outcome.domain)})
+    if covered:  # bce, ce: what the cells' verdicts cover
+        parts.append(Text("verdicts: " + "; ".join(covered), style="dim"))
     if any(c.extended for c in result.cells):
         parts.append(Text("* the witness of the size before, extended by a sample with zero residual", style="dim"))
     return Group(*parts)

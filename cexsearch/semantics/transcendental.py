@@ -257,7 +257,7 @@ class Value:
             body = str(a) if mag == 1 else f"{_text(mag)}*{a}"
             parts.append(("- " if c < 0 else "+ " if parts else "") + body)
         text = " ".join(parts)
-        return text[2:] if text.startswith("+ ") else text
+        return "-" + text[2:] if text.startswith("- ") else text
 
     def __repr__(self) -> str:
         return f"Value({self})"

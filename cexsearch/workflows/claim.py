@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -18,9 +17,11 @@ from .. import lang as C
 from ..api import NetworkSettings, build_problem, is_layer_notation, layer_network, parse_conditions, parse_input_shape
 from ..engine.options import MAX_TIMEOUT, valid_timeout
 from ..errors import ClaimFileError, InputError
-from ..model.network import MAX_SAMPLES, Network, nearest
+from ..model.network import Network, nearest
 from ..model.problem import Problem
 from ..model.training import Training
+from .claim_parse import _dotted, _jsonable, _strings, claim_loss, classification_keys
+from .claim_parse import parse_sizes as parse_sizes  # where sweep and older callers find it
 from .claim_training import check_training_keys, training_of
 
 ClaimVerdict = Literal["holds", "refuted", "unknown"]
@@ -28,57 +29,9 @@ EXPECTS = ("holds", "refuted")
 CLAIM_KEYS = ("name", "net", "samples", "given", "then", "fix", "integers", "bound", "expect", "note",
               "activation", "loss", "bias", "relu_grad_at_zero", "leaky_slope", "timeout", "markers", "torch",
               "weights_from_module", "input_shape", "huber_delta", "steps", "optimizer", "batch_size", "lr",
-              "momentum", "invariant")
+              "momentum", "invariant", "labels", "domain")
 TORCH_DECIDES = ("net", "activation", "bias", "leaky_slope")  # keys a claim with torch = ... takes from the module
 DEFAULT_KEYS = tuple(k for k in CLAIM_KEYS if k != "name")
-
-
-def parse_sizes(raw: Any, where: str) -> tuple[int, ...]:
-    """``3``, ``"1..4"``, ``[1, 2, 5]`` -> sizes in increasing order (``"all"`` is decided at 1: see
-    :mod:`cexsearch.workflows.allsizes`)."""
-    if raw == "all":
-        return (1,)
-    if isinstance(raw, bool):
-        raise ClaimFileError(f"samples must be an integer or a range such as \"1..4\", got {raw!r}", where=where)
-    if isinstance(raw, int):
-        bounds = [raw]
-    elif isinstance(raw, str):
-        m = re.fullmatch(r"\s*([0-9]+)\s*(?:\.\.\s*([0-9]+)\s*)?", raw)
-        if not m:
-            raise ClaimFileError(f"samples {C.brief(raw)} is not a size or a range", where=where,
-                                 hint='e.g. 3, "1..4" or "all"')
-        # more digits than the limit has is beyond it (and int() of thousands of digits fails)
-        bounds = [int(g) if len(g.lstrip("0")) <= len(str(MAX_SAMPLES)) else MAX_SAMPLES + 1
-                  for g in m.groups() if g is not None]
-        if len(bounds) == 2 and bounds[0] > bounds[1]:
-            raise ClaimFileError(f"samples range {raw!r} is empty", where=where,
-                                 hint=f"write \"{bounds[1]}..{bounds[0]}\"")
-    elif isinstance(raw, (list, tuple)) and raw and all(isinstance(s, int) and not isinstance(s, bool) for s in raw):
-        bounds = list(raw)
-    else:
-        raise ClaimFileError(f"samples must be an integer, a range such as \"1..4\" or a list, got {C.brief(raw)}",
-                             where=where)
-    for s in bounds:
-        if s < 1:
-            raise ClaimFileError(f"samples must be at least 1, got {s}", where=where)
-        if s > MAX_SAMPLES:  # before a range is expanded
-            raise ClaimFileError(f"samples {C.brief(raw)} goes above the limit of {MAX_SAMPLES}", where=where,
-                                 hint="use smaller batches")
-    if isinstance(raw, str) and len(bounds) == 2:
-        return tuple(range(bounds[0], bounds[1] + 1))
-    return tuple(sorted(set(bounds)))
-
-
-def _strings(raw: Any, key: str, where: str, allow_empty: bool = True) -> tuple[str, ...]:
-    if isinstance(raw, str):
-        raw = [raw]
-    if not isinstance(raw, (list, tuple)) or not all(isinstance(r, str) for r in raw):
-        raise ClaimFileError(f"{key} must be a list of condition strings, got {raw!r}", where=where,
-                             hint=f'e.g. {key} = ["grad(W1) == 0"]')
-    if not raw and not allow_empty:
-        raise ClaimFileError(f"{key} is empty: a claim needs at least one condition to conclude", where=where,
-                             hint=f'e.g. {key} = ["grad(W1) == 0"]')
-    return tuple(raw)
 
 
 @dataclass(frozen=True)
@@ -122,6 +75,8 @@ class Claim:
     lr: Any = None
     momentum: Any = None
     invariant: Any = ()  # conditions that hold at every step (proven by induction: see .invariant)
+    labels: Any = None  # bce, ce: "hard" or "soft" targets (default: bce soft, ce hard)
+    domain: Any = None  # bce, ce: the numbers a counterexample ranges over, "real" (default) or "rational"
     torch_network: Any = field(default=None, init=False, repr=False, compare=False)  # a torchnet.TorchNetwork
     all_sizes: bool = field(default=False, init=False)  # samples = "all": decided for every batch size
 
@@ -129,6 +84,7 @@ class Claim:
         where = self.where
         if not isinstance(self.name, str) or not self.name.strip():
             raise ClaimFileError(f"name must be a non-empty string, got {self.name!r}", where=where)
+        classification_keys(self.labels, self.domain, self.loss, where)
         if not isinstance(self.weights_from_module, bool):
             raise ClaimFileError(f"weights_from_module must be true or false, got {self.weights_from_module!r}",
                                  where=where)
@@ -225,7 +181,7 @@ class Claim:
             shape = self.input_shape  # normalised again (and checked) by _check_layer_settings
             shape = parse_input_shape(shape, "input_shape") if isinstance(shape, str) else shape
             delta = C.value_tree(self.huber_delta, "huber_delta") if self.huber_delta is not None else None
-            found = network_from_module(module, label, self.loss, self.relu_grad_at_zero,
+            found = network_from_module(module, label, claim_loss(self.loss, self.labels), self.relu_grad_at_zero,
                                         tuple(shape) if shape is not None else None, delta, "input_shape")
         except ClaimFileError:
             raise
@@ -233,6 +189,11 @@ class Claim:
             raise ClaimFileError(e.message, where=where, hint=e.hint) from None
         object.__setattr__(self, "torch_network", found)
         object.__setattr__(self, "net", found.network.text)
+
+    @property
+    def over(self) -> str:
+        """The numbers a counterexample ranges over (Problem.over): the ``domain`` key, real by default."""
+        return str(self.domain or "real")
 
     @property
     def names(self) -> Any:
@@ -280,7 +241,8 @@ class Claim:
     def _layer_model(self, text: str) -> Any:
         shape = ",".join(str(d) for d in self.input_shape)
         try:
-            return layer_network(text, shape, self.loss, self.relu_grad_at_zero, self.huber_delta)
+            return layer_network(text, shape, claim_loss(self.loss, self.labels), self.relu_grad_at_zero,
+                                 self.huber_delta)
         except InputError as e:  # the CLI's words for these settings are the claim file's keys here
             def keys(text: str) -> str:
                 for option in ("--input-shape", "--loss", "--huber-delta"):
@@ -339,7 +301,7 @@ class Claim:
             fixed = C.combine_fixed(parts, network) if parts else FixedValues()
             return build_problem(network, samples, conds, fixed=fixed, integers=self.integers,
                                  bound=Fraction(self.bound) if self.bound is not None else None,
-                                 training=training if conditions is not None else self.training())
+                                 training=training if conditions is not None else self.training(), over=self.over)
         except InputError as e:
             msg = e.message
             where = f"{self.where} at {network.text} x {samples}"
@@ -363,6 +325,8 @@ class Claim:
             "fix": {k: _jsonable(v) for k, v in sorted(self.fix.items())}, "integers": self.integers,
             "bound": str(self.bound) if self.bound is not None else None, "settings": repr(self.settings()),
         }
+        if self.labels is not None or self.domain is not None:  # a loss with exp: its labels and numbers
+            body.update(labels=self.labels, domain=self.over)
         if self.invariant or self.steps is not None or self.all_sizes:
             body.update(invariant=list(self.invariant), training=repr(self.training()), all_sizes=self.all_sizes)
         if self.layer_nets:  # the layers are in net; their input shape and the loss's delta decide it too
@@ -371,20 +335,3 @@ class Claim:
         if self.torch_network is not None:  # the module's layers, names and (when fixed) weights decide it too
             body["module"] = self.torch_network.digest() if self.weights_from_module else repr(self.torch_network.network)
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _dotted(table: dict, prefix: str = "") -> dict:
-    """A fix table with nested tables flattened: TOML reads ``fix.fc1.weight = 1`` as {"fc1": {"weight": 1}}."""
-    out: dict = {}
-    for k, v in table.items():
-        if isinstance(v, dict):
-            out.update(_dotted(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    return str(v)

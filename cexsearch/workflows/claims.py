@@ -128,8 +128,9 @@ def replay(claim: Claim, store: Path | None) -> Case | None:
     if not check.confirmed:
         return None
     stats = SearchStats("replay", 0, elapsed=time.monotonic() - started)
+    exp = bool(getattr(getattr(problem.network, "loss", None), "link", ""))  # bce, ce: an exact rational witness
     outcome = Outcome("found", problem, stats, witness=assignment, recheck=check,
-                      reason=f"replayed from {path}")
+                      reason=f"replayed from {path}", domain="rational" if exp else "")
     return Case(net_text, assignment.samples, "refuted", outcome, stats.elapsed, replayed=True)
 
 
@@ -146,17 +147,36 @@ def decide_case(claim: Claim, network: Network, samples: int, options: SearchOpt
         answer = decide_invariant(claim, network, samples, options)
         return Case(network.text, samples, answer.verdict, answer.outcome, time.monotonic() - started,  # type: ignore[arg-type]
                     note=answer.reason, counterexample=answer.counterexample)
-    outcome = search_or_unknown(claim.problem(network, samples), options)  # a size refusal is unknown here
+    outcome = settled(claim, search_or_unknown(claim.problem(network, samples), options))  # a size refusal is unknown
     verdict = {"found": "refuted", "none": "holds", "unknown": "unknown"}[outcome.verdict]
     return Case(network.text, samples, verdict, outcome, time.monotonic() - started)  # type: ignore[arg-type]
+
+
+#: (outcome verdict, Outcome.domain, the claim's domain) that do not settle the claim, and why
+UNSETTLED = {
+    ("none", "rational", "real"): "none over the rationals does not settle a claim over the reals",
+    ("found", "real", "rational"): "a witness over the reals (a certified box) does not settle a claim over the "
+                                   "rationals",
+}
+
+
+def settled(claim: Claim, outcome: Outcome) -> Outcome:
+    """The outcome as the claim's verdict reads it: a verdict over other numbers than the claim's
+    (``domain``) is unknown for it (no rational witness says nothing of the reals)."""
+    why = UNSETTLED.get((outcome.verdict, outcome.domain, claim.over))
+    if why is None:
+        return outcome
+    return replace(outcome, verdict="unknown", reason=why)
 
 
 def shrink_witness(witness: Outcome, options: SearchOptions, shrink_time: float) -> Outcome:
     """A refuting witness shrunk (:mod:`cexsearch.workflows.shrink`) for up to ``shrink_time`` seconds."""
     from .shrink import shrink
 
+    if witness.certificate is not None:  # a certified box over the reals is its own proof
+        return witness
     small = shrink(witness.problem, witness, replace(options, timeout=None), shrink_time)
-    return replace(small.outcome, stats=witness.stats, shrink=small.proven + small.notes)
+    return replace(small.outcome, stats=witness.stats, shrink=small.proven + small.notes, domain=witness.domain)
 
 
 def check_claim(

@@ -47,7 +47,7 @@ import numpy as np
 
 from ..model import Model
 from ..model.network import Network
-from ..model.problem import Assignment
+from ..model.problem import Assignment, Problem
 from ..oracles import torch as oracle
 from ..oracles.cvc5 import (
     CVC5_HINT,
@@ -63,6 +63,7 @@ from ..oracles.cvc5 import (
 from ..oracles.exact import exact_forward
 from ..oracles.torch import TORCH_HINT, torch_available
 from ..semantics.training import Run
+from ..semantics.written import certified_deviation
 
 __all__ = ["TORCH_HINT", "TORCH_RTOL", "CVC5_HINT", "CrossCheckError", "TorchReport", "Cvc5Decision", "Cvc5Report",
            "torch_available", "torch_gradients", "torch_cross_check", "TrainingReport", "torch_training_cross_check", "cvc5_available", "cvc5_decide",
@@ -145,7 +146,7 @@ def _compare(exact: dict[str, np.ndarray], approx: dict[str, np.ndarray],
                 ok = False
                 bad.append(f"{p}[{i}] = {t}")
                 continue
-            dev = abs(float(Fraction(x) - Fraction(float(t))))
+            dev = certified_deviation(x, float(t))  # x: a Fraction, or a Value with exp (bce, ce)
             worst = max(worst, dev)
             scale = max(float(m), abs(float(x)))
             if dev > TORCH_RTOL * scale:
@@ -232,6 +233,27 @@ def torch_cross_check(assignment: Assignment, exact_gradients: dict[str, np.ndar
         notes.append("disagreement: " + "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else ""))
     return TorchReport(True, worst, ok, run.at_breakpoint, "; ".join(notes), native_agrees,
                        time.monotonic() - started)
+
+
+def torch_at_centre(problem: Problem, certificate: object) -> str:
+    """The torch cross-check of a witness found over the reals, at its box's centre (a rational point):
+    PyTorch's float64 gradients there against the exact ones (:func:`torch_cross_check`)."""
+    from ..semantics.numeric import exact_gradients
+    from ..semantics.written import box_rows, centre_rows
+
+    values = dict(problem.fixed.as_dict())
+    centre = centre_rows(certificate)
+    if centre:
+        values.update({(n, i): Fraction(v) for n, i, v in centre})
+    else:
+        values.update({(n, i): (Fraction(lo) + Fraction(hi)) / 2 for n, i, lo, hi in box_rows(certificate)})
+    missing = [f"{n}{list(i)}" for n, i in problem.free_keys() if (n, i) not in values]
+    if missing:
+        return f"torch at the box centre: not run, the certificate gives no value of {', '.join(missing[:3])}"
+    centre_point = Assignment.from_entries(problem.network, problem.samples, values)
+    report = torch_cross_check(centre_point, exact_gradients(centre_point))
+    return (f"torch at the box centre: {'agrees' if report.agrees else 'DISAGREES'}, largest deviation "
+            f"{report.max_abs_deviation:.3g}; {report.note}")
 
 
 @dataclass(frozen=True)

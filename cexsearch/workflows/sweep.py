@@ -139,6 +139,8 @@ def extension_valid(problem: Problem) -> bool:
     loss = getattr(problem.network.loss, "argument", "residual")
     if loss != "residual":  # hinge: y is -1 or 1, so a sample cannot be given yhat as its target
         return False
+    if getattr(problem.network.loss, "link", ""):  # bce, ce: y = yhat leaves p - y, not 0 (and y may leave [0, 1])
+        return False
     return not any(name in ("x", "y") for name, _, _ in problem.fixed.items)
 
 
@@ -201,6 +203,7 @@ def sweep_document(result: SweepResult) -> dict:
             {"net": c.net, "samples": c.samples, "verdict": c.verdict, "elapsed_seconds": round(c.elapsed, 6),
              "extended": c.extended, "reason": c.outcome.reason if c.outcome else None,
              "witness": outcome_document(c.outcome) if c.outcome is not None and c.verdict == "found" else None}
+            | ({"domain": c.outcome.domain} if c.outcome is not None and c.outcome.domain else {})
             for c in result.cells
         ],
     }

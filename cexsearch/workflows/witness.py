@@ -9,7 +9,6 @@ are strings (``"-2/3"``) with their float beside them.
 from __future__ import annotations
 
 import json
-import math
 from fractions import Fraction
 from typing import Any
 
@@ -23,6 +22,9 @@ from ..files import write_atomic as write_atomic  # where claims.py and older ca
 from ..model.network import Network, ParameterNames
 from ..model.problem import Assignment, Domain, FixedValues, Problem
 from ..semantics.numeric import Evaluation, Recheck
+from ..semantics.written import exact_text as _exact_text
+from ..semantics.written import float_or_none as _float_or_none
+from . import witness_classify as CL
 from .witness_training import read_lr, read_training, run_doc, training_doc
 
 SCHEMA = "cexsearch.witness/1"
@@ -30,8 +32,8 @@ OTHER_DOCUMENTS = {"cexsearch.check/1": "a check report (check --json)", "cexsea
 
 
 def exact_text(v: Any) -> str:
-    f = Fraction(v)
-    return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+    """A rational as ``n/d``; a value with exp (bce, ce) as its symbolic form (:mod:`.witness_classify`)."""
+    return _exact_text(v)
 
 
 def _nested(arr: np.ndarray, conv: Any) -> Any:
@@ -43,14 +45,12 @@ def _nested(arr: np.ndarray, conv: Any) -> Any:
 
 def float_or_none(v: Any) -> float | None:
     """The float64 nearest an exact value, or None (JSON null) beyond float64's range: JSON has no inf."""
-    try:
-        f = float(Fraction(v)) if not isinstance(v, float) else v
-    except OverflowError:
-        return None
-    return f if math.isfinite(f) else None
+    return _float_or_none(v)
 
 
 def tensor_doc(arr: np.ndarray) -> dict[str, Any]:
+    if not CL.all_rational(arr):  # p, gradients of bce, ce: symbolic forms with their decimals
+        return CL.symbolic_tensor_doc(arr)
     return {
         "shape": list(np.asarray(arr, dtype=object).shape),
         "exact": _nested(arr, exact_text),
@@ -86,6 +86,8 @@ def problem_doc(problem: Problem) -> dict[str, Any]:
             "bound": exact_text(problem.domain.bound) if problem.domain.bound is not None else None,
         },
     }
+    if getattr(getattr(problem.network, "loss", None), "link", ""):  # bce, ce: the numbers a witness ranges over
+        doc["domain"]["over"] = problem.over
     if problem.training is not None:  # K steps of training: the spec (witness_training.py)
         doc["training"] = training_doc(problem.training)
     return doc
@@ -107,7 +109,7 @@ def evaluation_doc(a: Assignment, ev: Evaluation) -> dict[str, Any]:
         "values": values,
         "yhat": tensor_doc(ev.yhat),
         "residual": tensor_doc(ev.residual),
-        "loss": {"exact": exact_text(ev.loss), "float": float_or_none(ev.loss)},
+        "loss": CL.scalar_doc(ev.loss),
         "gradients": {a.network.label(p): tensor_doc(g)
                       for p, g in sorted(ev.gradients.items(), key=lambda kv: _param_key(kv[0]))},
         # an MLP's last pre-activation is yhat; a layer model lists the inputs of its activation layers
@@ -115,7 +117,8 @@ def evaluation_doc(a: Assignment, ev: Evaluation) -> dict[str, Any]:
                                                     else ev.pre_activations)],
         "activation_pattern": [[[_piece(v) for v in np.asarray(layer[m]).reshape(-1)] for layer in ev.pattern]
                                for m in range(a.samples)],
-    }
+    } | ({"p": tensor_doc(ev.trace.probabilities)} if ev.trace is not None and ev.trace.probabilities is not None
+         else {})
 
 
 def _piece(v: Any) -> bool | int:
@@ -129,6 +132,7 @@ def layer_network_doc(model: Any) -> dict[str, Any]:
         "notation": model.text,
         "input_shape": list(model.input_shape),
         "loss": model.loss.name,
+        **CL.loss_keys(model.loss),
         "loss_settings": {k: exact_text(v) for k, v in model.loss.settings},
         "relu_grad_at_zero": model.settings.relu_grad_at_zero,
         "layers": [{"path": info.path, "notation": info.notation, "kind": info.kind,
@@ -145,10 +149,14 @@ def _layer_network(nd: dict[str, Any], where: str) -> Any:
     shape = _need(nd, "input_shape", list, where)
     if not shape or not all(type(s) is int and s >= 1 for s in shape):
         raise WitnessFileError(f"network.input_shape should be positive integers, got {C.brief(shape)}", where=where)
+    from ..model.losses import loss as make_loss
+
     settings = _need(nd, "loss_settings", dict, where) if "loss_settings" in nd else {}
-    model = parse_model(_need(nd, "notation", str, where), tuple(shape), loss=_need(nd, "loss", str, where),
-                        relu_grad_at_zero=_need(nd, "relu_grad_at_zero", int, where),
-                        **{k: _number(v, f"{where}.loss_settings.{k}") for k, v in settings.items()})
+    labels = CL.read_labels(nd, where)
+    loss = make_loss(_need(nd, "loss", str, where), **({"labels": labels} if labels else {}),
+                     **{k: _number(v, f"{where}.loss_settings.{k}") for k, v in settings.items()})
+    model = parse_model(_need(nd, "notation", str, where), tuple(shape), loss=loss,
+                        relu_grad_at_zero=_need(nd, "relu_grad_at_zero", int, where))
     if "layers" in nd and nd["layers"] != layer_network_doc(model)["layers"]:
         raise WitnessFileError("network.layers do not match network.notation", where=where,
                                hint="the layer list is derived from the notation: was the file edited by hand?")
@@ -179,6 +187,10 @@ def outcome_document(outcome: Outcome, seed: int = 0, rlimit: int | None = None)
         if outcome.recheck.run is not None:  # the run's lr and trajectory, from the exact replay
             doc.update(run_doc(outcome.recheck.run, outcome.problem.network, outcome.problem.samples))
         doc["check"] = recheck_doc(outcome.recheck)
+    if outcome.domain:  # bce, ce: what the verdict covers; a witness found over the reals has a box
+        doc["verdict_domain"] = outcome.domain
+    if outcome.certificate is not None:
+        doc["certificate"] = CL.certificate_doc(outcome.certificate, outcome.problem.network.label)
     if outcome.algebraic:
         doc["algebraic"] = [
             {"name": v.name, "polynomial": list(v.coefficients), "root_index": v.root_index, "decimal": v.decimal}
@@ -337,7 +349,8 @@ def load_document(text: str, where: str = "witness") -> tuple[Problem, Assignmen
                                    where=where, hint="write true or false")
         bound = dom.get("bound")
         problem = Problem(net, samples, tuple(conds), FixedValues(tuple(sorted(fixed_items))),
-                          Domain(integers, _number(bound, where) if bound is not None else None), training)
+                          Domain(integers, _number(bound, where) if bound is not None else None), training,
+                          over=CL.read_over(dom, where))
         values = doc.get("values")
         if values is None:
             return problem, None, doc
