@@ -58,9 +58,10 @@ def claim_phrase(result: Any) -> str:
     """What a claim's verdict covers, from its cases' outcomes: refuted by a witness "found (a rational
     witness, exact)", holds with every case "none over the reals", ...; "" without a domain."""
     if result.verdict == "refuted" and result.witness is not None:
-        return domain_phrase("found", result.witness.domain)
+        return {"rational": "a rational witness, exact", "real": "over the reals, a certified box"}.get(
+            result.witness.domain or "", "")
     if result.verdict == "holds":
-        domains = {c.outcome.domain for c in result.cases if c.outcome is not None}
-        if len(domains) == 1:
-            return domain_phrase("none", domains.pop())
+        domains = {c.outcome.domain for c in result.cases if c.outcome is not None} - {""}
+        # none over the reals implies none over the rationals: mixed cases prove the weaker
+        return domain_phrase("none", "rational" if "rational" in domains else domains.pop()) if domains else ""
     return ""
