@@ -109,6 +109,7 @@ def instances() -> list[Instance]:
                         why="with one sample grad(b2) = c (yhat - y)"))
     out += scale_instances()
     out += training_instances()
+    out += classification_instances()
     return out
 
 
@@ -123,6 +124,25 @@ def scale_instances() -> list[Instance]:
                      ("grad(W2) == 0", "grad(b2) == 0", "grad(b1) != 0"), expect)
             for h, M, expect in ((8, 2, "none"), (10, 2, "none"), (10, 3, "found"))]
     return out
+
+
+SEED001_BCE = ('net = "Sequential(Linear(1, 1), ReLU(), Linear(1, 1))"\ninput_shape = [1]\nloss = "bce"\n'
+               'given = ["grad(W2) == 0", "grad(b2) == 0"]\nthen = ["grad(W1) == 0 or grad(b1) == 0"]\n')
+
+
+def classification_instances() -> list[Instance]:
+    """Issue #13's questions: seed 001 under bce, over the rationals (the exact split) and the reals."""
+    net = "Sequential(Linear(1, 1), ReLU(), Linear(1, 1))"
+    return [
+        Instance("bce seed001 x 1..6, ReLU'(0) = 0, hard: none over the rationals", net, 6, (), "holds",
+                 claim=SEED001_BCE + 'labels = "hard"\ndomain = "rational"\nsamples = "1..6"\nexpect = "holds"'),
+        Instance("bce seed001 x 1..6, ReLU'(0) = 0, soft: none over the rationals", net, 6, (), "holds",
+                 claim=SEED001_BCE + 'labels = "soft"\ndomain = "rational"\nsamples = "1..6"\nexpect = "holds"'),
+        Instance("bce seed001 x 2, ReLU'(0) = 1: a rational witness", net, 2, (), "refuted",
+                 claim=SEED001_BCE + 'relu_grad_at_zero = 1\ndomain = "rational"\nsamples = 2\nexpect = "refuted"'),
+        Instance("bce seed001 x 1..2, ReLU'(0) = 0: none over the reals", net, 2, (), "holds",
+                 claim=SEED001_BCE + 'domain = "real"\nsamples = "1..2"\nexpect = "holds"'),
+    ]
 
 
 ZERO = '["W1 == 0", "b1 == 0", "W2 == 0"]'
