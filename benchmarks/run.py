@@ -132,7 +132,7 @@ SEED001_BCE = ('net = "Sequential(Linear(1, 1), ReLU(), Linear(1, 1))"\ninput_sh
 
 def classification_instances() -> list[Instance]:
     """Issue #13's questions: seed 001 under bce, over the rationals (the exact split) and the reals."""
-    net = "Sequential(Linear(1, 1), ReLU(), Linear(1, 1))"
+    net = "1-1-1"  # the widths of the claims' Sequential(Linear(1, 1), ReLU(), Linear(1, 1))
     return [
         Instance("bce seed001 x 1..6, ReLU'(0) = 0, hard: none over the rationals", net, 6, (), "holds",
                  claim=SEED001_BCE + 'labels = "hard"\ndomain = "rational"\nsamples = "1..6"\nexpect = "holds"'),

@@ -145,6 +145,7 @@ class Links:
         #: P's id -> the logit whose sigmoid P is (two-class softmax: the logits' difference)
         self.sigmoid: dict[int, Any] = {}
         self.others: set[int] = set()  # P's of three or more classes: no split
+        self.partitions: set[int] = set()  # the log-partition variables (the loss reads them)
         self.relaxation: list[Any] = []  # what the true sigmoid/softmax satisfy (the encoding asserts it)
         #: the split's named Booleans (which logits are equal, opposite, zero, negative) and their definitions
         self.named: dict[tuple[str, int, int], z3.BoolRef] = {}
@@ -210,10 +211,10 @@ def link(alg: Any, kind: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, li
                 cons += _sigmoid_facts(var, logit)
                 if kind == "sigmoid":
                     p[i, j] = Affine.of(var)
-                    part[i, j] = _bounded_partition(cons, f"s{tag}_{i}_{j}", [0, logit], LOG2_UPPER)
+                    part[i, j] = _bounded_partition(cons, f"s{tag}_{i}_{j}", [0, logit], LOG2_UPPER, links)
                 else:
                     p[i, 1], p[i, 0] = Affine.of(var), Affine.of(var, -1, 1)
-                    part[i] = _bounded_partition(cons, f"s{tag}_{i}", [rows[i, 0], rows[i, 1]], LOG2_UPPER)
+                    part[i] = _bounded_partition(cons, f"s{tag}_{i}", [rows[i, 0], rows[i, 1]], LOG2_UPPER, links)
         for a in range(len(pairs)):
             for b in range(a + 1, len(pairs)):
                 (pa, za), (pb, zb) = pairs[a], pairs[b]
@@ -227,9 +228,10 @@ def link(alg: Any, kind: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, li
     return out[0], out[1], []
 
 
-def _bounded_partition(cons: list[Any], name: str, logits: Sequence[Any], log_n: Fraction) -> Sym:
+def _bounded_partition(cons: list[Any], name: str, logits: Sequence[Any], log_n: Fraction, links: Links) -> Sym:
     """log Σ exp(logits) as a variable S: max < S <= max + log n."""
     s = z3.Real(name)
+    links.partitions.add(s.get_id())
     zs = [to_z3(v) for v in logits]
     cons += [s > v for v in zs]
     cons.append(z3.Or([s <= v + to_z3(log_n) for v in zs]))
@@ -258,7 +260,7 @@ def _softmax(alg: Any, links: Links, tag: str, z: np.ndarray, cons: list[Any]) -
                 if j != k:  # p_k / p_j = e^(z_k - z_j) >= 1 + z_k - z_j; monotone; equal logits, equal p
                     cons += [ps[k] >= ps[j] * (1 + zs[k] - zs[j]), z3.Implies(zs[k] < zs[j], ps[k] < ps[j]),
                              z3.Implies(zs[k] == zs[j], ps[k] == ps[j])]
-        part[i] = _bounded_partition(cons, f"s{tag}_{i}", list(rows[i]), log_n)
+        part[i] = _bounded_partition(cons, f"s{tag}_{i}", list(rows[i]), log_n, links)
         for i2 in range(i):  # samples whose logits differ by a constant have the same p
             z2 = [to_z3(v) for v in rows[i2]]
             same = z3.And([zs[k] - zs[0] == z2[k] - z2[0] for k in range(1, n)])
@@ -341,7 +343,7 @@ class SplitBackend:
 
 def mentions(e: z3.ExprRef, links: Links) -> bool:
     """Whether a term reads a probability variable (then its equation is on the relaxation only)."""
-    ids = set(links.sigmoid) | links.others
+    ids = set(links.sigmoid) | links.others | links.partitions
     todo, seen = [e], set()
     while todo:
         t = todo.pop()
