@@ -1,0 +1,367 @@
+"""Witnesses over the real numbers: a box proven to hold an exact solution.
+
+With exp in the loss a witness may exist only at irrational points (sigmoid(z) = 1/3
+needs z = -log 2).  A :class:`Certificate` is then the verdict's evidence: a box of a
+few values around a rational centre, every other value rational, and a proof that
+
+* every *equality* of the conditions has an exact solution in the box: its entries are
+  scalar equations F; those whose interval enclosure over the box is exactly [0, 0] hold
+  identically; the k others, in k box values, meet **Miranda's theorem** for the
+  preconditioned system G = Y F (Y rational and nonsingular, about the inverse
+  Jacobian): G_i <= 0 on the face v_i = lo_i and G_i >= 0 on the face v_i = hi_i, each
+  enclosed by the interval trace (:mod:`.intervalalgebra`), faces bisected where
+  needed.  G is continuous on the box because the whole-box trace chose one piece per
+  entry; a zero of G is a zero of F because Y is nonsingular (checked exactly);
+* every other condition, fixed value and domain limit holds on the *whole* box
+  (three-valued interval reading, :mod:`.boxeval`; only a certain True counts).
+
+So some real point of the box satisfies every condition exactly.  :func:`check_certificate`
+re-proves all of it from the certificate alone; :func:`certify` builds one at a
+centre (usually from :func:`cexsearch.semantics.refine.refine`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from ..model.network import Index
+from ..model.problem import Assignment, Problem
+from .boxeval import (
+    Equality,
+    FloatBackend,
+    IntervalBackend,
+    Key,
+    box_domain_failures,
+    eligible,
+    entry_labels,
+    environment,
+    problem_values,
+    residuals,
+    split,
+)
+from .intervalalgebra import BITS, Interval, NotCertifiable
+
+F = Fraction
+#: sub-faces tried per face before a face counts as not proven
+FACE_BUDGET = 256
+#: box half-widths tried, relative to max(1, |centre|), smallest first
+RADII = (F(1, 2**32), F(1, 2**24), F(1, 2**16), F(1, 2**10), F(1, 2**6))
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A box holding an exact real witness, and how to re-prove it.
+
+    ``box`` holds (name, index, lo, hi) of the values that range over an interval, in the
+    order of the system's variables; every other value is ``center``'s (rational; the box
+    values' centres lie inside their boxes).  ``equations`` are the positions, among
+    all the problem's scalar equations (:func:`cexsearch.semantics.boxeval.split`,
+    entries row-major), of the k equations of the system, ``labels`` their text;
+    ``preconditioner`` the rational k x k matrix Y; ``bits`` the interval precision.
+    """
+
+    center: Assignment
+    box: tuple[tuple[str, Index, Fraction, Fraction], ...]
+    equations: tuple[int, ...]
+    labels: tuple[str, ...]
+    preconditioner: tuple[tuple[Fraction, ...], ...]
+    method: str = "miranda"
+    bits: int = BITS
+
+    def intervals(self) -> dict[Key, Interval]:
+        return {(n, i): Interval(lo, hi, self.bits) for n, i, lo, hi in self.box}
+
+    def describe(self) -> str:
+        vals = ", ".join(f"{n}{list(i)} in [{float(lo):.12g}, {float(hi):.12g}]" for n, i, lo, hi in self.box)
+        return f"an exact solution with {vals} ({self.method}, {len(self.equations)} equation(s))"
+
+
+@dataclass(frozen=True)
+class CertificateCheck:
+    """The re-proof of a certificate: ``ok``, or the reasons it fails."""
+
+    ok: bool
+    reasons: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+class System:
+    """The scalar equations of a problem at a centre, over boxes (intervals) and at points (float64)."""
+
+    def __init__(self, problem: Problem, center: Assignment, bits: int = BITS) -> None:
+        self.problem, self.center, self.bits = problem, center, bits
+        self.equalities: list[Equality]
+        self.equalities, self.rest = split(problem)
+        self.lr: Any = None
+        if problem.training is not None:
+            from .numeric import learning_rate
+
+            self.lr = learning_rate(problem, center)
+
+    def interval_env(self, box: dict[Key, Interval]) -> dict[str, np.ndarray]:
+        values = problem_values(self.problem, self.center, box)
+        return environment(self.problem, values, "interval", self.bits, self.lr)
+
+    def intervals(self, box: dict[Key, Interval]) -> list[Interval]:
+        env = self.interval_env(box)
+        return [Interval.of(v, self.bits) for v in residuals(self.equalities, env, IntervalBackend())]
+
+    def floats(self, point: dict[Key, float]) -> np.ndarray:
+        values = problem_values(self.problem, self.center, point)
+        env = environment(self.problem, values, "float", lr=self.lr)
+        return np.array([float(v) for v in residuals(self.equalities, env, FloatBackend())], dtype=np.float64)
+
+    def labels(self) -> list[str]:
+        env = environment(self.problem, problem_values(self.problem, self.center, {}), "float", lr=self.lr)
+        return entry_labels(self.equalities, env, FloatBackend())
+
+    def jacobian(self, keys: Sequence[Key], point: dict[Key, float]) -> np.ndarray:
+        """dF/dv by central differences in float64 (only a preconditioner and Newton steps read it)."""
+        cols = []
+        for key in keys:
+            h = 1e-6 * max(1.0, abs(point[key]))
+            plus, minus = dict(point), dict(point)
+            plus[key] += h
+            minus[key] -= h
+            cols.append((self.floats(plus) - self.floats(minus)) / (2 * h))
+        return np.array(cols, dtype=np.float64).T.reshape(-1, len(keys))
+
+    def rest_holds_in_floats(self, point: dict[Key, float]) -> bool:
+        """The non-equality conditions at a float point (a screen for the numerical step, not a proof)."""
+        from .. import lang as C
+
+        values = problem_values(self.problem, self.center, point)
+        try:
+            env = environment(self.problem, values, "float", lr=self.lr)
+            return all(bool(C.evaluate(e, env, FloatBackend())) for _, e in self.rest)
+        except (ArithmeticError, ValueError):
+            return False
+
+
+def select(jacobian: np.ndarray, k: int) -> list[int] | None:
+    """k columns of a k-row Jacobian that are well independent (greedy column pivoting), or None."""
+    r = np.array(jacobian, dtype=np.float64, copy=True)
+    if r.shape[0] != k or r.shape[1] < k or not np.all(np.isfinite(r)):
+        return None
+    scale = float(np.abs(r).max()) if r.size else 0.0
+    chosen: list[int] = []
+    for _ in range(k):
+        norms = np.linalg.norm(r, axis=0)
+        norms[chosen] = -1.0
+        j = int(np.argmax(norms))
+        if norms[j] <= 1e-9 * scale or scale == 0:
+            return None
+        chosen.append(j)
+        q = r[:, j] / norms[j]
+        r = r - np.outer(q, q @ r)
+    return chosen
+
+
+def _short(x: float, bits: int = 30) -> Fraction:
+    """x to about ``bits`` significant bits, as a Fraction (a preconditioner need not be exact)."""
+    if x == 0 or not math.isfinite(x):
+        return F(0)
+    m, e = math.frexp(x)
+    return F(round(m * (1 << bits))) * F(2) ** (e - bits)
+
+
+def _pow2_at_least(v: Fraction) -> Fraction:
+    e = 0
+    while F(2) ** e < v:
+        e += 1
+    while F(2) ** (e - 1) >= v:
+        e -= 1
+    return F(2) ** e
+
+
+def certify(problem: Problem, center: Assignment, free: Sequence[Key], bits: int = BITS,
+            deadline: float | None = None, reasons: list[str] | None = None) -> Certificate | None:
+    """A certificate of an exact real witness in a box about ``center`` (box values from ``free``), or None.
+
+    Why an attempt failed goes to ``reasons`` when given.
+    """
+    note = reasons.append if reasons is not None else (lambda _text: None)
+    keys = [k for k in free if eligible(problem, k)]
+    system = System(problem, center, bits)
+    if not keys or not system.equalities:
+        note("no value may range over a box" if not keys else "no equality to solve: the exact re-check decides")
+        return None
+    point = {k: float(center.entry(*k)) for k in keys}
+    try:
+        at_center = system.intervals({})
+        f0 = system.floats(point)
+        jac = system.jacobian(keys, point)
+    except (NotCertifiable, ArithmeticError, ValueError) as e:
+        note(f"the centre cannot be evaluated: {e}")
+        return None
+    labels = system.labels()
+    active = [i for i, v in enumerate(at_center) if not v.lo == v.hi == 0]
+    for _ in range(4):
+        if not active:
+            note("every equation holds exactly at the centre: the exact re-check decides")
+            return None
+        chosen = select(jac[active], len(active))
+        if chosen is None:
+            note(f"the Jacobian of the {len(active)} equation(s) in the free values is singular (or too few values)")
+            return None
+        a = jac[np.ix_(active, chosen)]
+        try:
+            inverse = np.linalg.inv(a)
+        except np.linalg.LinAlgError:
+            note("the Jacobian is singular")
+            return None
+        delta = -inverse @ f0[active]
+        y = tuple(tuple(_short(float(v)) for v in row) for row in inverse)
+        more: list[int] = []
+        for rho in RADII:
+            if deadline is not None and time.monotonic() > deadline:
+                note("out of time")
+                return None
+            box = []
+            for j, idx in enumerate(chosen):
+                name, index = keys[idx]
+                c = center.entry(name, index)
+                scale = abs(c) if abs(c) > 1 else F(1)
+                r = _pow2_at_least(max(rho * scale, F(4 * abs(float(delta[j]))) + rho * F(1, 2**8)))
+                box.append((name, index, c - r, c + r))
+            cert = Certificate(center, tuple(box), tuple(active), tuple(labels[i] for i in active), y, bits=bits)
+            failures, nonzero = _check(problem, cert, deadline)
+            if not failures:
+                return cert
+            if nonzero:
+                more = nonzero
+                break
+            note(f"radius {float(rho):.3g}: " + "; ".join(failures[:3]))
+        if not more:
+            return None
+        active = sorted(set(active) | set(more))
+    return None
+
+
+def check_certificate(problem: Problem, cert: Certificate, deadline: float | None = None) -> CertificateCheck:
+    """Re-prove a certificate from itself and the problem alone."""
+    failures, _ = _check(problem, cert, deadline)
+    return CertificateCheck(not failures, tuple(failures))
+
+
+def _check(problem: Problem, cert: Certificate, deadline: float | None) -> tuple[list[str], list[int]]:  # noqa: C901
+    """(why the certificate fails, the equations outside its system that are not 0 on the box)."""
+    if cert.center.network != problem.network or cert.center.samples != problem.samples:
+        return ["the certificate is for another network or batch size"], []
+    k = len(cert.box)
+    keys = [(n, i) for n, i, _, _ in cert.box]
+    if cert.method != "miranda":
+        return [f"unknown method {cert.method!r}"], []
+    if len(set(keys)) != k or len(cert.equations) != k or len(set(cert.equations)) != k or k == 0:
+        return ["the box and the system do not match (k values, k distinct equations)"], []
+    if len(cert.preconditioner) != k or any(len(row) != k for row in cert.preconditioner):
+        return [f"the preconditioner is not {k} x {k}"], []
+    if any(not lo < hi for _, _, lo, hi in cert.box):
+        return ["a box interval is empty or a point"], []
+    if _determinant(cert.preconditioner) == 0:
+        return ["the preconditioner is singular"], []
+    box = cert.intervals()
+    failures = box_domain_failures(problem, cert.center, box)
+    if failures:
+        return failures, []
+    system = System(problem, cert.center, cert.bits)
+    try:
+        env = system.interval_env(box)
+        values = [Interval.of(v, cert.bits) for v in residuals(system.equalities, env, IntervalBackend())]
+    except (NotCertifiable, ArithmeticError) as e:
+        return [str(e)], []
+    if any(not 0 <= i < len(values) for i in cert.equations):
+        return ["the system names an equation the problem does not have"], []
+    nonzero = [i for i, v in enumerate(values) if i not in cert.equations and not v.lo == v.hi == 0]
+    if nonzero:
+        return [f"{len(nonzero)} equation(s) outside the system are not 0 on the whole box"], nonzero
+    backend = IntervalBackend()
+    from .. import lang as C
+
+    for text, expr in system.rest:
+        try:
+            truth = C.evaluate(expr, env, backend)
+        except (NotCertifiable, ArithmeticError) as e:
+            truth = None
+            text = f"{text} ({e})"
+        if truth is not True:
+            failures.append(f"{text} is {'false' if truth is False else 'not certain'} on the box")
+    if failures:
+        return failures, []
+    why = _miranda(system, keys, box, cert.preconditioner, list(cert.equations), deadline)
+    return ([why] if why else []), []
+
+
+def _miranda(system: System, keys: list[Key], box: dict[Key, Interval], y: Sequence[Sequence[Fraction]],
+             ids: list[int], deadline: float | None) -> str | None:
+    """None when G = Y F meets Miranda's sign conditions on every face, else why not."""
+    k = len(keys)
+    for i in range(k):
+        for side in (0, 1):
+            end = box[keys[i]].lo if side == 0 else box[keys[i]].hi
+            face = dict(box)
+            face[keys[i]] = Interval(end, end, system.bits)
+            queue = [face]
+            tried = 0
+            while queue:
+                if tried >= FACE_BUDGET or (deadline is not None and time.monotonic() > deadline):
+                    return f"Miranda's condition on the {'low' if side == 0 else 'high'} face of {keys[i]} is " \
+                           f"not proven within {tried} pieces"
+                sub = queue.pop()
+                tried += 1
+                try:
+                    f = system.intervals(sub)
+                except (NotCertifiable, ArithmeticError) as e:
+                    return str(e)
+                g = Interval(0, 0, system.bits)
+                for j in range(k):
+                    g = g + f[ids[j]] * y[i][j]
+                if (g.hi <= 0) if side == 0 else (g.lo >= 0):
+                    continue
+                if (g.lo > 0) if side == 0 else (g.hi < 0):
+                    return f"G_{i} has the wrong sign on the {'low' if side == 0 else 'high'} face of {keys[i]}"
+                dims = [j for j in range(k) if j != i and not sub[keys[j]].is_point]
+                if not dims:
+                    return f"G_{i} is not signed at a corner of the box (enclosure too wide)"
+                j = max(dims, key=lambda d: sub[keys[d]].width / box[keys[d]].width)
+                iv = sub[keys[j]]
+                mid = iv.mid
+                for lo, hi in ((iv.lo, mid), (mid, iv.hi)):
+                    half = dict(sub)
+                    half[keys[j]] = Interval(lo, hi, system.bits)
+                    queue.append(half)
+    return None
+
+
+def _determinant(m: Sequence[Sequence[Fraction]]) -> Fraction:
+    """The exact determinant (Gaussian elimination over the rationals)."""
+    a = [[F(v) for v in row] for row in m]
+    n, det = len(a), F(1)
+    for c in range(n):
+        p = next((r for r in range(c, n) if a[r][c] != 0), None)
+        if p is None:
+            return F(0)
+        if p != c:
+            a[c], a[p] = a[p], a[c]
+            det = -det
+        det *= a[c][c]
+        for r in range(c + 1, n):
+            factor = a[r][c] / a[c][c]
+            a[r] = [x - factor * z for x, z in zip(a[r], a[c])]
+    return det
+
+
+def refine(problem: Problem, start: Assignment, free: Sequence[Key], deadline: float | None = None) -> Assignment | None:
+    """The numerical step (:func:`cexsearch.semantics.refine.refine`): a rational centre near a solution."""
+    from .refine import refine as run
+
+    return run(problem, start, free, deadline)
