@@ -134,13 +134,20 @@ def residuals(equalities: Sequence[Equality], env: Mapping[str, np.ndarray], bac
     return out
 
 
-def entry_labels(equalities: Sequence[Equality], env: Mapping[str, np.ndarray], backend: Any) -> list[str]:
-    """One label per scalar equation, in the order of :func:`residuals`."""
-    labels = []
+def entry_shapes(equalities: Sequence[Equality], env: Mapping[str, np.ndarray], backend: Any) -> list[tuple[int, ...]]:
+    """The shape of each equality's ``left - right``."""
+    out = []
     for eq in equalities:
         a, b = _pairs(np.asarray(C.evaluate(eq.left, env, backend), dtype=object),
                       np.asarray(C.evaluate(eq.right, env, backend), dtype=object))
-        shape = (a - b).shape
+        out.append(tuple((a - b).shape))
+    return out
+
+
+def entry_labels(equalities: Sequence[Equality], shapes: Sequence[tuple[int, ...]]) -> list[str]:
+    """One label per scalar equation, in the order of :func:`residuals`."""
+    labels = []
+    for eq, shape in zip(equalities, shapes):
         labels += [eq.text] if not shape else [f"{eq.text} at {list(idx)}" for idx in np.ndindex(shape)]
     return labels
 

@@ -41,12 +41,15 @@ from .boxeval import (
     box_domain_failures,
     eligible,
     entry_labels,
+    entry_shapes,
     environment,
     problem_values,
     residuals,
     split,
 )
+from .identities import class_sum_groups
 from .intervalalgebra import BITS, Interval, NotCertifiable
+from .pivots import determinant, select
 
 F = Fraction
 #: sub-faces tried per face before a face counts as not proven
@@ -64,7 +67,9 @@ class Certificate:
     values' centres lie inside their boxes).  ``equations`` are the positions, among
     all the problem's scalar equations (:func:`cexsearch.semantics.boxeval.split`,
     entries row-major), of the k equations of the system, ``labels`` their text;
-    ``preconditioner`` the rational k x k matrix Y; ``bits`` the interval precision.
+    ``preconditioner`` the rational k x k matrix Y; ``bits`` the interval precision;
+    ``implied`` the equations that follow from the system's by an identity of the loss
+    (:mod:`cexsearch.semantics.identities`).
     """
 
     center: Assignment
@@ -74,6 +79,7 @@ class Certificate:
     preconditioner: tuple[tuple[Fraction, ...], ...]
     method: str = "miranda"
     bits: int = BITS
+    implied: tuple[int, ...] = ()
 
     def intervals(self) -> dict[Key, Interval]:
         return {(n, i): Interval(lo, hi, self.bits) for n, i, lo, hi in self.box}
@@ -120,9 +126,16 @@ class System:
         env = environment(self.problem, values, "float", lr=self.lr)
         return np.array([float(v) for v in residuals(self.equalities, env, FloatBackend())], dtype=np.float64)
 
-    def labels(self) -> list[str]:
+    def shapes(self) -> list[tuple[int, ...]]:
         env = environment(self.problem, problem_values(self.problem, self.center, {}), "float", lr=self.lr)
-        return entry_labels(self.equalities, env, FloatBackend())
+        return entry_shapes(self.equalities, env, FloatBackend())
+
+    def labels(self) -> list[str]:
+        return entry_labels(self.equalities, self.shapes())
+
+    def implied_groups(self) -> list[list[int]]:
+        """Groups of equations that sum to 0 identically (:mod:`.identities`)."""
+        return class_sum_groups(self.problem, self.equalities, [math.prod(s) for s in self.shapes()])
 
     def jacobian(self, keys: Sequence[Key], point: dict[Key, float]) -> np.ndarray:
         """dF/dv by central differences in float64 (only a preconditioner and Newton steps read it)."""
@@ -145,25 +158,6 @@ class System:
             return all(bool(C.evaluate(e, env, FloatBackend())) for _, e in self.rest)
         except (ArithmeticError, ValueError):
             return False
-
-
-def select(jacobian: np.ndarray, k: int) -> list[int] | None:
-    """k columns of a k-row Jacobian that are well independent (greedy column pivoting), or None."""
-    r = np.array(jacobian, dtype=np.float64, copy=True)
-    if r.shape[0] != k or r.shape[1] < k or not np.all(np.isfinite(r)):
-        return None
-    scale = float(np.abs(r).max()) if r.size else 0.0
-    chosen: list[int] = []
-    for _ in range(k):
-        norms = np.linalg.norm(r, axis=0)
-        norms[chosen] = -1.0
-        j = int(np.argmax(norms))
-        if norms[j] <= 1e-9 * scale or scale == 0:
-            return None
-        chosen.append(j)
-        q = r[:, j] / norms[j]
-        r = r - np.outer(q, q @ r)
-    return chosen
 
 
 def _short(x: float, bits: int = 30) -> Fraction:
@@ -200,11 +194,16 @@ def certify(problem: Problem, center: Assignment, free: Sequence[Key], bits: int
         at_center = system.intervals({})
         f0 = system.floats(point)
         jac = system.jacobian(keys, point)
+        labels, groups = system.labels(), system.implied_groups()
     except (NotCertifiable, ArithmeticError, ValueError) as e:
         note(f"the centre cannot be evaluated: {e}")
         return None
-    labels = system.labels()
-    active = [i for i, v in enumerate(at_center) if not v.lo == v.hi == 0]
+    zero = {i for i, v in enumerate(at_center) if v.lo == v.hi == 0}
+    implied: list[int] = []
+    for g in groups:  # one equation of each group follows from the others
+        if all(i not in implied for i in g):
+            implied += [i for i in g if i not in zero][-1:]
+    active = [i for i in range(len(at_center)) if i not in zero and i not in implied]
     for _ in range(4):
         if not active:
             note("every equation holds exactly at the centre: the exact re-check decides")
@@ -233,7 +232,8 @@ def certify(problem: Problem, center: Assignment, free: Sequence[Key], bits: int
                 scale = abs(c) if abs(c) > 1 else F(1)
                 r = _pow2_at_least(max(rho * scale, F(4 * abs(float(delta[j]))) + rho * F(1, 2**8)))
                 box.append((name, index, c - r, c + r))
-            cert = Certificate(center, tuple(box), tuple(active), tuple(labels[i] for i in active), y, bits=bits)
+            cert = Certificate(center, tuple(box), tuple(active), tuple(labels[i] for i in active), y, bits=bits,
+                               implied=tuple(implied))
             failures, nonzero = _check(problem, cert, deadline)
             if not failures:
                 return cert
@@ -267,7 +267,7 @@ def _check(problem: Problem, cert: Certificate, deadline: float | None) -> tuple
         return [f"the preconditioner is not {k} x {k}"], []
     if any(not lo < hi for _, _, lo, hi in cert.box):
         return ["a box interval is empty or a point"], []
-    if _determinant(cert.preconditioner) == 0:
+    if determinant(cert.preconditioner) == 0:
         return ["the preconditioner is singular"], []
     box = cert.intervals()
     failures = box_domain_failures(problem, cert.center, box)
@@ -281,9 +281,13 @@ def _check(problem: Problem, cert: Certificate, deadline: float | None) -> tuple
         return [str(e)], []
     if any(not 0 <= i < len(values) for i in cert.equations):
         return ["the system names an equation the problem does not have"], []
-    nonzero = [i for i, v in enumerate(values) if i not in cert.equations and not v.lo == v.hi == 0]
+    nonzero = [i for i, v in enumerate(values)
+               if i not in cert.equations and i not in cert.implied and not v.lo == v.hi == 0]
     if nonzero:
         return [f"{len(nonzero)} equation(s) outside the system are not 0 on the whole box"], nonzero
+    why_not = _implied_failures(system, cert, values)
+    if why_not:
+        return why_not, []
     backend = IntervalBackend()
     from .. import lang as C
 
@@ -299,6 +303,22 @@ def _check(problem: Problem, cert: Certificate, deadline: float | None) -> tuple
         return failures, []
     why = _miranda(system, keys, box, cert.preconditioner, list(cert.equations), deadline)
     return ([why] if why else []), []
+
+
+def _implied_failures(system: System, cert: Certificate, values: Sequence[Interval]) -> list[str]:
+    """Each implied equation must be one of a group summing to 0 identically whose other members
+    are in the system or 0 on the whole box."""
+    if not cert.implied:
+        return []
+    groups = system.implied_groups()
+    out = []
+    for i in cert.implied:
+        ok = i not in cert.equations and any(
+            i in g and all(j == i or (j not in cert.implied and (j in cert.equations or values[j] == Interval(0)))
+                           for j in g) for g in groups)
+        if not ok:
+            out.append(f"equation {i} is named implied, but no identity implies it from the system")
+    return out
 
 
 def _miranda(system: System, keys: list[Key], box: dict[Key, Interval], y: Sequence[Sequence[Fraction]],
@@ -340,24 +360,6 @@ def _miranda(system: System, keys: list[Key], box: dict[Key, Interval], y: Seque
                     half[keys[j]] = Interval(lo, hi, system.bits)
                     queue.append(half)
     return None
-
-
-def _determinant(m: Sequence[Sequence[Fraction]]) -> Fraction:
-    """The exact determinant (Gaussian elimination over the rationals)."""
-    a = [[F(v) for v in row] for row in m]
-    n, det = len(a), F(1)
-    for c in range(n):
-        p = next((r for r in range(c, n) if a[r][c] != 0), None)
-        if p is None:
-            return F(0)
-        if p != c:
-            a[c], a[p] = a[p], a[c]
-            det = -det
-        det *= a[c][c]
-        for r in range(c + 1, n):
-            factor = a[r][c] / a[c][c]
-            a[r] = [x - factor * z for x, z in zip(a[r], a[c])]
-    return det
 
 
 def refine(problem: Problem, start: Assignment, free: Sequence[Key], deadline: float | None = None) -> Assignment | None:

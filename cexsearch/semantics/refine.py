@@ -18,7 +18,8 @@ import numpy as np
 
 from ..model.problem import Assignment, Problem
 from .boxeval import Key, eligible
-from .certify import System, select
+from .certify import System
+from .pivots import select
 
 #: the residual Newton stops at
 TOLERANCE = 1e-13
@@ -89,6 +90,9 @@ def refine(problem: Problem, start: Assignment, free: Sequence[Key], deadline: f
     point = dict(zip(keys, (float(x) for x in v)))
     f, jac = system.floats(point), system.jacobian(keys, point)
     active = [i for i in range(len(f)) if abs(f[i]) > 1e-15 or np.abs(jac[i]).max(initial=0.0) > 1e-12]
+    for group in system.implied_groups():  # one of each group follows from the others (.identities)
+        last = [i for i in group if i in active][-1:]
+        active = [i for i in active if i not in last]
     chosen = select(jac[active], len(active)) if active else []
     if chosen is None:
         return None

@@ -21,8 +21,9 @@ from cexsearch.semantics.intervalalgebra import Interval, IntervalAlgebra, NotCe
 from cexsearch.semantics.intervals import exp_bounds, log_bounds
 
 
-def problem(net: str, shape: tuple[int, ...], loss: str, samples: int, texts: list[str], fixed=()) -> Problem:
-    m = parse_model(net, shape, loss=loss)
+def problem(net: str, shape: tuple[int, ...], loss: str, samples: int, texts: list[str], fixed=(),
+            **settings) -> Problem:
+    m = parse_model(net, shape, loss=loss, **settings)
     conds = tuple(C.check(C.parse(t), m, samples, 0) for t in texts)
     return Problem(m, samples, conds, FixedValues(tuple(fixed)))
 
@@ -102,6 +103,24 @@ def test_two_equations_by_miranda_and_the_search():
     cert = outcome.certificate
     assert isinstance(cert, Certificate) and len(cert.box) == 2
     assert check_certificate(p, cert).ok
+
+
+def test_softmax_class_sums_one_equation_is_implied():
+    # grad(b2) == 0 is p == y: three equations whose sum is 0 identically (the rows of p and y sum to 1)
+    p = problem("Sequential(Linear(2, 2), ReLU(), Linear(2, 3))", (2,), "ce", 1, ["grad(b2) == 0"],
+                [("y", (0, 0), F(3, 10)), ("y", (0, 1), F(2, 5)), ("y", (0, 2), F(3, 10))], labels="soft")
+    outcome = search_real(p, time.monotonic() + 60)
+    assert outcome is not None
+    cert = outcome.certificate
+    assert isinstance(cert, Certificate) and len(cert.implied) == 1 and len(cert.equations) == 2
+    assert check_certificate(p, cert).ok
+    assert not check_certificate(p, replace(cert, implied=())).ok  # the third equation is not 0 on the box
+    bce = problem("Sequential(Linear(2, 2), ReLU(), Linear(2, 3))", (2,), "bce", 1, ["grad(b2) == 0"])
+    assert not check_certificate(bce, replace(cert, center=_relabel(cert.center, bce))).ok  # no such identity
+
+
+def _relabel(a: Assignment, p: Problem) -> Assignment:
+    return Assignment(p.network, a.samples, a.values)
 
 
 def test_a_box_across_a_kink_is_not_certifiable():
