@@ -68,8 +68,8 @@ def random_start(problem: Problem, rng: random.Random) -> Assignment:
 def search_real(problem: Problem, deadline: float | None, start: Assignment | None = None,
                 starts: int = STARTS, seed: int = 0) -> Outcome | None:
     """A certified real witness near ``start`` or near a few random starts; None when none was proven in time."""
-    if problem.domain.grid is not None:
-        return None  # integers or a grid: no box of reals
+    if problem.domain.grid is not None or problem.over != "real":
+        return None  # integers, a grid, or rational witnesses asked for: no box of reals
     started = time.monotonic()
     rng = random.Random(seed)
     free = problem.free_keys()

@@ -310,7 +310,10 @@ def _implied_failures(system: System, cert: Certificate, values: Sequence[Interv
     are in the system or 0 on the whole box."""
     if not cert.implied:
         return []
-    groups = system.implied_groups()
+    try:
+        groups = system.implied_groups()
+    except (ArithmeticError, ValueError) as e:
+        return [f"the identities of the loss cannot be read at the centre: {e}"]
     out = []
     for i in cert.implied:
         ok = i not in cert.equations and any(

@@ -192,3 +192,15 @@ def test_exp_log_and_link_enclosures_hold_the_float_values():
         sp = _log_sum_exp([Interval(0), z])
         f = float(z.mid) + math.log1p(math.exp(-float(z.mid))) if z.mid > 0 else math.log1p(math.exp(float(z.mid)))
         assert sp.lo - F(1, 2**40) <= F(f) <= sp.hi + F(1, 2**40)
+
+
+def test_a_training_condition_is_certified_over_the_run():
+    from cexsearch.model.training import Training
+
+    m = parse_model("Sequential(Linear(1, 1))", (1,), loss="bce")
+    conds = tuple(C.check(C.parse(t), m, 1, 1) for t in ["grad@1(W1) == 0", "x != 0"])
+    p = Problem(m, 1, conds, FixedValues((("y", (0, 0), F(1, 3)),)), training=Training(1, lr=F(1, 2)))
+    outcome = search_real(p, time.monotonic() + 60)
+    assert outcome is not None and check_certificate(p, outcome.certificate).ok
+    rational = replace(p, over="rational")
+    assert search_real(rational, time.monotonic() + 60) is None  # rational witnesses asked for: no box
