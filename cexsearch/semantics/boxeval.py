@@ -130,7 +130,7 @@ def residuals(equalities: Sequence[Equality], env: Mapping[str, np.ndarray], bac
     for eq in equalities:
         a, b = _pairs(np.asarray(C.evaluate(eq.left, env, backend), dtype=object),
                       np.asarray(C.evaluate(eq.right, env, backend), dtype=object))
-        out += list((a - b).reshape(-1))
+        out += list(np.asarray(a - b, dtype=object).reshape(-1))
     return out
 
 
@@ -140,7 +140,7 @@ def entry_shapes(equalities: Sequence[Equality], env: Mapping[str, np.ndarray], 
     for eq in equalities:
         a, b = _pairs(np.asarray(C.evaluate(eq.left, env, backend), dtype=object),
                       np.asarray(C.evaluate(eq.right, env, backend), dtype=object))
-        out.append(tuple((a - b).shape))
+        out.append(tuple(np.asarray(a - b, dtype=object).shape))
     return out
 
 

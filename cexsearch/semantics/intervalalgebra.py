@@ -30,7 +30,8 @@ import numpy as np
 
 from ..model.activations import PiecewiseLinear
 from .algebra import ConcreteAlgebra, Selection
-from .intervals import down, exp_bounds, log_bounds, up
+from .fixedpoint import fixed_exp_bounds, fixed_log_bounds
+from .intervals import down, up
 
 F = Fraction
 #: the working precision (fractional bits) an interval is rounded to when its denominators grow
@@ -182,7 +183,7 @@ def interval_array(values: Any, bits: int = BITS) -> np.ndarray:
 # exp and log at the ends of an interval
 
 def _exp(x: Fraction, bits: int) -> tuple[Fraction, Fraction]:
-    return exp_bounds(x, bits + 8)
+    return fixed_exp_bounds(x, bits + 8)
 
 
 def _sigmoid(z: Interval) -> Interval:
@@ -200,7 +201,7 @@ def _log_sum_exp_bounds(v: Sequence[Fraction], bits: int, upper: bool) -> Fracti
     for x in v:
         a, b = _exp(x - m, bits)
         total += b if upper else a
-    lo, hi = log_bounds(total, bits + 8)
+    lo, hi = fixed_log_bounds(total, bits + 8)
     return m + (hi if upper else lo)
 
 

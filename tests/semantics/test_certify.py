@@ -17,6 +17,7 @@ from cexsearch.model.notation import parse_model
 from cexsearch.model.problem import Assignment, FixedValues, Problem
 from cexsearch.semantics import EXACT, trace
 from cexsearch.semantics.certify import Certificate, certify, check_certificate, refine
+from cexsearch.semantics.fixedpoint import fixed_exp_bounds, fixed_log_bounds
 from cexsearch.semantics.intervalalgebra import Interval, IntervalAlgebra, NotCertifiable, _log_sum_exp, _sigmoid
 from cexsearch.semantics.intervals import exp_bounds, log_bounds
 
@@ -181,9 +182,15 @@ def test_exp_log_and_link_enclosures_hold_the_float_values():
         lo, hi = exp_bounds(x, 64)
         e, slack = F(math.exp(float(x))), (1 + abs(x)) * F(1, 2**50)  # float(x) is off by |x| 2^-53 relative
         assert lo <= e * (1 + slack) and e * (1 - slack) <= hi and hi - lo <= max(hi, 1) * F(1, 2**60)
+        a, b = fixed_exp_bounds(x, 64)  # the interval trace's own: it holds the tight Fraction enclosure
+        c, d = exp_bounds(x, 100)
+        assert a <= c and d <= b and b - a <= max(b, 1) * F(1, 2**60)
         if x > 0:
             lo, hi = log_bounds(x, 64)
             assert lo - F(1, 2**48) <= F(math.log(float(x))) <= hi + F(1, 2**48)
+            a, b = fixed_log_bounds(x, 64)
+            c, d = log_bounds(x, 100)
+            assert a <= c and d <= b and b - a <= F(1, 2**58)
         z = Interval(x / 10, x / 10 + F(r.randint(0, 10), 100))
         s = _sigmoid(z)
         for v in (z.lo, z.hi, z.mid):
