@@ -84,6 +84,26 @@ class Certificate:
     def intervals(self) -> dict[Key, Interval]:
         return {(n, i): Interval(lo, hi, self.bits) for n, i, lo, hi in self.box}
 
+    def as_record(self) -> dict[str, Any]:
+        """The certificate as plain JSON data (numbers as exact strings), for a document."""
+        return {"method": self.method, "bits": self.bits,
+                "box": [{"name": n, "index": list(i), "lo": str(lo), "hi": str(hi)} for n, i, lo, hi in self.box],
+                "equations": list(self.equations), "labels": list(self.labels), "implied": list(self.implied),
+                "preconditioner": [[str(v) for v in row] for row in self.preconditioner],
+                "center": {n: [str(v) for v in flat] for n, flat in self.center.values},
+                "lr": None if self.center.lr is None else str(self.center.lr)}
+
+    @classmethod
+    def from_record(cls, problem: Problem, record: dict[str, Any]) -> Certificate:
+        """The certificate of :meth:`as_record`, for ``problem``'s network (ValueError/KeyError when malformed)."""
+        values = tuple((n, tuple(F(v) for v in record["center"][n])) for n in problem.network.variable_names())
+        lr = record.get("lr")
+        center = Assignment(problem.network, problem.samples, values, None if lr is None else F(lr))
+        box = tuple((str(b["name"]), tuple(int(i) for i in b["index"]), F(b["lo"]), F(b["hi"])) for b in record["box"])
+        return cls(center, box, tuple(int(i) for i in record["equations"]), tuple(str(t) for t in record["labels"]),
+                   tuple(tuple(F(v) for v in row) for row in record["preconditioner"]), str(record["method"]),
+                   int(record["bits"]), tuple(int(i) for i in record.get("implied", ())))
+
     def describe(self) -> str:
         vals = ", ".join(f"{n}{list(i)} in [{float(lo):.12g}, {float(hi):.12g}]" for n, i, lo, hi in self.box)
         return f"an exact solution with {vals} ({self.method}, {len(self.equations)} equation(s))"

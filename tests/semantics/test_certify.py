@@ -56,6 +56,9 @@ def test_the_logistic_example_gets_a_certificate_that_re_checks():
     solve = {"W1": lambda: (-math.log(2) - float(b)) / float(x), "b1": lambda: -math.log(2) - float(w * x),
              "x": lambda: (-math.log(2) - float(b)) / float(w)}[name]
     assert lo <= F(solve()) <= hi
+    import json
+    again = Certificate.from_record(p, json.loads(json.dumps(cert.as_record())))
+    assert again == cert and check_certificate(p, again).ok  # what a document keeps re-proves
     # the centre itself is not an exact witness: the real point in the box is
     from cexsearch.semantics import numeric
     assert not numeric.recheck(p, centre).confirmed
