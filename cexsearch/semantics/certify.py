@@ -15,6 +15,12 @@ few values around a rational centre, every other value rational, and a proof tha
 * every other condition, fixed value and domain limit holds on the *whole* box
   (three-valued interval reading, :mod:`.boxeval`; only a certain True counts).
 
+Method "delta" proves p == y (the seed of backprop) the same way instead, when every
+equality is ``grad(P)[...] == 0`` of a classification loss: where p - y = 0 every gradient
+is 0, since backprop is linear in it (:mod:`.system`).  Of each softmax row of p - y,
+and of each class column of the last Linear layer's gradients, one entry follows from
+the others (``implied``, :mod:`.identities`).
+
 So some real point of the box satisfies every condition exactly.  :func:`check_certificate`
 re-proves all of it from the certificate alone; :func:`certify` builds one at a
 centre (usually from :func:`cexsearch.semantics.refine.refine`).
@@ -34,22 +40,16 @@ import numpy as np
 from ..model.network import Index
 from ..model.problem import Assignment, Problem
 from .boxeval import (
-    Equality,
-    FloatBackend,
     IntervalBackend,
     Key,
     box_domain_failures,
     eligible,
-    entry_labels,
-    entry_shapes,
-    environment,
-    problem_values,
-    residuals,
     split,
 )
-from .identities import class_sum_groups
+from .identities import gradient_tags
 from .intervalalgebra import BITS, Interval, NotCertifiable
 from .pivots import determinant, select
+from .system import System
 
 F = Fraction
 #: sub-faces tried per face before a face counts as not proven
@@ -120,66 +120,6 @@ class CertificateCheck:
         return self.ok
 
 
-class System:
-    """The scalar equations of a problem at a centre, over boxes (intervals) and at points (float64)."""
-
-    def __init__(self, problem: Problem, center: Assignment, bits: int = BITS) -> None:
-        self.problem, self.center, self.bits = problem, center, bits
-        self.equalities: list[Equality]
-        self.equalities, self.rest = split(problem)
-        self.lr: Any = None
-        if problem.training is not None:
-            from .numeric import learning_rate
-
-            self.lr = learning_rate(problem, center)
-
-    def interval_env(self, box: dict[Key, Interval]) -> dict[str, np.ndarray]:
-        values = problem_values(self.problem, self.center, box)
-        return environment(self.problem, values, "interval", self.bits, self.lr)
-
-    def intervals(self, box: dict[Key, Interval]) -> list[Interval]:
-        env = self.interval_env(box)
-        return [Interval.of(v, self.bits) for v in residuals(self.equalities, env, IntervalBackend())]
-
-    def floats(self, point: dict[Key, float]) -> np.ndarray:
-        values = problem_values(self.problem, self.center, point)
-        env = environment(self.problem, values, "float", lr=self.lr)
-        return np.array([float(v) for v in residuals(self.equalities, env, FloatBackend())], dtype=np.float64)
-
-    def shapes(self) -> list[tuple[int, ...]]:
-        env = environment(self.problem, problem_values(self.problem, self.center, {}), "float", lr=self.lr)
-        return entry_shapes(self.equalities, env, FloatBackend())
-
-    def labels(self) -> list[str]:
-        return entry_labels(self.equalities, self.shapes())
-
-    def implied_groups(self) -> list[list[int]]:
-        """Groups of equations that sum to 0 identically (:mod:`.identities`)."""
-        return class_sum_groups(self.problem, self.equalities, [math.prod(s) for s in self.shapes()])
-
-    def jacobian(self, keys: Sequence[Key], point: dict[Key, float]) -> np.ndarray:
-        """dF/dv by central differences in float64 (only a preconditioner and Newton steps read it)."""
-        cols = []
-        for key in keys:
-            h = 1e-6 * max(1.0, abs(point[key]))
-            plus, minus = dict(point), dict(point)
-            plus[key] += h
-            minus[key] -= h
-            cols.append((self.floats(plus) - self.floats(minus)) / (2 * h))
-        return np.array(cols, dtype=np.float64).T.reshape(-1, len(keys))
-
-    def rest_holds_in_floats(self, point: dict[Key, float]) -> bool:
-        """The non-equality conditions at a float point (a screen for the numerical step, not a proof)."""
-        from .. import lang as C
-
-        values = problem_values(self.problem, self.center, point)
-        try:
-            env = environment(self.problem, values, "float", lr=self.lr)
-            return all(bool(C.evaluate(e, env, FloatBackend())) for _, e in self.rest)
-        except (ArithmeticError, ValueError):
-            return False
-
-
 def _short(x: float, bits: int = 30) -> Fraction:
     """x to about ``bits`` significant bits, as a Fraction (a preconditioner need not be exact)."""
     if x == 0 or not math.isfinite(x):
@@ -204,8 +144,32 @@ def certify(problem: Problem, center: Assignment, free: Sequence[Key], bits: int
     Why an attempt failed goes to ``reasons`` when given.
     """
     note = reasons.append if reasons is not None else (lambda _text: None)
+    cert = _certify(problem, center, free, bits, deadline, note, "conditions")
+    if cert is None and delta_applies(problem):
+        note("trying p == y instead (it implies every grad(P) == 0)")
+        cert = _certify(problem, center, free, bits, deadline, note, "delta")
+    return cert
+
+
+def delta_applies(problem: Problem) -> bool:
+    """Whether p == y proves the equalities: a classification loss, no training, and every
+    equality ``grad(P)[...] == 0`` (backprop is linear in p - y)."""
+    if problem.training is not None or not getattr(getattr(problem.network, "loss", None), "link", ""):
+        return False
+    equalities, _ = split(problem)
+    if not equalities:
+        return False
+    for eq in equalities:
+        tags = gradient_tags(problem, eq)
+        if tags is None or any(not t.key.startswith("grad(") for t in tags):
+            return False
+    return True
+
+
+def _certify(problem: Problem, center: Assignment, free: Sequence[Key], bits: int, deadline: float | None,
+             note: Any, mode: str) -> Certificate | None:
     keys = [k for k in free if eligible(problem, k)]
-    system = System(problem, center, bits)
+    system = System(problem, center, bits, mode)
     if not keys or not system.equalities:
         note("no value may range over a box" if not keys else "no equality to solve: the exact re-check decides")
         return None
@@ -252,8 +216,8 @@ def certify(problem: Problem, center: Assignment, free: Sequence[Key], bits: int
                 scale = abs(c) if abs(c) > 1 else F(1)
                 r = _pow2_at_least(max(rho * scale, F(4 * abs(float(delta[j]))) + rho * F(1, 2**8)))
                 box.append((name, index, c - r, c + r))
-            cert = Certificate(center, tuple(box), tuple(active), tuple(labels[i] for i in active), y, bits=bits,
-                               implied=tuple(implied))
+            cert = Certificate(center, tuple(box), tuple(active), tuple(labels[i] for i in active), y,
+                               "delta" if mode == "delta" else "miranda", bits, tuple(implied))
             failures, nonzero = _check(problem, cert, deadline)
             if not failures:
                 return cert
@@ -279,8 +243,10 @@ def _check(problem: Problem, cert: Certificate, deadline: float | None) -> tuple
         return ["the certificate is for another network or batch size"], []
     k = len(cert.box)
     keys = [(n, i) for n, i, _, _ in cert.box]
-    if cert.method != "miranda":
+    if cert.method not in ("miranda", "delta"):
         return [f"unknown method {cert.method!r}"], []
+    if cert.method == "delta" and not delta_applies(problem):
+        return ["p == y proves only equalities grad(P)[...] == 0 of a classification loss without training"], []
     if len(set(keys)) != k or len(cert.equations) != k or len(set(cert.equations)) != k or k == 0:
         return ["the box and the system do not match (k values, k distinct equations)"], []
     if len(cert.preconditioner) != k or any(len(row) != k for row in cert.preconditioner):
@@ -293,10 +259,10 @@ def _check(problem: Problem, cert: Certificate, deadline: float | None) -> tuple
     failures = box_domain_failures(problem, cert.center, box)
     if failures:
         return failures, []
-    system = System(problem, cert.center, cert.bits)
+    system = System(problem, cert.center, cert.bits, "delta" if cert.method == "delta" else "conditions")
     try:
         env = system.interval_env(box)
-        values = [Interval.of(v, cert.bits) for v in residuals(system.equalities, env, IntervalBackend())]
+        values = [Interval.of(v, cert.bits) for v in system.vector(env, IntervalBackend())]
     except (NotCertifiable, ArithmeticError) as e:
         return [str(e)], []
     if any(not 0 <= i < len(values) for i in cert.equations):

@@ -43,7 +43,7 @@ class Tag:
         self.key, self.param, self.index = key, param, index
 
 
-def _tags(problem: Problem, eq: Equality) -> list[Any] | None:
+def gradient_tags(problem: Problem, eq: Equality) -> list[Tag] | None:
     """Per entry of ``eq``, (gradient key, parameter, index) when it reads ``grad(P)[...] == 0``; else None."""
     for side, other in ((eq.left, eq.right), (eq.right, eq.left)):
         base = _gradient_base(side)
@@ -64,7 +64,7 @@ def _tags(problem: Problem, eq: Equality) -> list[Any] | None:
 def _sizes(problem: Problem, equalities: Sequence[Equality], counts: Sequence[int]) -> list[list[Any] | None]:
     out: list[list[Any] | None] = []
     for eq, n in zip(equalities, counts):
-        tags = _tags(problem, eq)
+        tags = gradient_tags(problem, eq)
         out.append(tags if tags is not None and len(tags) == n else None)
     return out
 

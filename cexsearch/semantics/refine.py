@@ -18,8 +18,8 @@ import numpy as np
 
 from ..model.problem import Assignment, Problem
 from .boxeval import Key, eligible
-from .certify import System
 from .pivots import select
+from .system import System
 
 #: the residual Newton stops at
 TOLERANCE = 1e-13
@@ -79,9 +79,23 @@ def _decimal(x: float) -> Fraction:
 
 
 def refine(problem: Problem, start: Assignment, free: Sequence[Key], deadline: float | None = None) -> Assignment | None:
-    """A rational centre near an exact solution of the equalities, from ``start``; None if Newton fails."""
+    """A rational centre near an exact solution of the equalities, from ``start``; None if Newton fails.
+
+    When the equalities' own system is singular at the solution (``grad(W1) == 0`` on one sample),
+    the centre is sought for p == y instead (:mod:`.system`'s mode "delta")."""
+    from .certify import delta_applies
+
+    for mode in ("conditions", "delta") if delta_applies(problem) else ("conditions",):
+        centre = _refine(problem, start, free, deadline, mode)
+        if centre is not None:
+            return centre
+    return None
+
+
+def _refine(problem: Problem, start: Assignment, free: Sequence[Key], deadline: float | None,
+            mode: str) -> Assignment | None:
     keys = [k for k in free if eligible(problem, k)]
-    system = System(problem, start)
+    system = System(problem, start, mode=mode)
     if not keys or not system.equalities:
         return None
     v = newton(system, keys, np.array([float(start.entry(*k)) for k in keys]), deadline)
@@ -102,7 +116,7 @@ def refine(problem: Problem, start: Assignment, free: Sequence[Key], deadline: f
         if deadline is not None and time.monotonic() > deadline:
             return None
         base = _with(start, {k: Fraction(point[k]).limit_denominator(d) for k in others})
-        sub = System(problem, base)
+        sub = System(problem, base, mode=mode)
         w = newton(sub, inside, np.array([point[k] for k in inside]), deadline) if inside else np.zeros(0)
         if w is None:
             continue

@@ -214,3 +214,16 @@ def test_a_training_condition_is_certified_over_the_run():
     assert outcome is not None and check_certificate(p, outcome.certificate).ok
     rational = replace(p, over="rational")
     assert search_real(rational, time.monotonic() + 60) is None  # rational witnesses asked for: no box
+
+
+def test_p_equals_y_proves_gradient_equalities_whose_own_system_is_singular():
+    # grad(W1) == 0 on one sample is (p - y) x = 0: two equations, one unknown p - y
+    p = problem("Sequential(Linear(2, 1))", (2,), "bce", 1, ["grad(W1) == 0", "x[0, 0] != 0"],
+                [("y", (0, 0), F(1, 3))])
+    outcome = search_real(p, time.monotonic() + 60)
+    assert outcome is not None
+    cert = outcome.certificate
+    assert isinstance(cert, Certificate) and cert.method == "delta" and check_certificate(p, cert).ok
+    other = problem("Sequential(Linear(2, 1))", (2,), "bce", 1, ["grad(W1) == 0", "loss == 1", "x[0, 0] != 0"],
+                    [("y", (0, 0), F(1, 3))])
+    assert not check_certificate(other, cert).ok  # p == y says nothing about loss == 1
