@@ -227,3 +227,30 @@ def test_p_equals_y_proves_gradient_equalities_whose_own_system_is_singular():
     other = problem("Sequential(Linear(2, 1))", (2,), "bce", 1, ["grad(W1) == 0", "loss == 1", "x[0, 0] != 0"],
                     [("y", (0, 0), F(1, 3))])
     assert not check_certificate(other, cert).ok  # p == y says nothing about loss == 1
+
+
+@pytest.mark.parametrize("net,shape,loss,texts", [
+    ("Sequential(Linear(1, 1))", (1,), "bce", ["p[0] == 1/3", "loss < 2"]),
+    ("Sequential(Linear(2, 2), ReLU(), Linear(2, 1))", (2,), "bce", ["loss == 1/2"]),
+    ("Sequential(Linear(2, 2), Hardtanh(), Linear(2, 3))", (2,), "ce", ["p[0, 1] == 1/3"]),
+])
+def test_the_exact_trace_at_the_box_ends_has_mirandas_signs(net, shape, loss, texts):
+    """Independently of the interval algebra: the exact values (transcendental.Value's bounds) at the
+    two ends of a one-value box straddle 0 as the certificate says."""
+    from cexsearch.semantics import numeric
+    from cexsearch.semantics.boxeval import residuals, split
+
+    p = problem(net, shape, loss, 1, texts, labels="soft")
+    outcome = search_real(p, time.monotonic() + 60)
+    assert outcome is not None
+    cert = outcome.certificate
+    assert isinstance(cert, Certificate) and len(cert.box) == 1 and cert.method == "miranda"
+    (name, index, lo, hi), = cert.box
+    signs = []
+    for end in (lo, hi):
+        a = _moved(cert, name, index, end)
+        value = residuals(split(p)[0], numeric.environment(a, numeric.evaluate(a)), C.ExactBackend())[cert.equations[0]]
+        low, high = value.bounds(512) if hasattr(value, "bounds") else (value, value)
+        signs.append(1 if low * cert.preconditioner[0][0] > 0 and high * cert.preconditioner[0][0] > 0 else
+                     -1 if low * cert.preconditioner[0][0] < 0 and high * cert.preconditioner[0][0] < 0 else 0)
+    assert signs[0] <= 0 <= signs[1]
