@@ -90,7 +90,7 @@ def logit_order(problem: Problem, enc: Encoding) -> list[Any]:
 #: each stage's cap in seconds (also without --timeout: nonlinear real arithmetic may not end)
 SPLIT_CAP = 120.0
 SPLIT_SHARE = 20.0  # the split's share when the question is about the reals
-RELAX_SLICE = 10.0
+RELAX_SLICE = 2.0
 REAL_CAP = 30.0
 RELAX_CAP = 60.0
 
@@ -127,9 +127,10 @@ def search_classification(problem: Problem, options: SearchOptions, deadline: fl
             break
         if split is None:
             found = _real(problem, starts, until(cap))
-            if found is not None:
-                return replace(found, stats=replace(found.stats, solver_checks=checks,
-                                                    elapsed=time.monotonic() - started))
+            if found is not None:  # the centre's exact values, shown beside the box (the box is the proof)
+                centre = numeric.recheck(problem, found.witness) if found.witness is not None else None
+                return replace(found, recheck=centre, stats=replace(found.stats, solver_checks=checks,
+                                                                    elapsed=time.monotonic() - started))
             notes.append("the certified numerical search found no real witness")
             continue
         if split and rational_none:
