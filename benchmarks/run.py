@@ -142,6 +142,8 @@ def classification_instances() -> list[Instance]:
                  claim=SEED001_BCE + 'relu_grad_at_zero = 1\ndomain = "rational"\nsamples = 2\nexpect = "refuted"'),
         Instance("bce seed001 x 1..2, ReLU'(0) = 0: none over the reals", net, 2, (), "holds",
                  claim=SEED001_BCE + 'domain = "real"\nsamples = "1..2"\nexpect = "holds"'),
+        Instance("bce seed001 x 1..6, ReLU'(0) = 0, hard: a certified real witness (at 3)", net, 3, (), "refuted",
+                 claim=SEED001_BCE + 'labels = "hard"\ndomain = "real"\nsamples = "1..6"\nexpect = "refuted"'),
     ]
 
 
