@@ -93,6 +93,34 @@ def slug(name: str) -> str:
     return (s or "claim")[:100]
 
 
+def _replay_certificate(claim: Claim, doc: dict, path: Path) -> Case | None:
+    """A stored witness over the reals: its certificate re-proven for this claim's problem."""
+    from ..semantics import certify
+    from .witness import _number
+    from .witness_classify import as_certificate, read_certificate
+
+    try:
+        networks = {n.text: n for n in claim.networks()}
+        network = networks.get(str(doc.get("network", {}).get("notation", "")) or next(iter(networks)))
+        samples = int(doc.get("samples", 0))
+        if network is None or samples not in claim.samples:
+            return None
+        problem = claim.problem(network, samples)
+        names = getattr(problem.network, "names", None)
+        record = read_certificate(doc["certificate"], lambda shown: (names.internal(shown) if names else None) or shown,
+                                  _number, str(path))
+        cert = as_certificate(record, problem, certify)
+    except (CexsearchError, TypeError, ValueError, KeyError, StopIteration):
+        return None
+    started = time.monotonic()
+    if not certify.check_certificate(problem, cert):
+        return None
+    stats = SearchStats("replay", 0, elapsed=time.monotonic() - started)
+    outcome = Outcome("found", problem, stats, witness=cert.center, recheck=recheck(problem, cert.center),
+                      reason=f"replayed from {path}", domain="real", certificate=cert)
+    return Case(network.text, samples, "refuted", outcome, stats.elapsed, replayed=True)
+
+
 def replay(claim: Claim, store: Path | None) -> Case | None:
     """A stored witness that still refutes this (unchanged) claim, checked exactly, without Z3."""
     if store is None:
@@ -108,7 +136,11 @@ def replay(claim: Claim, store: Path | None) -> Case | None:
     except (OSError, UnicodeDecodeError, CexsearchError):  # unreadable or corrupt: search anew
         return None
     meta = doc.get("claim")
-    if assignment is None or not isinstance(meta, dict) or meta.get("fingerprint") != claim.fingerprint():
+    if not isinstance(meta, dict) or meta.get("fingerprint") != claim.fingerprint():
+        return None
+    if "certificate" in doc:
+        return _replay_certificate(claim, doc, path)
+    if assignment is None:
         return None
     net_text = assignment.network.text
     if assignment.samples not in claim.samples:
