@@ -351,7 +351,7 @@ CLAIM_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "expect": st.sampled_from(["holds", "refuted", "refutd", "Holds", ""]),
     "note": st.text(max_size=8),
     "activation": st.sampled_from(["relu", "leaky_relu", "linear", "tanh"]),
-    "loss": st.sampled_from(["mse", "sse", "l1"]),
+    "loss": st.sampled_from(["mse", "sse", "l1", "bce", "ce"]),
     "bias": st.booleans(),
     "relu_grad_at_zero": st.integers(-1, 2),
     "leaky_slope": number_values,
@@ -368,6 +368,8 @@ CLAIM_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "lr": number_values,
     "momentum": number_values,
     "invariant": st.lists(st.one_of(conditions, st.text(max_size=10)), max_size=2),
+    "labels": st.sampled_from(["hard", "soft", "Hard", ""]),
+    "domain": st.sampled_from(["real", "rational", "reals", ""]),
 }
 VALID_CLAIM = {"name": "a", "net": "1-1-1", "samples": 1, "given": ["grad(b2) == 0"], "then": ["grad(W1) == 0"],
                "expect": "holds"}

@@ -96,7 +96,11 @@ def test_every_claim_is_a_row_with_its_verdict_expectation_and_time(example_page
         cells = ["".join(td.itertext()) for td in tr.findall(f"{XHTML}td")]
         assert claim.name in cells[1]
         assert tr.get("data-verdict") == claim.expect  # every example claim is as expected
-        assert cells[2] == claim.expect and cells[3] == claim.expect
+        verdict = tr.findall(f"{XHTML}td")[2]
+        assert "".join(verdict.find(f"{XHTML}span").itertext()) == claim.expect and cells[3] == claim.expect
+        # a bce/ce claim's verdict says what it covers (none over the rationals, a certified box, ...)
+        notes = ["".join(d.itertext()) for d in verdict.findall(f"{XHTML}div")]
+        assert notes == ([notes[0]] if claim.loss in ("bce", "ce") else []) and all(notes)
         assert re.fullmatch(r"\d+\.\d\d s", cells[5])
         assert "ok" in tr.get("class", "").split()
 
@@ -107,12 +111,15 @@ def test_every_refuted_claim_has_a_witness_section_with_tables_derivation_and_pl
     sections = [s for s in root.iter(f"{XHTML}section") if s.get("class") == "witness"]
     refuted = [c for c in example_claims() if c.expect == "refuted"]
     assert [s.find(f"{XHTML}h2").text for s in sections] == [f"Witness: {c.name}" for c in refuted]
+    assert any(s.find(f".//{XHTML}pre[@class='certificate']") is not None for s in sections), "a certified box"
     for s, claim in zip(sections, refuted):
         captions = [c.text for c in s.iter(f"{XHTML}caption")]
         # a layer network's witness has its layer table first, then the same tables and its own derivation
         trained = claim.steps is not None  # a training run's table, and a derivation per step
+        # a witness over the reals (bce, ce) is shown at its certified box's centre, the box printed above
+        boxed = s.find(f".//{XHTML}pre[@class='certificate']") is not None
         assert captions[:len(captions) - trained] == ["layers"] * claim.layer_nets + [
-            "parameters", "dataset", "gradients of the batch loss"]
+            "parameters (box centre)" if boxed else "parameters", "dataset", "gradients of the batch loss"]
         assert not trained or captions[-1].startswith("training run:")
         assert s.findall(f".//{MATHML}math"), "the derivation is MathML"
         headings = [h.text for h in s.iter(f"{XHTML}h4")]
