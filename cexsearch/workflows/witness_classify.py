@@ -164,24 +164,13 @@ def as_certificate(record: CertificateRecord, problem: Any, certify: Any) -> Any
     return build(**{k: v for k, v in values.items() if k in known})
 
 
-def check_certificate(problem: Any, record: CertificateRecord) -> tuple[bool | None, str]:
-    """(verdict, message) of :func:`cexsearch.semantics.certify.check_certificate` on a document's
-    certificate; (None, why) when that module is not part of this build."""
-    try:
-        from ..semantics import certify  # type: ignore[attr-defined]
-    except ImportError:
-        return None, "the certificate is not checked: this build has no cexsearch.semantics.certify"
-    checker = getattr(certify, "check_certificate", None)
-    if checker is None:
-        return None, "the certificate is not checked: cexsearch.semantics.certify has no check_certificate"
+def check_certificate(problem: Any, record: CertificateRecord) -> tuple[bool, str]:
+    """(verdict, reasons) of :func:`cexsearch.semantics.certify.check_certificate` on a document's certificate."""
+    from ..semantics import certify
+
     try:
         certificate = as_certificate(record, problem, certify)
     except (TypeError, ValueError, KeyError) as e:
         return False, f"the document's certificate does not fit this build's Certificate: {e}"
-    result = checker(problem, certificate)
-    if isinstance(result, tuple) and not hasattr(result, "_fields"):  # (verdict, message)
-        return bool(result[0]), str(result[1]) if len(result) > 1 else ""
-    ok = getattr(result, "ok", getattr(result, "holds", getattr(result, "confirmed", None)))
-    reasons = getattr(result, "reasons", ()) or ()
-    text = "; ".join(map(str, reasons)) if reasons else str(getattr(result, "reason", "") or "")
-    return (bool(ok) if ok is not None else bool(result)), text
+    result = certify.check_certificate(problem, certificate)
+    return bool(getattr(result, "ok", result)), "; ".join(map(str, result.reasons))
