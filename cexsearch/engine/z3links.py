@@ -275,7 +275,9 @@ def _softmax(alg: Any, links: Links, tag: str, z: np.ndarray, cons: list[Any]) -
 def split_zero(d: Affine, links: Links) -> tuple[Any, bool]:
     """The exact meaning of ``d == 0`` at rational logits, and whether it is exact (every P a sigmoid's)."""
     entries = [(c, links.sigmoid.get(i)) for i, (_, c) in d.terms.items() if not (isinstance(c, Const) and c == 0)]
-    if any(logit is None for _, logit in entries):
+    # Fact 1 needs rational coefficients: a coefficient or constant that itself reads a probability
+    # (a product of three of them, p * loss, ...) is not split, only read on the relaxation
+    if any(logit is None or mentions(to_z3(c), links) for c, logit in entries) or mentions(to_z3(d.const), links):
         return d.to_z3() == 0, False
     parts = []
     const_terms = [d.const]

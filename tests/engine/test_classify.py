@@ -94,3 +94,11 @@ def test_other_strategies_are_refused_for_classification():
 
     with pytest.raises(SpecError):
         search(problem(2), SearchOptions(strategy="enumerate"))
+
+
+def test_a_coefficient_that_reads_a_probability_is_not_split():
+    # p0*p0*p1 == p1*p0*p0 holds everywhere; its Affine form has coefficients p0^2 and -p1 p0 (not rational),
+    # so Fact 1 does not apply: the split once answered "none over the rationals"
+    conds = ("p[0,0]*p[0,0]*p[1,0] == p[1,0]*p[0,0]*p[0,0]", "yhat[0,0] > yhat[1,0]", "yhat[1,0] > 1")
+    out = search(problem(2, conds, over="rational", net="Sequential(Linear(1, 1))"), SearchOptions(timeout=20))
+    assert out.verdict != "none"
