@@ -235,6 +235,8 @@ def _bounded_partition(cons: list[Any], name: str, logits: Sequence[Any], log_n:
     zs = [to_z3(v) for v in logits]
     cons += [s > v for v in zs]
     cons.append(z3.Or([s <= v + to_z3(log_n) for v in zs]))
+    # AM-GM: Σ exp(z_j) >= n exp(mean z), so S >= log n + mean z (softplus(z) >= log 2 + z/2)
+    cons.append(s >= to_z3(log_bounds(Fraction(len(zs)), 32)[0]) + z3.Sum(*zs) / len(zs))
     return Sym(s)
 
 
