@@ -153,6 +153,8 @@ def search_classification(problem: Problem, options: SearchOptions, deadline: fl
                 check = numeric.recheck(problem, item)
                 if check.confirmed:
                     return Outcome("found", problem, stats(name, 1), witness=item, recheck=check, domain="rational")
+                notes += [f"the exact re-check cannot decide {c.text!r} ({c.undecided})"
+                          for c in check.conditions if c.undecided and not any(c.text in n for n in notes)]
                 starts.append(item)
     reason = "; ".join(dict.fromkeys(notes)) or "no model passed the exact re-check"
     if rational_none:

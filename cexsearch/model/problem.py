@@ -8,6 +8,7 @@ parameter and data entry an exact value.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -85,6 +86,7 @@ class Problem:
             self.training.check_samples(self.samples)
         if self.domain.bound is not None and self.domain.bound < 0:
             raise SpecError(f"--bound must be at least 0, got {self.domain.bound}")
+        self._check_labels()
         for internal, index, value in self.fixed.items:
             name = self.network.label(internal)
             if self.domain.integers and value.denominator != 1:
@@ -97,6 +99,27 @@ class Problem:
                     f"--bound {self.domain.bound} is below the fixed value {name}{list(index)} = {value}",
                     hint=f"raise --bound to at least {abs(value)}",
                 )
+
+    def _check_labels(self) -> None:
+        """A classification loss: ce needs two classes; fixed targets must be labels of the loss's kind."""
+        loss = getattr(self.network, "loss", None)
+        if not getattr(loss, "link", ""):
+            return
+        classes = math.prod(self.network.output_shape)  # type: ignore[attr-defined]
+        if loss.link == "softmax" and classes < 2:  # type: ignore[union-attr]
+            raise SpecError(f"--loss ce needs at least 2 classes, and this network has {classes} output",
+                            hint="give the last layer 2 or more outputs, or use --loss bce for one")
+        fixed = self.fixed.as_dict()
+        for (name, index), value in fixed.items():
+            if name == "y" and not 0 <= value <= 1:
+                raise SpecError(f"y{list(index)} is fixed to {value}, but {loss.describe()} targets lie in [0, 1]",  # type: ignore[union-attr]
+                                hint="fix y to a probability (hard labels: 0 or 1)")
+        if loss.rows_sum_to_one:  # type: ignore[union-attr]
+            for m in range(self.samples):
+                row = [fixed.get(("y", (m, k))) for k in range(classes)]
+                if all(v is not None for v in row) and sum(row) != 1:  # type: ignore[arg-type]
+                    raise SpecError(f"y[{m}] is fixed to {[str(v) for v in row]}, which sums to {sum(row)}: "  # type: ignore[arg-type]
+                                    "ce targets are probabilities", hint="fix each row of y to sum to 1 (one-hot for a class)")
 
     def shape(self, name: str) -> tuple[int, ...]:
         return self.network.shape(name, self.samples)

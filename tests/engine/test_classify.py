@@ -102,3 +102,17 @@ def test_a_coefficient_that_reads_a_probability_is_not_split():
     conds = ("p[0,0]*p[0,0]*p[1,0] == p[1,0]*p[0,0]*p[0,0]", "yhat[0,0] > yhat[1,0]", "yhat[1,0] > 1")
     out = search(problem(2, conds, over="rational", net="Sequential(Linear(1, 1))"), SearchOptions(timeout=20))
     assert out.verdict != "none"
+
+
+def test_fixed_targets_and_classes_are_checked_when_the_problem_is_made():
+    from cexsearch.errors import SpecError
+    from cexsearch.model.problem import FixedValues
+
+    model = parse_model("Sequential(Linear(1, 2))", (1,), loss=loss("ce", labels="soft"))
+    with pytest.raises(SpecError, match="sums to 2"):
+        Problem(model, 1, fixed=FixedValues((("y", (0, 0), F(1)), ("y", (0, 1), F(1)))))
+    bce = parse_model("Sequential(Linear(1, 1))", (1,), loss=loss("bce"))
+    with pytest.raises(SpecError, match="lie in"):
+        Problem(bce, 1, fixed=FixedValues((("y", (0, 0), F(2)),)))
+    with pytest.raises(SpecError, match="at least 2 classes"):
+        Problem(parse_model("Sequential(Linear(1, 1))", (1,), loss=loss("ce")), 1)
