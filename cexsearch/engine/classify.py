@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from fractions import Fraction
 from typing import Any
 
 import z3
@@ -28,11 +29,12 @@ from ..semantics import numeric
 from .encoding import Encoding
 from .options import SearchOptions
 from .outcome import Outcome, SearchStats, raw_pattern_count
-from .solver import AlgebraicModel, PatternSolver, Sat, Unsat
+from .solver import AlgebraicModel, PatternSolver, Sat, Unsat, value_of
 from .symmetry import detect
 from .z3algebra import to_z3
+from .z3links import point_cuts
 
-RETRIES = 4  # models of one query tried against the exact re-check
+RETRIES = 8  # models of one query tried against the exact re-check
 
 
 class _Query:
@@ -67,10 +69,22 @@ class _Query:
             full = dict(self.problem.fixed.as_dict())
             full.update(values)
             yield "model", Assignment.from_entries(self.problem.network, self.problem.samples, full)
+            # rejected: cut it off, around its logits (the true functions' monotonicity), and exactly
+            self.ps.add(*self._cuts(values))
             free = [v != z3.RealVal(str(values[k])) for k, v in self.enc.free.items() if k in values]
             if not free:
                 return
             self.ps.add(z3.Or(free))
+
+    def _cuts(self, values: dict[Any, Fraction]) -> list[Any]:
+        if self.enc.links is None:
+            return []
+        pairs = [(v, z3.RealVal(str(values[k]))) for k, v in self.enc.free.items() if k in values]
+
+        def at(logit: Any) -> Fraction | None:
+            return value_of(z3.simplify(z3.substitute(to_z3(logit), *pairs) if pairs else to_z3(logit)))
+
+        return point_cuts(self.enc.links, at)
 
 
 def logit_order(problem: Problem, enc: Encoding) -> list[Any]:

@@ -146,6 +146,8 @@ class Links:
         self.sigmoid: dict[int, Any] = {}
         self.others: set[int] = set()  # P's of three or more classes: no split
         self.partitions: set[int] = set()  # the log-partition variables (the loss reads them)
+        #: (variable, logit, "sigmoid" or "softplus") of every two-class value, for :func:`point_cuts`
+        self.monotone: list[tuple[Any, Any, str]] = []
         self.relaxation: list[Any] = []  # what the true sigmoid/softmax satisfy (the encoding asserts it)
         #: the split's named Booleans (which logits are equal, opposite, zero, negative) and their definitions
         self.named: dict[tuple[str, int, int], z3.BoolRef] = {}
@@ -207,11 +209,13 @@ def link(alg: Any, kind: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, li
                 logit = rows[i, j] if kind == "sigmoid" else rows[i, 1] - rows[i, 0]
                 var = z3.Real(f"p{tag}_{i}_{j}")
                 links.sigmoid[var.get_id()] = logit
+                links.monotone.append((var, logit, "sigmoid"))
                 pairs.append((var, logit))
                 cons += _sigmoid_facts(var, logit)
                 if kind == "sigmoid":
                     p[i, j] = Affine.of(var)
                     part[i, j] = _bounded_partition(cons, f"s{tag}_{i}_{j}", [0, logit], LOG2_UPPER, links)
+                    links.monotone.append((part[i, j].e, logit, "softplus"))
                 else:
                     p[i, 1], p[i, 0] = Affine.of(var), Affine.of(var, -1, 1)
                     part[i] = _bounded_partition(cons, f"s{tag}_{i}", [rows[i, 0], rows[i, 1]], LOG2_UPPER, links)
@@ -268,6 +272,37 @@ def _softmax(alg: Any, links: Links, tag: str, z: np.ndarray, cons: list[Any]) -
             same = z3.And([zs[k] - zs[0] == z2[k] - z2[0] for k in range(1, n)])
             cons.append(z3.Implies(same, z3.And([vars_[i][k] == vars_[i2][k] for k in range(n)])))
     return p.reshape(z.shape), part, cons
+
+
+def point_cuts(links: Links, at: Any) -> list[Any]:
+    """What the true functions satisfy around the logits a rejected model had (``at(logit)``: its value there,
+    a Fraction, or None): sigmoid and softplus are increasing and softplus(z) - z = softplus(-z) decreasing, so
+    with certified bounds of their values at z*, ``z >= z* -> s(z) >= s(z*)`` and so on.  Added to the relaxation,
+    they cut that model off without losing any real point."""
+    out: list[Any] = []
+    for var, logit, kind in links.monotone:
+        z_star = at(logit)
+        if z_star is None or isinstance(logit, Const):
+            continue
+        zz, zs = to_z3(logit), to_z3(z_star)
+        value = T.sigmoid(z_star) if kind == "sigmoid" else T.softplus(z_star)
+        lo, hi = (value, value) if isinstance(value, Fraction) else value.bounds(64)
+        out += [z3.Implies(zz >= zs, var >= to_z3(lo)), z3.Implies(zz <= zs, var <= to_z3(hi))]
+        if kind == "softplus":
+            g_lo, g_hi = T.softplus(-z_star).bounds(64)
+            out += [z3.Implies(zz <= zs, var - zz >= to_z3(g_lo)), z3.Implies(zz >= zs, var - zz <= to_z3(g_hi))]
+            out.append(var >= _tangent(T.sigmoid(z_star), zz))
+    return out
+
+
+def _tangent(slope: Any, z: z3.ArithRef) -> z3.ArithRef:
+    """A line below softplus everywhere: softplus(z) >= c z + H(c) for every c in (0, 1), H the entropy
+    -c log c - (1 - c) log(1 - c) (the minimum of softplus(z) - c z, at z = log(c / (1 - c))); c is a
+    rational near the slope wanted, H(c) taken from below with certified logs."""
+    c = Fraction(float(slope)).limit_denominator(1000)
+    c = min(max(c, Fraction(1, 1000)), Fraction(999, 1000))
+    h = -c * log_bounds(c, 64)[1] - (1 - c) * log_bounds(1 - c, 64)[1]
+    return to_z3(c) * z + to_z3(h)
 
 
 # ---------------------------------------------------------------------------

@@ -116,3 +116,28 @@ def test_fixed_targets_and_classes_are_checked_when_the_problem_is_made():
         Problem(bce, 1, fixed=FixedValues((("y", (0, 0), F(2)),)))
     with pytest.raises(SpecError, match="at least 2 classes"):
         Problem(parse_model("Sequential(Linear(1, 1))", (1,), loss=loss("ce")), 1)
+
+
+def test_a_rejected_relaxation_model_is_cut_off_around_its_logits():
+    # the relaxation alone lets softplus sit far below its value; the point cuts after each rejected
+    # model lead to a true witness (z large enough that softplus(-z) < 1/1000)
+    out = search(problem(1, ("loss < 1/1000",), net="Sequential(Linear(1, 1))"), SearchOptions(timeout=60))
+    assert out.verdict == "found" and out.recheck.confirmed, out.reason
+
+
+def test_point_cuts_hold_for_the_true_functions():
+    from cexsearch.engine.z3links import Links, point_cuts
+
+    z, p, s = z3.Real("z"), z3.Real("p"), z3.Real("s")
+    links = Links()
+    links.monotone = [(p, z, "sigmoid"), (s, z, "softplus")]
+    cuts = point_cuts(links, lambda _: F(3, 2))
+    for point in (F(-3), F(0), F(3, 2), F(2), F(7)):
+        sig, sp = __import__("math").exp(float(point)), None
+        sig = sig / (1 + sig)
+        sp = __import__("math").log1p(__import__("math").exp(float(point)))
+        solver = z3.Solver()  # the true values, to 1e-12, satisfy every cut (with that slack)
+        solver.add(z == z3.RealVal(str(point)))
+        solver.add(p >= sig - 1e-12, p <= sig + 1e-12, s >= sp - 1e-12, s <= sp + 1e-12)
+        solver.add(*cuts)
+        assert solver.check() == z3.sat, point
