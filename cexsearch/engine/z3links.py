@@ -171,10 +171,6 @@ class Links:
         return hit
 
 
-def _gt(a: Any, b: Any) -> Any:
-    return to_z3(a) > to_z3(b)
-
-
 def _exact(p: z3.ArithRef, value: Any) -> list[Any]:
     """A probability of constant logits: its exact value, or certified rational bounds."""
     if isinstance(value, Fraction):

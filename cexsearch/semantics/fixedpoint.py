@@ -13,6 +13,8 @@ import math
 from fractions import Fraction
 from functools import lru_cache
 
+from .intervals import binary_split
+
 F = Fraction
 
 
@@ -76,15 +78,7 @@ def fixed_log_bounds(x: Fraction, bits: int) -> tuple[Fraction, Fraction]:
     """lo <= log(x) <= hi for a Fraction x > 0, in integer fixed point (as
     :func:`cexsearch.semantics.intervals.log_bounds`): x = 2^e m, m in [1, 2),
     log m = 2 atanh((m - 1)/(m + 1)), log 2 = 2 atanh(1/3); atanh is increasing."""
-    x = F(x)
-    if x <= 0:
-        raise ValueError(f"log of {x}")
-    e = x.numerator.bit_length() - x.denominator.bit_length()
-    m = x / F(2) ** e
-    while m >= 2:
-        m, e = m / 2, e + 1
-    while m < 1:
-        m, e = m * 2, e - 1
+    m, e = binary_split(x)
     work = bits + abs(e).bit_length() + 16
     one = 1 << work
     t = (m - 1) / (m + 1) * one

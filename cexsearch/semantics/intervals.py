@@ -82,12 +82,8 @@ def _atanh_series(t: Fraction, work: int) -> tuple[Fraction, Fraction]:
     return down(total, work), up(total + rest, work)
 
 
-def log_bounds(x: Fraction, bits: int) -> tuple[Fraction, Fraction]:
-    """lo <= log(x) <= hi for a Fraction x > 0.
-
-    x = 2^e m with m in [1, 2); log m = 2 atanh((m - 1)/(m + 1)), (m-1)/(m+1) <= 1/3,
-    and log 2 = 2 atanh(1/3).
-    """
+def binary_split(x: Fraction) -> tuple[Fraction, int]:
+    """(m, e) with x = 2^e m and m in [1, 2), for a Fraction x > 0."""
     x = F(x)
     if x <= 0:
         raise ValueError(f"log of {x}")
@@ -97,6 +93,16 @@ def log_bounds(x: Fraction, bits: int) -> tuple[Fraction, Fraction]:
         m, e = m / 2, e + 1
     while m < 1:
         m, e = m * 2, e - 1
+    return m, e
+
+
+def log_bounds(x: Fraction, bits: int) -> tuple[Fraction, Fraction]:
+    """lo <= log(x) <= hi for a Fraction x > 0.
+
+    x = 2^e m with m in [1, 2); log m = 2 atanh((m - 1)/(m + 1)), (m-1)/(m+1) <= 1/3,
+    and log 2 = 2 atanh(1/3).
+    """
+    m, e = binary_split(x)
     work = bits + abs(e).bit_length() + 8
     a_lo, a_hi = _atanh_series((m - 1) / (m + 1), work)
     l2_lo, l2_hi = _atanh_series(F(1, 3), work)

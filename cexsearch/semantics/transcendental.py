@@ -360,7 +360,3 @@ def _rational_function_is_zero(const: Fraction, terms: dict[Prob, Fraction]) -> 
         for k, coef in part.items():
             total[k] = total.get(k, 0) + coef
     return not any(total.values())
-
-
-def is_exact_rational(v: Any) -> bool:
-    return isinstance(v, (int, Fraction))
