@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ..interrupt import check as check_interrupt
 from ..model.problem import Problem
@@ -18,6 +18,16 @@ from .solver import AlgebraicModel, AlgebraicValue, PatternSolver, Sat, Unknown,
 from .symmetry import Symmetry, detect
 
 PRUNE_RLIMIT = 2_000_000  # about three seconds of Z3 work: a sample's sign constraints usually take milliseconds
+
+
+@dataclass
+class Kept:
+    """What a worker keeps between subtrees of one search: the encoding (its term caches: a subtree's
+    first leaves no longer rebuild them), the solver at its base frame, and the learned cores."""
+
+    encoding: Encoding
+    solver: PatternSolver
+    cores: Cores | None
 
 
 class _Stop(Exception):
@@ -43,17 +53,21 @@ class Enumeration:
     def __init__(self, problem: Problem, options: SearchOptions, progress: Progress | None = None,
                  use_symmetry: bool = True, prune: bool = True, prefix: tuple[bool, ...] = (),
                  deadline: float | None = None, solver_kind: str = "nlsat", report: Problem | None = None,
-                 cores: Iterable[Core] = (), learned: Cores | None = None) -> None:
+                 cores: Iterable[Core] = (), kept: Kept | None = None) -> None:
         self.problem = problem
         self.report_problem = report or problem  # the problem a witness is confirmed against
         self.options = options
         self.progress = progress
         self.prune = prune
         self.prefix = prefix
-        self.encoding = Encoding(problem)
         learn = options.learn and prune  # the plain reference never learns
-        self.solver = PatternSolver(self.encoding, seed=options.seed, rlimit=options.rlimit, kind=solver_kind,
-                                    cores=learn)
+        if kept is not None:  # ``kept``: from an earlier subtree of the same search (a worker's)
+            self.encoding, self.solver = kept.encoding, kept.solver
+        else:
+            self.encoding = Encoding(problem)
+            self.solver = PatternSolver(self.encoding, seed=options.seed, rlimit=options.rlimit, kind=solver_kind,
+                                        cores=learn)
+        self.checks_before = self.solver.checks
         self.H = len(self.encoding.units)
         self.M = problem.samples
         self.total = 2 ** (self.M * self.H)
@@ -80,8 +94,8 @@ class Enumeration:
             channels = [[[starts[k] + c * size + q for q in range(size)]
                          for c in range(self.encoding.sites[k - 1].width // size)]
                         for k in sorted(self.symmetry.layers) for size in [self.block[starts[k]]]]
-            # ``learned``: a store kept from an earlier subtree of the same search (a worker's)
-            self.cores = learned if learned is not None else Cores(self.M, self.H, self.symmetry.samples, channels)
+            self.cores = kept.cores if kept is not None and kept.cores is not None else \
+                Cores(self.M, self.H, self.symmetry.samples, channels)
             for core in cores:  # learned elsewhere (another subtree): valid everywhere, see learn.py
                 self.cores.add(core)
         self.shared = len(self.cores) if self.cores is not None else 0  # learned cores 1..shared came from elsewhere
@@ -95,7 +109,8 @@ class Enumeration:
             self.name = "enumerate-plain"
 
     def stats(self) -> SearchStats:
-        return SearchStats(self.name, self.total, self.tried, self.pruned, self.undecided, self.solver.checks,
+        return SearchStats(self.name, self.total, self.tried, self.pruned, self.undecided,
+                           self.solver.checks - self.checks_before,
                            time.monotonic() - self.started, self.by_symmetry, self.blocked)
 
     def _report(self, force: bool = False) -> None:
@@ -151,6 +166,9 @@ class Enumeration:
             rows = "|".join(flat[i:i + self.H] for i in range(0, len(flat), self.H)) if self.H else ""
             self.audit.append((rows, how, patterns))
 
+    def kept(self) -> Kept:
+        return Kept(self.encoding, self.solver, self.cores)
+
     def stop(self) -> None:
         """Make the search stop soon, from another thread: what is left stays undecided."""
         self.deadline = time.monotonic()
@@ -183,7 +201,7 @@ class Enumeration:
             self.reasons.append("timeout")
             raise _Stop
         if pos == self.M * self.H:
-            self._leaf(bits)
+            self._leaf(bits, dirty)
             return
         m, u = divmod(pos, self.H)
         # the patterns a cut here removes: inside a subtree's prefix, only the subtree's own (its siblings
@@ -259,21 +277,16 @@ class Enumeration:
         _, m, u, _ = name.split("_")
         return int(m) * self.H + int(u)
 
-    def _leaf(self, bits: list[list[bool | None]]) -> None:
+    def _leaf(self, bits: list[list[bool | None]], dirty: bool) -> None:
         frozen = tuple(tuple(bool(b) for b in row[: self.H]) for row in bits)
         self.solver.push()
         try:
-            query = (self.encoding.conditions(bits), *self.encoding.definitions(bits))
+            # Asserted plainly, the sign constraints with them: nlsat can stall for a minute on a leaf in
+            # the tracked form (implications under assumptions) that it decides in milliseconds plainly.
             if self.cores is not None:
-                # tracked too, so that a core without it is a sign conflict (learned: it holds in every
-                # pattern containing it); one with it reads the whole pattern and teaches nothing (learn.py)
-                self.solver.add_tracked("leaf", *query)
-            else:
-                self.solver.add(*query)
-            answer = self.solver.check(self.deadline)
-            learned = None
-            if isinstance(answer, Unsat) and self.cores is not None and "leaf" not in self.solver.core():
-                learned = self._learn(bits)
+                self.solver.assert_tracked()
+            self.solver.add(self.encoding.conditions(bits), *self.encoding.definitions(bits))
+            answer = self.solver.check(self.deadline, only=())
             if isinstance(answer, Sat):
                 try:
                     values = self.solver.rational_model(self.deadline)
@@ -283,17 +296,24 @@ class Enumeration:
                     self.reasons.append("irrational model")
                     return
                 raise _Found(values, frozen)
-            if isinstance(answer, Unsat):
-                self.tried += 1
-                self._record(bits, self.M * self.H, "unsat" + (f", learned core #{learned}" if learned else ""), 1)
-            else:
-                assert isinstance(answer, Unknown)
-                self.undecided += 1
-                self.reasons.append(answer.reason)
-                if answer.reason == "timeout":
-                    raise _Stop
         finally:
             self.solver.pop()
+        if isinstance(answer, Unsat):
+            learned = None
+            if self.cores is not None and dirty:
+                # The last sample's sign constraints were not checked on their own (pruning checks a
+                # sample when the next starts): a conflict among them is a core valid everywhere
+                # (learn.py); one that needs the conditions reads the whole pattern and teaches nothing.
+                if isinstance(self.solver.check(self.deadline, budget=PRUNE_RLIMIT), Unsat):
+                    learned = self._learn(bits)
+            self.tried += 1
+            self._record(bits, self.M * self.H, "unsat" + (f", learned core #{learned}" if learned else ""), 1)
+        else:
+            assert isinstance(answer, Unknown)
+            self.undecided += 1
+            self.reasons.append(answer.reason)
+            if answer.reason == "timeout":
+                raise _Stop
 
     def prefixes(self, depth: int, under: tuple[bool, ...] = ()) -> list[tuple[bool, ...]]:
         """Subtree roots at ``depth`` bits that survive symmetry and constant pruning (no solver calls),

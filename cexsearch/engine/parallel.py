@@ -10,8 +10,8 @@ from dataclasses import replace
 from typing import Any
 
 from ..model.problem import Problem
-from .enumerate import Enumeration
-from .learn import Core, Cores
+from .enumerate import Enumeration, Kept
+from .learn import Core
 from .options import SearchOptions
 from .outcome import AUDIT_LIMIT, Outcome, Progress, SearchStats, confirm, pattern_count_text
 
@@ -49,9 +49,10 @@ def _exit_with(parent: int) -> None:
 SubtreeAnswer = tuple[str, dict | None, SearchStats, list[str], list[tuple[str, str, int]], list[Core]]
 
 
-# In a worker process: the learned cores of the search it last ran a subtree of, by the search's token,
-# so that the next subtree starts from them (and their images are not built again).
-_kept: dict[str, Cores] = {}
+# In a worker process: the encoding, solver and learned cores of the search it last ran a subtree of, by
+# the search's token, so that the next subtree starts from them (its terms and the cores' images are not
+# built again: a subtree of a few leaves cost twice as much per leaf without them).
+_kept: dict[str, Kept] = {}
 
 
 def run_subtree(problem: Problem, options: SearchOptions, prefix: tuple[bool, ...], wall_deadline: float | None,
@@ -65,13 +66,13 @@ def run_subtree(problem: Problem, options: SearchOptions, prefix: tuple[bool, ..
     """
     deadline = None if wall_deadline is None else time.monotonic() + (wall_deadline - time.time())
     kept = _kept.get(token) if token is not None else None
-    e = Enumeration(problem, options, use_symmetry=True, prefix=prefix, deadline=deadline, cores=cores, learned=kept)
-    if token is not None and e.cores is not None:
-        _kept.clear()
-        _kept[token] = e.cores
+    e = Enumeration(problem, options, use_symmetry=True, prefix=prefix, deadline=deadline, cores=cores, kept=kept)
     if started is not None:
         started(e)
     out = e.run()
+    _kept.clear()
+    if token is not None and e.solver.depth == 0:  # a solver left mid-frame (a crash) is not kept
+        _kept[token] = e.kept()
     values = None
     if out.verdict == "found" and out.witness is not None:
         values = {(n, i): v for n, i, v in out.witness.items()}

@@ -153,12 +153,24 @@ def test_a_worker_keeps_its_cores_between_subtrees_of_one_search():
     options = SearchOptions(strategy="enumerate")
     first = parallel.run_subtree(p, options, (), None, token="search-a")
     assert first[0] == "none" and first[5]  # it learned cores, and answers them
+    kept = parallel._kept["search-a"]
     again = parallel.run_subtree(p, options, (), None, token="search-a")
     assert again[0] == "none" and again[5] == []  # nothing new to learn: the worker kept them
+    assert parallel._kept["search-a"].encoding is kept.encoding  # and its terms, and its solver
+    assert kept.solver.depth == 0
     assert again[2].solver_checks < first[2].solver_checks
     other = parallel.run_subtree(p, options, (), None, token="search-b")  # another search starts afresh
     assert other[5]  # it learned again: nothing of search-a was used
     parallel._kept.clear()
+
+
+def test_a_leaf_is_checked_on_plain_constraints_not_on_tracked_ones():
+    # With learning on, sign constraints are tracked (indicator => constraint, under assumptions); nlsat
+    # stalled past a minute on the third leaf of this proof in that form, and decides it in milliseconds
+    # once the leaf asserts them plainly.
+    p = build_problem(NetworkSettings().network("2-8-1"), 2, ["grad(W2) == 0", "grad(b2) == 0", "grad(b1) != 0"])
+    out = search(p, SearchOptions(strategy="enumerate", decompose=False, timeout=40))
+    assert out.verdict == "none", out.reason
 
 
 def test_the_cli_reports_blocked_patterns_and_switches_learning_off(tmp_path):
