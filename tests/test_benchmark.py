@@ -107,3 +107,21 @@ def test_markdown_prints_the_readme_table_from_the_results(tmp_path, capsys):
 def test_markdown_without_results_says_so(tmp_path, capsys):
     assert bench.markdown(str(tmp_path / "missing.json")) == 2
     assert "run python benchmarks/run.py first" in capsys.readouterr().err
+
+
+def test_the_proofs_benchmark_times_every_variant_of_a_row(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("benchmark_proofs", ROOT / "benchmarks" / "proofs.py")
+    assert spec is not None and spec.loader is not None
+    proofs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(proofs)
+    for row in proofs.ROWS:  # every row's command, with every variant, is one the CLI reads
+        for extra in proofs.VARIANTS.values():
+            parsed_find_options(proofs.command(row, extra, 60.0))
+    out = tmp_path / "proofs.json"
+    monkeypatch.setattr(sys, "argv", ["proofs.py", "--only", "2-8-1", "--no-naive", "--json", str(out)])
+    assert proofs.main() == 0
+    doc = json.loads(out.read_text())
+    (row,) = doc["rows"]
+    assert {k: v["verdict"] for k, v in row["results"].items()} == \
+        {"default": "none", "learning only": "none", "learning only, --jobs 1": "none"}
+    assert row["jobs2_ratio"] > 0 and doc["summary"]["wrong"] == []

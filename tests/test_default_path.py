@@ -110,7 +110,7 @@ def test_a_size_refusal_inside_a_claim_or_sweep_is_an_unknown_case():
     from cexsearch.engine.options import SearchOptions
     from cexsearch.engine.search import search_or_unknown
 
-    p = build_problem(NetworkSettings().network("10-10-1"), 6, ["grad(W1) != 0"])
+    p = build_problem(NetworkSettings().network("10-10-1"), 16, ["grad(W1) != 0"])  # 2^160, over 2^97 orbits
     out = search_or_unknown(p, SearchOptions(strategy="enumerate"))
     assert out.verdict == "unknown" and "far beyond exhaustive enumeration" in (out.reason or "")
 
@@ -120,3 +120,21 @@ def test_auto_out_of_reach_is_inconclusive_and_suggests_no_option_in_use():
                             "--timeout", "2"])
     assert r.exit_code == 3, r.output
     assert "Traceback" not in r.output and "--strategy auto" not in r.output
+
+
+def test_the_size_refusal_counts_symmetry_orbits_not_raw_patterns():
+    import math
+
+    from cexsearch.api import NetworkSettings, build_problem
+    from cexsearch.engine.options import SearchOptions
+    from cexsearch.engine.search import REACHABLE_PATTERNS, orbit_bound, search
+
+    wide = build_problem(NetworkSettings(bias=False).network("1-16-1"), 4, ["grad(W2) == 0", "grad(W1) != 0"])
+    assert orbit_bound(wide) == -(-2**64 // (math.factorial(16) * math.factorial(4)))  # samples and units move
+    indexed = build_problem(NetworkSettings(bias=False).network("1-16-1"), 4, ["grad(W1)[0, 0] != 0"])
+    assert orbit_bound(indexed) == -(-2**64 // math.factorial(4))  # unit 0 is named: only the samples move
+    # 2^41 raw patterns (once refused), 42 orbits: decided, not turned away
+    p = build_problem(NetworkSettings(bias=False).network("1-41-1"), 1, ["grad(W2) == 0", "grad(W1) != 0"])
+    assert orbit_bound(p) < REACHABLE_PATTERNS < 2**41
+    out = search(p, SearchOptions(strategy="enumerate", decompose=False, timeout=60))
+    assert out.verdict == "none", out.reason

@@ -18,8 +18,9 @@ and sign constraints and nothing else.  A leaf's query also holds the conditions
 definitions of open choices, whose gradient terms are built from the whole pattern (a residual reads
 every unit of its sample, a gradient every sample); a core that used them would be valid only for
 patterns agreeing on every bit those terms read, which for an MLP is every bit: nothing to learn.  So
-the leaf's conditions are tracked by an indicator of their own, and a leaf's core is learned only
-when it does not contain that indicator (it is then a sign conflict).  Z3's cores need not be
+a leaf is checked plainly (no core), and when it is unsat and its last sample's sign constraints were
+not yet checked on their own, they are (a sign check, as pruning does): a core of that check is a
+sign conflict.  Z3's cores need not be
 minimal; any unsat subset of the asserted literals is a valid core (closing it only adds literals),
 and a smaller one blocks more, so each is shrunk by dropping literals while it stays unsat.
 

@@ -32,6 +32,7 @@ The engine never prints: it reports through a ``progress`` callback.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 
@@ -61,10 +62,29 @@ __all__ = ["AUDIT_LIMIT", "STRATEGIES", "Enumeration", "IfEncoding", "LinearStra
            "pattern_count_text", "raw_pattern_count", "run_subtree", "search", "search_or_unknown"]
 
 STRATEGIES = ("auto", "enumerate", "enumerate-plain", "ifencode", "linear")
-# Beyond this many raw patterns an exhaustive enumeration is refused up front (unless forced).
+# Beyond this many patterns, even one per symmetry orbit, an exhaustive enumeration is refused up front
+# (unless forced).
 REACHABLE_PATTERNS = 2**40
 IF_SLICE_RLIMIT = 700_000  # about a second of Z3 work on this project's machines
 LINEAR_SLICE_TRIES = 32  # 10-10-1 at 2 samples needed 15 in one seed
+
+
+def orbit_bound(problem: Problem) -> int:
+    """The raw patterns over the order of the symmetry group the enumeration breaks: it visits at least
+    one pattern an orbit, so at least this many.  1-16-1 x 4 has 2^64 raw patterns, which the old
+    refusal turned away, and about 2^15 orbits, enumerated in half a minute."""
+    total = raw_pattern_count(problem)
+    if total <= REACHABLE_PATTERNS:
+        return total
+    from .encoding import sites_of
+    from .symmetry import detect
+
+    symmetry = detect(problem)
+    order = math.factorial(problem.samples) if symmetry.samples else 1
+    net = problem.network
+    for k in symmetry.layers:  # k: an enumerated activation, 1-based; its channels are interchangeable
+        order *= math.factorial(net.widths[k] if isinstance(net, Network) else sites_of(net)[k - 1].shape[0])
+    return -(-total // order)
 
 
 def _enumerate(problem: Problem, options: SearchOptions, progress: Progress | None, deadline: float | None,
@@ -90,7 +110,7 @@ def _portfolio(problem: Problem, options: SearchOptions, progress: Progress | No
         return replace(out, stats=replace(out.stats, elapsed=time.monotonic() - started,
                                           strategy=f"auto: {out.stats.strategy}"))
 
-    hopeless = total > REACHABLE_PATTERNS and not options.force  # enumeration cannot finish
+    hopeless = not options.force and orbit_bound(problem) > REACHABLE_PATTERNS  # enumeration cannot finish
     if problem.training is not None:  # Z3's nonlinear search is slow to find runs: concrete ones first
         out = RunSampling(problem, options, until(2.0)).run()
         if out.verdict == "found" or out.interrupted:
@@ -113,7 +133,8 @@ def _portfolio(problem: Problem, options: SearchOptions, progress: Progress | No
                 return finish(out)
     if hopeless:
         return finish(Outcome("unknown", problem, SearchStats("enumerate", total, elapsed=time.monotonic() - started),
-                              reason=f"{pattern_count_text(total)} activation patterns are beyond exhaustive search "
+                              reason=f"{pattern_count_text(total)} activation patterns are beyond exhaustive search, even "
+                                     "one per symmetry orbit, "
                                      "and the quick strategies found no witness; use fewer samples, fix values, "
                                      "or --force"))
     out = _enumerate(problem, options, progress, deadline)
@@ -166,11 +187,13 @@ def search(problem: Problem, options: SearchOptions = SearchOptions(), progress:
         proved = _decomposed(problem, options)
         if proved is not None:
             return proved
-    total = raw_pattern_count(problem)
-    if strategy in ("enumerate", "enumerate-plain") and total > REACHABLE_PATTERNS and not options.force:
+    if strategy in ("enumerate", "enumerate-plain") and not options.force and \
+            (orbit_bound(problem) if strategy == "enumerate" else raw_pattern_count(problem)) > REACHABLE_PATTERNS:
+        total = raw_pattern_count(problem)
         raise TooLarge(
             f"{problem.network.text} with {problem.samples} samples has {pattern_count_text(total)} activation "
-            "patterns, far beyond exhaustive enumeration",
+            "patterns, far beyond exhaustive enumeration" + (" even one per symmetry orbit" if strategy == "enumerate"
+                                                             else ""),
             hint="use fewer samples, fix some values with --fix, --strategy auto, or --force to try anyway")
     if strategy == "auto":
         return _portfolio(problem, options, progress, deadline)
