@@ -15,6 +15,7 @@ from .learn import Core, Cores, Literal, close, describe
 from .options import SearchOptions
 from .outcome import AUDIT_LIMIT, Outcome, PatternBits, Progress, SearchStats, confirm, pattern_count_text
 from .solver import AlgebraicModel, AlgebraicValue, PatternSolver, Sat, Unknown, Unsat
+from .stackpad import padded
 from .symmetry import Symmetry, detect
 
 PRUNE_RLIMIT = 2_000_000  # about three seconds of Z3 work: a sample's sign constraints usually take milliseconds
@@ -201,7 +202,7 @@ class Enumeration:
             self.reasons.append("timeout")
             raise _Stop
         if pos == self.M * self.H:
-            self._leaf(bits, dirty)
+            padded(self._leaf, bits, dirty)  # its term building on a stack chunk of its own (stackpad.py)
             return
         m, u = divmod(pos, self.H)
         # the patterns a cut here removes: inside a subtree's prefix, only the subtree's own (its siblings
@@ -248,7 +249,10 @@ class Enumeration:
                         self._record(bits, pos, how, below)
                         continue
                     added = False
-                self._node(pos + 1, bits, added)
+                if sample_done:  # the next sample's levels on a stack chunk of their own (stackpad.py)
+                    padded(self._node, pos + 1, bits, added)
+                else:
+                    self._node(pos + 1, bits, added)
             finally:
                 self.solver.pop()
                 bits[m][u] = None
