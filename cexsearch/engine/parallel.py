@@ -54,7 +54,7 @@ SubtreeAnswer = tuple[str, dict | None, SearchStats, list[str], list[tuple[str, 
 
 # In a worker process: the encoding, solver and learned cores of the search it last ran a subtree of, by
 # the search's token, so that the next subtree starts from them (its terms and the cores' images are not
-# built again: a subtree of a few leaves cost twice as much per leaf without them).
+# built again: on 1-10-1 x 4 the workers' time went from 9.6 s to 8.2 s).
 _kept: dict[str, Kept] = {}
 
 
