@@ -40,6 +40,7 @@ from ..errors import SpecError, TooLarge
 from ..model.network import Network
 from ..model.problem import Problem
 from .decompose import unit_relaxation
+from .encoding import sites_of
 from .enumerate import Enumeration
 from .options import SearchOptions
 from .outcome import (
@@ -56,6 +57,7 @@ from .outcome import (
 from .parallel import parallel_enumeration, run_subtree
 from .runs import RunSampling
 from .strategies import IfEncoding, LinearStrategy, if_encoded_constraints
+from .symmetry import detect
 
 __all__ = ["AUDIT_LIMIT", "STRATEGIES", "Enumeration", "IfEncoding", "LinearStrategy", "Outcome", "PatternBits",
            "Progress", "SearchStats", "Verdict", "confirm", "if_encoded_constraints", "parallel_enumeration",
@@ -76,9 +78,6 @@ def orbit_bound(problem: Problem) -> int:
     total = raw_pattern_count(problem)
     if total <= REACHABLE_PATTERNS:
         return total
-    from .encoding import sites_of
-    from .symmetry import detect
-
     symmetry = detect(problem)
     order = math.factorial(problem.samples) if symmetry.samples else 1
     net = problem.network
@@ -187,13 +186,13 @@ def search(problem: Problem, options: SearchOptions = SearchOptions(), progress:
         proved = _decomposed(problem, options)
         if proved is not None:
             return proved
-    if strategy in ("enumerate", "enumerate-plain") and not options.force and \
-            (orbit_bound(problem) if strategy == "enumerate" else raw_pattern_count(problem)) > REACHABLE_PATTERNS:
-        total = raw_pattern_count(problem)
+    exhaustive = strategy in ("enumerate", "enumerate-plain") and not options.force
+    orbits = strategy == "enumerate"  # enumerate-plain visits every pattern, symmetric or not
+    if exhaustive and (orbit_bound(problem) if orbits else raw_pattern_count(problem)) > REACHABLE_PATTERNS:
         raise TooLarge(
-            f"{problem.network.text} with {problem.samples} samples has {pattern_count_text(total)} activation "
-            "patterns, far beyond exhaustive enumeration" + (" even one per symmetry orbit" if strategy == "enumerate"
-                                                             else ""),
+            f"{problem.network.text} with {problem.samples} samples has "
+            f"{pattern_count_text(raw_pattern_count(problem))} activation patterns, far beyond exhaustive "
+            "enumeration" + (" even one per symmetry orbit" if orbits else ""),
             hint="use fewer samples, fix some values with --fix, --strategy auto, or --force to try anyway")
     if strategy == "auto":
         return _portfolio(problem, options, progress, deadline)

@@ -176,7 +176,6 @@ class PatternSolver:
         try:
             assumed = self.tracked if only is None else [z3.Bool(n, self.solver.ctx) for n in only]
             result = self.solver.check(*assumed)
-            unknown_reason = self.solver.reason_unknown() if result == z3.unknown else ""
         except z3.Z3Exception as e:  # a crash on one branch is never a proof
             return Unknown(f"solver error: {e}")
         finally:
@@ -194,7 +193,7 @@ class PatternSolver:
             return Sat({})
         if result == z3.unsat:
             return Unsat()
-        reason = unknown_reason
+        reason = self.solver.reason_unknown()
         if deadline is not None and time.monotonic() >= deadline:
             return Unknown("timeout")
         if reason == "interrupted from keyboard":  # Ctrl-C reaches Z3 first; pass it on
